@@ -1,0 +1,33 @@
+//! The mailflow data model, with no I/O.
+//!
+//! Data flows one way: collectors produce [`MessageEvent`]s, [`ConnectorRules`] resolve each to a
+//! connector, a [`Rollup`] counts them per local day, and [`report::build`] turns rollups into the
+//! [`Report`] every sink renders. Keeping this crate free of I/O keeps it exact and easy to test:
+//! callers pass in the clock, the configuration and the events.
+//!
+//! # Layout
+//! - [`event`]: `MessageEvent` and its parts, the canonical event format.
+//! - [`rules`]: `[site]` and `[[connector]]` settings and their compiled form.
+//! - [`range`]: report ranges as local days in the site's time zone.
+//! - [`rollup`]: counters per (date, source, direction, connector), mergeable.
+//! - [`insights`]: thresholds and the findings they produce.
+//! - [`report`]: the report model shared by all sinks (schema `mailflow.report/v1`).
+//! - [`format`]: number formatting for human-facing output.
+
+pub mod event;
+pub mod format;
+pub mod insights;
+pub mod range;
+pub mod report;
+pub mod rollup;
+pub mod rules;
+
+mod error;
+
+pub use error::Error;
+pub use event::{Direction, Evidence, MessageEvent, Peer, Status, Tls, TlsVersion, Trust};
+pub use insights::{Insight, InsightKind, InsightSettings, Severity};
+pub use range::ReportRange;
+pub use report::Report;
+pub use rollup::{Counters, Rollup};
+pub use rules::{ConnectorConfig, ConnectorRules, NO_CONNECTOR, Resolution, SiteConfig};
