@@ -1,0 +1,303 @@
+//! Loads mailflow's TOML configuration.
+//!
+//! A config file has the site's settings (`[site]`, `[[connector]]`, `[insights]`) and repeated
+//! component sections (`[[collector]]`, `[[sink]]`), each with a `type` and a `name`. This crate
+//! knows the site settings but not the components: a component's options stay in the document
+//! until its constructor asks for them with [`ComponentSection::options`], deserializing into its
+//! own config struct. That keeps adding a component to one folder plus one registry line, while
+//! every error still points at a file, line and column.
+//!
+//! Strings may refer to the environment as `${VAR}` or `${VAR:-default}` (`$${` is a literal
+//! `${`). Expansion happens inside parsed string values, never on the raw text, so a variable's
+//! value cannot change the structure of the file.
+//!
+//! # Layout
+//! - [`Config`]: the loaded file; [`Config::load`] and [`Config::parse`].
+//! - [`ComponentSection`]: one `[[collector]]` or `[[sink]]`, with its options left for later.
+//! - [`ConfigError`] and [`ErrorKind`]: what went wrong and where.
+//! - [`Secret`]: a value that is never printed.
+
+mod error;
+mod expand;
+mod secret;
+
+use std::collections::BTreeSet;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use mailflow_core::insights::InsightSettings;
+use mailflow_core::{ConnectorConfig, ConnectorRules, SiteConfig};
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use toml::de::{DeTable, DeValue, Deserializer, ValueDeserializer};
+use toml::Spanned;
+
+pub use error::{ConfigError, ErrorKind};
+pub use secret::Secret;
+
+/// How to look up `${VAR}`: the process environment, or a map in tests.
+pub type Env<'a> = &'a dyn Fn(&str) -> Option<String>;
+
+/// A loaded and validated configuration file.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub site: SiteConfig,
+    pub connectors: Vec<ConnectorConfig>,
+    pub insights: InsightSettings,
+    pub collectors: Vec<ComponentSection>,
+    pub sinks: Vec<ComponentSection>,
+    document: Arc<Document>,
+}
+
+/// The text of a config file, kept so component options can be read (with positions) later.
+struct Document {
+    path: PathBuf,
+    text: String,
+    /// The variables expansion read, so options expand the same way later. May hold secrets.
+    env: Vec<(String, String)>,
+}
+
+impl std::fmt::Debug for Document {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Document").field("path", &self.path).finish_non_exhaustive()
+    }
+}
+
+/// The top level of the file. Component sections are read here only for `type` and `name`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    #[serde(default)]
+    site: SiteConfig,
+    #[serde(default)]
+    connector: Vec<ConnectorConfig>,
+    #[serde(default)]
+    insights: InsightSettings,
+    #[serde(default)]
+    collector: Vec<ComponentHead>,
+    #[serde(default)]
+    sink: Vec<ComponentHead>,
+}
+
+#[derive(Deserialize)]
+struct ComponentHead {
+    #[serde(rename = "type")]
+    type_name: String,
+    name: Option<String>,
+}
+
+/// Whether a section is a `[[collector]]` or a `[[sink]]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    Collector,
+    Sink,
+}
+
+impl Role {
+    fn key(self) -> &'static str {
+        match self {
+            Role::Collector => "collector",
+            Role::Sink => "sink",
+        }
+    }
+}
+
+/// One `[[collector]]` or `[[sink]]` section.
+#[derive(Debug, Clone)]
+pub struct ComponentSection {
+    pub role: Role,
+    /// Position among the sections of its role, from 0.
+    pub index: usize,
+    /// The `type` key: which component to build.
+    pub type_name: String,
+    /// The `name` key, defaulting to the type; unique per role.
+    pub name: String,
+    span: Range<usize>,
+    document: Arc<Document>,
+}
+
+impl Config {
+    /// Reads and validates the file at `path`, expanding `${VAR}` from the process environment.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            ConfigError::new(path, ErrorKind::Io, format!("cannot read the config file: {e}"))
+        })?;
+        Config::parse(&text, path, &|name| std::env::var(name).ok())
+    }
+
+    /// Parses `text` as if read from `path` (relative paths in it resolve against its folder).
+    pub fn parse(text: &str, path: &Path, env: Env<'_>) -> Result<Config, ConfigError> {
+        let (root, used_env) = parse_expanded(text, path, env)?;
+        let document = Arc::new(Document { path: path.to_path_buf(), text: text.to_string(), env: used_env });
+        let spans = Spans::of(root.get_ref());
+        let raw = RawConfig::deserialize(Deserializer::from(root))
+            .map_err(|e| document.toml_error(e, None))?;
+
+        raw.insights
+            .validate()
+            .map_err(|e| document.error_at(spans.insights.clone(), ErrorKind::Invalid, None, e.to_string()))?;
+        for (index, c) in raw.connector.iter().enumerate() {
+            raw.insights.with(&c.insights).validate().map_err(|e| {
+                document.error_at(spans.connector.get(index).cloned(), ErrorKind::Invalid, None, e.to_string())
+            })?;
+        }
+        if let Err(e) = ConnectorRules::new(raw.site.clone(), &raw.connector) {
+            let span = match &e {
+                mailflow_core::Error::Rule { index, .. } => spans.connector.get(*index).cloned(),
+                _ => None,
+            };
+            return Err(document.error_at(span, ErrorKind::Invalid, None, e.to_string()));
+        }
+
+        let sections = |role: Role, heads: Vec<ComponentHead>, spans: &[Range<usize>]| -> Result<Vec<ComponentSection>, ConfigError> {
+            let mut names = BTreeSet::new();
+            heads
+                .into_iter()
+                .enumerate()
+                .map(|(index, head)| {
+                    let name = head.name.unwrap_or_else(|| head.type_name.clone());
+                    let section = ComponentSection {
+                        role,
+                        index,
+                        type_name: head.type_name,
+                        name: name.clone(),
+                        span: spans[index].clone(),
+                        document: document.clone(),
+                    };
+                    if name.trim().is_empty() {
+                        return Err(section.error("`name` must not be empty"));
+                    }
+                    if !names.insert(name.clone()) {
+                        return Err(section.error(format!(
+                            "another [[{}]] is already named \"{name}\"; give each a distinct `name`",
+                            role.key()
+                        )));
+                    }
+                    Ok(section)
+                })
+                .collect()
+        };
+        Ok(Config {
+            collectors: sections(Role::Collector, raw.collector, &spans.collector)?,
+            sinks: sections(Role::Sink, raw.sink, &spans.sink)?,
+            site: raw.site,
+            connectors: raw.connector,
+            insights: raw.insights,
+            document,
+        })
+    }
+
+    /// The config file's path.
+    pub fn path(&self) -> &Path {
+        &self.document.path
+    }
+
+    /// The compiled connector rules (validated when the file was loaded).
+    pub fn rules(&self) -> ConnectorRules {
+        ConnectorRules::new(self.site.clone(), &self.connectors).expect("rules were validated on load")
+    }
+}
+
+impl ComponentSection {
+    /// Deserializes this section's options (all keys but `type` and `name`) into the
+    /// component's config struct. Errors point at the offending key.
+    pub fn options<T: DeserializeOwned>(&self) -> Result<T, ConfigError> {
+        let doc = &self.document;
+        let env = |name: &str| doc.env.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
+        let (mut root, _) = parse_expanded(&doc.text, &doc.path, &env)?;
+        let table = root
+            .get_mut()
+            .get_mut(self.role.key())
+            .and_then(|v| match v.get_mut() {
+                DeValue::Array(items) => items.iter_mut().nth(self.index),
+                _ => None,
+            })
+            .map(|item| std::mem::replace(item, Spanned::new(0..0, DeValue::Boolean(false))))
+            .expect("the section was found when the file was loaded");
+        let span = table.span();
+        let mut table = table.into_inner();
+        if let DeValue::Table(t) = &mut table {
+            t.remove("type");
+            t.remove("name");
+        }
+        T::deserialize(ValueDeserializer::from(Spanned::new(span, table)))
+            .map_err(|e| doc.toml_error(e, Some(self.context())))
+    }
+
+    /// An error about this section as a whole, pointing at its header.
+    pub fn error(&self, message: impl Into<String>) -> ConfigError {
+        self.error_kind(ErrorKind::Invalid, message)
+    }
+
+    pub fn error_kind(&self, kind: ErrorKind, message: impl Into<String>) -> ConfigError {
+        self.document.error_at(Some(self.span.clone()), kind, Some(self.context()), message.into())
+    }
+
+    /// Resolves a path from the config against the config file's folder.
+    pub fn resolve_path(&self, path: &Path) -> PathBuf {
+        let base = self.document.path.parent().unwrap_or(Path::new(""));
+        if path.is_absolute() || path == Path::new("-") { path.to_path_buf() } else { base.join(path) }
+    }
+
+    fn context(&self) -> String {
+        format!("[[{}]] \"{}\" (type \"{}\")", self.role.key(), self.name, self.type_name)
+    }
+}
+
+/// Parses `text` and expands `${VAR}` in every string; returns the variables it used.
+fn parse_expanded<'i>(
+    text: &'i str,
+    path: &Path,
+    env: Env<'_>,
+) -> Result<(Spanned<DeTable<'i>>, Vec<(String, String)>), ConfigError> {
+    let mut root = DeTable::parse(text).map_err(|e| ConfigError::from_toml(path, text, &e, ErrorKind::Syntax, None))?;
+    let mut used = Vec::new();
+    let span = root.span();
+    let mut value = Spanned::new(span.clone(), DeValue::Table(std::mem::take(root.get_mut())));
+    expand::expand_value(&mut value, env, &mut used)
+        .map_err(|(span, message)| ConfigError::at(path, text, span, ErrorKind::MissingVariable, None, message))?;
+    if let DeValue::Table(t) = value.into_inner() {
+        root = Spanned::new(span, t);
+    }
+    Ok((root, used))
+}
+
+/// Where `[insights]` and each `[[connector]]`, `[[collector]]` and `[[sink]]` stand.
+struct Spans {
+    insights: Option<Range<usize>>,
+    connector: Vec<Range<usize>>,
+    collector: Vec<Range<usize>>,
+    sink: Vec<Range<usize>>,
+}
+
+impl Spans {
+    fn of(root: &DeTable<'_>) -> Spans {
+        let items = |key: &str| match root.get(key).map(|v| v.get_ref()) {
+            Some(DeValue::Array(items)) => items.iter().map(|v| v.span()).collect(),
+            _ => Vec::new(),
+        };
+        Spans {
+            insights: root.get("insights").map(|v| v.span()),
+            connector: items("connector"),
+            collector: items("collector"),
+            sink: items("sink"),
+        }
+    }
+}
+
+impl Document {
+    fn toml_error(&self, e: toml::de::Error, context: Option<String>) -> ConfigError {
+        ConfigError::from_toml(&self.path, &self.text, &e, ErrorKind::Invalid, context)
+    }
+
+    fn error_at(&self, span: Option<Range<usize>>, kind: ErrorKind, context: Option<String>, message: String) -> ConfigError {
+        match span {
+            Some(span) => ConfigError::at(&self.path, &self.text, span, kind, context, message),
+            None => ConfigError::new(&self.path, kind, message),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

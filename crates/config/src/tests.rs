@@ -1,0 +1,166 @@
+use std::path::Path;
+
+use serde::Deserialize;
+
+use super::*;
+
+fn env(name: &str) -> Option<String> {
+    (name == "LOGS").then(|| "/var/log".to_string())
+}
+
+fn parse(text: &str) -> Result<Config, ConfigError> {
+    Config::parse(text, Path::new("/etc/mailflow/mailflow.toml"), &env)
+}
+
+#[derive(Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+struct FilesConfig {
+    paths: Vec<String>,
+    #[serde(default)]
+    format: Option<String>,
+}
+
+const GOOD: &str = r#"
+[site]
+timezone = "Europe/Berlin"
+internal_networks = ["10.0.0.0/8"]
+
+[[connector]]
+name = "Partner"
+direction = "outbound"
+relay = ["mx*.partner.example"]
+
+[insights]
+min_messages = 5
+
+[[collector]]
+type = "events"
+name = "mx1"
+paths = ["${LOGS}/events.jsonl"]
+
+[[collector]]
+type = "events"
+paths = ["b.csv"]
+format = "csv"
+
+[[sink]]
+type = "json"
+"#;
+
+#[test]
+fn loads_sections_names_and_options() {
+    let c = parse(GOOD).unwrap();
+    assert_eq!(c.site.timezone.name(), "Europe/Berlin");
+    assert_eq!(c.connectors.len(), 1);
+    assert_eq!(c.insights.min_messages, 5);
+    assert_eq!(c.insights.no_tls_over, 0.25, "defaults fill the rest");
+    let names: Vec<_> = c.collectors.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(names, ["mx1", "events"], "name defaults to the type");
+    let opts: FilesConfig = c.collectors[0].options().unwrap();
+    assert_eq!(opts.paths, ["/var/log/events.jsonl"]);
+    let opts: FilesConfig = c.collectors[1].options().unwrap();
+    assert_eq!(opts.format.as_deref(), Some("csv"));
+    assert_eq!(c.collectors[1].resolve_path(Path::new("b.csv")), Path::new("/etc/mailflow/b.csv"));
+    assert_eq!(c.collectors[1].resolve_path(Path::new("-")), Path::new("-"));
+    assert_eq!(c.sinks[0].name, "json");
+}
+
+#[test]
+fn component_option_errors_point_at_the_key() {
+    let text = GOOD.replace("format = \"csv\"", "fromat = \"csv\"");
+    let c = parse(&text).unwrap();
+    let e = c.collectors[1].options::<FilesConfig>().unwrap_err();
+    let line = text.lines().position(|l| l.starts_with("fromat")).unwrap() + 1;
+    assert_eq!(e.position(), Some((line, 1)), "{e}");
+    let shown = e.to_string();
+    assert!(shown.starts_with(&format!("/etc/mailflow/mailflow.toml:{line}:1: [[collector]] \"events\" (type \"events\"): unknown field `fromat`")), "{shown}");
+    assert!(shown.contains("fromat = \"csv\""), "shows the line: {shown}");
+}
+
+#[test]
+fn wrong_types_point_at_the_value() {
+    let text = GOOD.replace("paths = [\"b.csv\"]", "paths = \"b.csv\"");
+    let c = parse(&text).unwrap();
+    let e = c.collectors[1].options::<FilesConfig>().unwrap_err();
+    let line = text.lines().position(|l| l.starts_with("paths = \"b.csv\"")).unwrap() + 1;
+    assert_eq!(e.position().map(|p| p.0), Some(line), "{e}");
+    assert!(e.message().contains("invalid type"), "{e}");
+}
+
+#[test]
+fn site_errors_name_line_column_and_key() {
+    let e = parse("[site]\ntimezone = \"Mars/Olympus\"\n").unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Invalid);
+    assert_eq!(e.position(), Some((2, 12)), "{e}");
+    let e = parse("[site]\ntimezon = \"UTC\"\n").unwrap_err();
+    assert_eq!(e.position(), Some((2, 1)));
+    assert!(e.message().contains("unknown field `timezon`"), "{e}");
+    let e = parse("[sitee]\n").unwrap_err();
+    assert!(e.message().contains("unknown field `sitee`"), "{e}");
+}
+
+#[test]
+fn syntax_errors_have_positions() {
+    let e = parse("[site]\ntimezone = \n").unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Syntax);
+    assert_eq!(e.position().map(|p| p.0), Some(2), "{e}");
+}
+
+#[test]
+fn rule_and_threshold_errors_point_at_their_section() {
+    let e = parse("[[connector]]\nname = \"A\"\ndirection = \"outbound\"\n\n[[connector]]\nname = \"B\"\ndirection = \"inbound\"\nrelay = [\"x\"]\n").unwrap_err();
+    assert_eq!(e.position().map(|p| p.0), Some(5), "{e}");
+    assert!(e.message().contains("connector #2 \"B\""), "{e}");
+    let e = parse("[insights]\nno_tls_over = 25\n").unwrap_err();
+    assert!(e.message().contains("0.25 = 25%"), "{e}");
+    let e = parse("[[connector]]\nname = \"A\"\ndirection = \"outbound\"\ninsights = { legacy_tls = 5.0 }\n").unwrap_err();
+    assert_eq!(e.position().map(|p| p.0), Some(1), "{e}");
+}
+
+#[test]
+fn missing_variables_are_errors_with_positions() {
+    let e = parse("[[collector]]\ntype = \"events\"\npaths = [\"${NOPE}/x\"]\n").unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::MissingVariable);
+    assert_eq!(e.position(), Some((3, 10)), "{e}");
+    assert!(e.message().contains("`NOPE` is not set"));
+}
+
+#[test]
+fn a_variable_cannot_inject_toml() {
+    let c = Config::parse(
+        "[[collector]]\ntype = \"events\"\npaths = [\"${EVIL}\"]\n",
+        Path::new("m.toml"),
+        &|_| Some("x\"]\nformat = \"csv".to_string()),
+    )
+    .unwrap();
+    let opts: FilesConfig = c.collectors[0].options().unwrap();
+    assert_eq!(opts.paths, ["x\"]\nformat = \"csv"]);
+    assert_eq!(opts.format, None);
+}
+
+#[test]
+fn component_names_are_unique_per_role() {
+    let e = parse("[[collector]]\ntype = \"events\"\n[[collector]]\ntype = \"events\"\n").unwrap_err();
+    assert!(e.message().contains("distinct `name`"), "{e}");
+    assert_eq!(e.position().map(|p| p.0), Some(3), "{e}");
+    let e = parse("[[sink]]\nname = \"x\"\n").unwrap_err();
+    assert!(e.message().contains("missing field `type`"), "{e}");
+}
+
+#[test]
+fn secrets_in_the_environment_are_not_in_debug_output() {
+    let c = Config::parse(
+        "[[sink]]\ntype = \"email\"\npassword = \"${PW}\"\n",
+        Path::new("m.toml"),
+        &|_| Some("hunter2".to_string()),
+    )
+    .unwrap();
+    assert!(!format!("{c:?}").contains("hunter2"));
+}
+
+#[test]
+fn load_names_an_unreadable_file() {
+    let e = Config::load(Path::new("/nonexistent/mailflow.toml")).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Io);
+    assert!(e.to_string().starts_with("/nonexistent/mailflow.toml: cannot read"), "{e}");
+}
