@@ -1,0 +1,131 @@
+//! The traits every mailflow component implements, and what they share.
+//!
+//! A collector turns some source (log files, an API, a plugin) into [`MessageEvent`]s; a sink
+//! turns the finished [`Report`] into something people read. Each component has a serde config
+//! struct, read with `ComponentSection::options`, and a constructor registered by `type` in the
+//! runner's registry; the running component is built from the config and never sees TOML again.
+//!
+//! Collectors are plain synchronous code: the runner gives each its own thread, so a collector
+//! that blocks on files or a network costs no one else anything.
+//!
+//! # Layout
+//! - [`Collector`], [`CollectContext`], [`Emitter`]: the collector side.
+//! - [`Sink`]: the sink side.
+//! - [`input`]: files, globs and stdin, shared by every file-reading collector.
+//! - [`CollectError`], [`SinkError`].
+
+pub mod input;
+
+use std::fmt::Display;
+use std::path::PathBuf;
+
+use chrono::{DateTime, Utc};
+use mailflow_core::{MessageEvent, Report, SiteConfig};
+use thiserror::Error;
+
+/// How many problems a source keeps word for word; the rest are only counted.
+pub const MAX_WARNINGS: usize = 10;
+
+/// A source of message events.
+pub trait Collector: Send + Sync {
+    /// Emits every event the source holds for `ctx`'s window. Malformed records are skipped
+    /// through [`Emitter::skip`]; an `Err` means the source could not be read (further).
+    fn collect(&self, ctx: &CollectContext<'_>, out: &mut Emitter<'_>) -> Result<(), CollectError>;
+}
+
+/// What a collector is asked for.
+#[derive(Debug, Clone, Copy)]
+pub struct CollectContext<'a> {
+    /// The collector's `name`; the runner stamps it on every event as `source`.
+    pub source: &'a str,
+    pub site: &'a SiteConfig,
+    /// The instants wanted, `[start, end)`. A hint: events outside are dropped (and counted)
+    /// by the runner, so collectors may skip them early but need not.
+    pub start: DateTime<Utc>,
+    pub end: DateTime<Utc>,
+}
+
+/// Where a collector sends its events and reports what it had to skip.
+pub struct Emitter<'a> {
+    on_event: &'a mut dyn FnMut(MessageEvent),
+    stats: SourceStats,
+}
+
+/// What a collector reported besides its events.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SourceStats {
+    pub emitted: u64,
+    pub skipped: u64,
+    /// The first [`MAX_WARNINGS`] problems, each naming where and why.
+    pub warnings: Vec<String>,
+    /// Problems beyond those kept in `warnings`.
+    pub more_warnings: u64,
+    /// Inputs that could not be read; the source is then partial (or failed, without events).
+    pub errors: Vec<String>,
+}
+
+impl<'a> Emitter<'a> {
+    pub fn new(on_event: &'a mut dyn FnMut(MessageEvent)) -> Self {
+        Emitter { on_event, stats: SourceStats::default() }
+    }
+
+    pub fn event(&mut self, event: MessageEvent) {
+        self.stats.emitted += 1;
+        (self.on_event)(event);
+    }
+
+    /// Skips a malformed record: counts it and keeps the first few reasons.
+    /// `at` says where (`file:line`), `why` says what was expected.
+    pub fn skip(&mut self, at: impl Display, why: impl Display) {
+        self.stats.skipped += 1;
+        self.warn(format!("{at}: skipped: {why}"));
+    }
+
+    /// Records a problem that lost no data, or a lost record already counted elsewhere.
+    pub fn warn(&mut self, message: impl Into<String>) {
+        let message = message.into();
+        tracing::debug!(%message, "collector warning");
+        if self.stats.warnings.len() < MAX_WARNINGS {
+            self.stats.warnings.push(message);
+        } else {
+            self.stats.more_warnings += 1;
+        }
+    }
+
+    /// Records an input that could not be read; the collector goes on with the others.
+    pub fn error(&mut self, message: impl Into<String>) {
+        let message = message.into();
+        tracing::warn!(%message, "collector input failed");
+        self.stats.errors.push(message);
+    }
+
+    pub fn into_stats(self) -> SourceStats {
+        self.stats
+    }
+}
+
+/// A consumer of the finished report.
+pub trait Sink: Send + Sync {
+    /// Delivers the report; returns what it did, for the terminal ("wrote report.json").
+    fn write(&self, report: &Report) -> Result<String, SinkError>;
+}
+
+/// Why a collector could not read its source.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum CollectError {
+    #[error("{}: {source}", path.display())]
+    Io { path: PathBuf, source: std::io::Error },
+    #[error("{0}")]
+    Other(String),
+}
+
+/// Why a sink could not deliver the report.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum SinkError {
+    #[error("{}: {source}", path.display())]
+    Io { path: PathBuf, source: std::io::Error },
+    #[error("{0}")]
+    Other(String),
+}
