@@ -1,0 +1,116 @@
+//! CSV rows → canonical events. Each row becomes the JSON object of the JSON Lines form, so the
+//! same serde model validates both.
+
+use std::io::BufRead;
+
+use mailflow_component::{CollectError, Emitter};
+use mailflow_core::MessageEvent;
+use serde_json::{Map, Value};
+
+/// Every column the CSV form knows: the canonical fields, nested names joined with dots.
+pub const COLUMNS: &[&str] = &[
+    "time",
+    "direction",
+    "connector",
+    "tls.version",
+    "tls.cipher",
+    "tls.trust",
+    "peer.host",
+    "peer.ip",
+    "peer.port",
+    "service",
+    "transport",
+    "sender",
+    "recipients",
+    "recipient_domains",
+    "size",
+    "status",
+    "message_id",
+    "queue_id",
+    "source",
+    "evidence.file",
+    "evidence.line",
+    "evidence.page",
+];
+
+const NUMERIC: &[&str] = &["peer.port", "recipients", "size", "evidence.line"];
+
+pub fn read(reader: Box<dyn BufRead + Send>, name: &str, max_record_bytes: usize, out: &mut Emitter<'_>) -> Result<(), CollectError> {
+    let mut csv = csv::ReaderBuilder::new().has_headers(true).flexible(false).from_reader(reader);
+    let headers = csv
+        .headers()
+        .map_err(|e| CollectError::Other(format!("{name}:1: cannot read the CSV header: {e}")))?
+        .clone();
+    let columns: Vec<String> = headers.iter().map(|h| h.trim().to_string()).collect();
+    if let Some(unknown) = columns.iter().find(|c| !COLUMNS.contains(&c.as_str())) {
+        return Err(CollectError::Other(format!(
+            "{name}:1: unknown column `{unknown}`; the CSV event format has the columns {}",
+            COLUMNS.join(", ")
+        )));
+    }
+    for required in ["time", "direction"] {
+        if !columns.iter().any(|c| c == required) {
+            return Err(CollectError::Other(format!("{name}:1: the header has no `{required}` column, which every event needs")));
+        }
+    }
+
+    let mut record = csv::ByteRecord::new();
+    loop {
+        let result = csv.read_byte_record(&mut record);
+        let line = match &result {
+            Err(e) => e.position().map(|p| p.line()),
+            Ok(_) => record.position().map(|p| p.line()),
+        }
+        .unwrap_or_else(|| csv.position().line());
+        let at = || format!("{name}:{line}");
+        match result {
+            Ok(false) => return Ok(()),
+            Ok(true) if record.as_slice().len() > max_record_bytes => {
+                out.skip(at(), format!("record of {} bytes is over max_line_bytes ({max_record_bytes})", record.as_slice().len()));
+            }
+            Ok(true) => match row_to_event(&columns, &record) {
+                Ok(mut event) => {
+                    if event.evidence.is_empty() {
+                        event.evidence = mailflow_core::Evidence::at_line(name, line);
+                    }
+                    out.event(event);
+                }
+                Err(why) => out.skip(at(), why),
+            },
+            Err(e) if matches!(e.kind(), csv::ErrorKind::Io(_)) => {
+                return Err(CollectError::Other(format!("{}: {e}", at())));
+            }
+            Err(e) => out.skip(at(), format!("not a valid CSV record: {e}")),
+        }
+    }
+}
+
+fn row_to_event(columns: &[String], record: &csv::ByteRecord) -> Result<MessageEvent, String> {
+    let mut object = Map::new();
+    for (column, cell) in columns.iter().zip(record.iter()) {
+        let cell = std::str::from_utf8(cell).map_err(|_| format!("column `{column}` is not valid UTF-8"))?.trim();
+        if cell.is_empty() {
+            continue;
+        }
+        let value = if column == "recipient_domains" {
+            cell.split(';').map(str::trim).filter(|d| !d.is_empty()).map(|d| Value::String(d.into())).collect()
+        } else if NUMERIC.contains(&column.as_str()) {
+            // Not a number: keep the text so the model's error names the expected type.
+            cell.parse::<u64>().map_or_else(|_| Value::String(cell.into()), Value::from)
+        } else {
+            Value::String(cell.into())
+        };
+        match column.split_once('.') {
+            Some((outer, inner)) => {
+                let nested = object.entry(outer).or_insert_with(|| Value::Object(Map::new()));
+                if let Value::Object(nested) = nested {
+                    nested.insert(inner.to_string(), value);
+                }
+            }
+            None => {
+                object.insert(column.clone(), value);
+            }
+        }
+    }
+    serde_json::from_value(Value::Object(object)).map_err(|e| format!("expected a canonical event: {e}"))
+}
