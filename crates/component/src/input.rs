@@ -55,7 +55,11 @@ pub fn expand(paths: &[PathBuf], out: &mut Emitter<'_>) -> Vec<Input> {
         let text = path.to_string_lossy();
         if !text.contains(['*', '?', '[']) {
             if path.is_dir() {
-                out.error(format!("{}: is a folder; name its files, e.g. \"{}/*.jsonl\"", path.display(), path.display()));
+                out.error(format!(
+                    "{}: is a folder; name its files, e.g. \"{}/*.jsonl\"",
+                    path.display(),
+                    path.display()
+                ));
             } else {
                 push(Input::File(path.clone()));
             }

@@ -6,7 +6,10 @@ use std::path::{Path, PathBuf};
 ///
 /// Displayed as `path:line:column: section: message`, followed by the offending line.
 #[derive(Debug, Clone)]
-pub struct ConfigError {
+pub struct ConfigError(Box<Inner>);
+
+#[derive(Debug, Clone)]
+struct Inner {
     kind: ErrorKind,
     path: PathBuf,
     /// 1-based line and column, when the problem has a place in the file.
@@ -35,7 +38,14 @@ pub enum ErrorKind {
 impl ConfigError {
     /// An error about the file as a whole.
     pub fn new(path: &Path, kind: ErrorKind, message: impl Into<String>) -> Self {
-        ConfigError { kind, path: path.to_path_buf(), position: None, source_line: None, context: None, message: message.into() }
+        ConfigError(Box::new(Inner {
+            kind,
+            path: path.to_path_buf(),
+            position: None,
+            source_line: None,
+            context: None,
+            message: message.into(),
+        }))
     }
 
     pub(crate) fn at(
@@ -51,54 +61,64 @@ impl ConfigError {
         let line_end = text[start..].find('\n').map_or(text.len(), |i| start + i);
         let line = text[..start].matches('\n').count() + 1;
         let column = text[line_start..start].chars().count() + 1;
-        ConfigError {
+        ConfigError(Box::new(Inner {
             kind,
             path: path.to_path_buf(),
             position: Some((line, column)),
             source_line: Some(text[line_start..line_end].trim_end().to_string()),
             context,
             message,
-        }
+        }))
     }
 
-    pub(crate) fn from_toml(path: &Path, text: &str, e: &toml::de::Error, kind: ErrorKind, context: Option<String>) -> Self {
+    pub(crate) fn from_toml(
+        path: &Path,
+        text: &str,
+        e: &toml::de::Error,
+        kind: ErrorKind,
+        context: Option<String>,
+    ) -> Self {
         let message = e.message().trim().to_string();
         match e.span() {
             Some(span) => ConfigError::at(path, text, span, kind, context, message),
-            None => ConfigError { context, ..ConfigError::new(path, kind, message) },
+            None => {
+                let mut e = ConfigError::new(path, kind, message);
+                e.0.context = context;
+                e
+            }
         }
     }
 
     pub fn kind(&self) -> ErrorKind {
-        self.kind
+        self.0.kind
     }
 
     pub fn path(&self) -> &Path {
-        &self.path
+        &self.0.path
     }
 
     /// 1-based (line, column) of the problem, when it has one.
     pub fn position(&self) -> Option<(usize, usize)> {
-        self.position
+        self.0.position
     }
 
     pub fn message(&self) -> &str {
-        &self.message
+        &self.0.message
     }
 }
 
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.path.display())?;
-        if let Some((line, column)) = self.position {
+        write!(f, "{}", self.0.path.display())?;
+        if let Some((line, column)) = self.0.position {
             write!(f, ":{line}:{column}")?;
         }
         write!(f, ": ")?;
-        if let Some(context) = &self.context {
+        if let Some(context) = &self.0.context {
             write!(f, "{context}: ")?;
         }
-        write!(f, "{}", self.message)?;
-        if let (Some((line, _)), Some(source)) = (self.position, &self.source_line) {
+        write!(f, "{}", self.0.message)?;
+        if let (Some((line, _)), Some(source)) = (self.0.position, &self.0.source_line) {
             write!(f, "\n  {line:>4} | {source}")?;
         }
         Ok(())

@@ -30,11 +30,14 @@ use mailflow_core::insights::InsightSettings;
 use mailflow_core::{ConnectorConfig, ConnectorRules, SiteConfig};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
-use toml::de::{DeTable, DeValue, Deserializer, ValueDeserializer};
 use toml::Spanned;
+use toml::de::{DeTable, DeValue, Deserializer, ValueDeserializer};
 
 pub use error::{ConfigError, ErrorKind};
 pub use secret::Secret;
+
+/// Environment variables an expansion read, as (name, value).
+type Vars = Vec<(String, String)>;
 
 /// How to look up `${VAR}`: the process environment, or a map in tests.
 pub type Env<'a> = &'a dyn Fn(&str) -> Option<String>;
@@ -55,7 +58,7 @@ struct Document {
     path: PathBuf,
     text: String,
     /// The variables expansion read, so options expand the same way later. May hold secrets.
-    env: Vec<(String, String)>,
+    env: Vars,
 }
 
 impl std::fmt::Debug for Document {
@@ -120,9 +123,8 @@ pub struct ComponentSection {
 impl Config {
     /// Reads and validates the file at `path`, expanding `${VAR}` from the process environment.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|e| {
-            ConfigError::new(path, ErrorKind::Io, format!("cannot read the config file: {e}"))
-        })?;
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| ConfigError::new(path, ErrorKind::Io, format!("cannot read the config file: {e}")))?;
         Config::parse(&text, path, &|name| std::env::var(name).ok())
     }
 
@@ -131,8 +133,7 @@ impl Config {
         let (root, used_env) = parse_expanded(text, path, env)?;
         let document = Arc::new(Document { path: path.to_path_buf(), text: text.to_string(), env: used_env });
         let spans = Spans::of(root.get_ref());
-        let raw = RawConfig::deserialize(Deserializer::from(root))
-            .map_err(|e| document.toml_error(e, None))?;
+        let raw = RawConfig::deserialize(Deserializer::from(root)).map_err(|e| document.toml_error(e, None))?;
 
         raw.insights
             .validate()
@@ -150,7 +151,10 @@ impl Config {
             return Err(document.error_at(span, ErrorKind::Invalid, None, e.to_string()));
         }
 
-        let sections = |role: Role, heads: Vec<ComponentHead>, spans: &[Range<usize>]| -> Result<Vec<ComponentSection>, ConfigError> {
+        let sections = |role: Role,
+                        heads: Vec<ComponentHead>,
+                        spans: &[Range<usize>]|
+         -> Result<Vec<ComponentSection>, ConfigError> {
             let mut names = BTreeSet::new();
             heads
                 .into_iter()
@@ -210,7 +214,7 @@ impl ComponentSection {
             .get_mut()
             .get_mut(self.role.key())
             .and_then(|v| match v.get_mut() {
-                DeValue::Array(items) => items.iter_mut().nth(self.index),
+                DeValue::Array(items) => items.get_mut(self.index),
                 _ => None,
             })
             .map(|item| std::mem::replace(item, Spanned::new(0..0, DeValue::Boolean(false))))
@@ -246,11 +250,7 @@ impl ComponentSection {
 }
 
 /// Parses `text` and expands `${VAR}` in every string; returns the variables it used.
-fn parse_expanded<'i>(
-    text: &'i str,
-    path: &Path,
-    env: Env<'_>,
-) -> Result<(Spanned<DeTable<'i>>, Vec<(String, String)>), ConfigError> {
+fn parse_expanded<'i>(text: &'i str, path: &Path, env: Env<'_>) -> Result<(Spanned<DeTable<'i>>, Vars), ConfigError> {
     let mut root = DeTable::parse(text).map_err(|e| ConfigError::from_toml(path, text, &e, ErrorKind::Syntax, None))?;
     let mut used = Vec::new();
     let span = root.span();
@@ -291,7 +291,13 @@ impl Document {
         ConfigError::from_toml(&self.path, &self.text, &e, ErrorKind::Invalid, context)
     }
 
-    fn error_at(&self, span: Option<Range<usize>>, kind: ErrorKind, context: Option<String>, message: String) -> ConfigError {
+    fn error_at(
+        &self,
+        span: Option<Range<usize>>,
+        kind: ErrorKind,
+        context: Option<String>,
+        message: String,
+    ) -> ConfigError {
         match span {
             Some(span) => ConfigError::at(&self.path, &self.text, span, kind, context, message),
             None => ConfigError::new(&self.path, kind, message),

@@ -73,7 +73,12 @@ fn component_option_errors_point_at_the_key() {
     let line = text.lines().position(|l| l.starts_with("fromat")).unwrap() + 1;
     assert_eq!(e.position(), Some((line, 1)), "{e}");
     let shown = e.to_string();
-    assert!(shown.starts_with(&format!("/etc/mailflow/mailflow.toml:{line}:1: [[collector]] \"events\" (type \"events\"): unknown field `fromat`")), "{shown}");
+    assert!(
+        shown.starts_with(&format!(
+            "/etc/mailflow/mailflow.toml:{line}:1: [[collector]] \"events\" (type \"events\"): unknown field `fromat`"
+        )),
+        "{shown}"
+    );
     assert!(shown.contains("fromat = \"csv\""), "shows the line: {shown}");
 }
 
@@ -113,7 +118,8 @@ fn rule_and_threshold_errors_point_at_their_section() {
     assert!(e.message().contains("connector #2 \"B\""), "{e}");
     let e = parse("[insights]\nno_tls_over = 25\n").unwrap_err();
     assert!(e.message().contains("0.25 = 25%"), "{e}");
-    let e = parse("[[connector]]\nname = \"A\"\ndirection = \"outbound\"\ninsights = { legacy_tls = 5.0 }\n").unwrap_err();
+    let e =
+        parse("[[connector]]\nname = \"A\"\ndirection = \"outbound\"\ninsights = { legacy_tls = 5.0 }\n").unwrap_err();
     assert_eq!(e.position().map(|p| p.0), Some(1), "{e}");
 }
 
@@ -127,11 +133,9 @@ fn missing_variables_are_errors_with_positions() {
 
 #[test]
 fn a_variable_cannot_inject_toml() {
-    let c = Config::parse(
-        "[[collector]]\ntype = \"events\"\npaths = [\"${EVIL}\"]\n",
-        Path::new("m.toml"),
-        &|_| Some("x\"]\nformat = \"csv".to_string()),
-    )
+    let c = Config::parse("[[collector]]\ntype = \"events\"\npaths = [\"${EVIL}\"]\n", Path::new("m.toml"), &|_| {
+        Some("x\"]\nformat = \"csv".to_string())
+    })
     .unwrap();
     let opts: FilesConfig = c.collectors[0].options().unwrap();
     assert_eq!(opts.paths, ["x\"]\nformat = \"csv"]);
@@ -149,11 +153,9 @@ fn component_names_are_unique_per_role() {
 
 #[test]
 fn secrets_in_the_environment_are_not_in_debug_output() {
-    let c = Config::parse(
-        "[[sink]]\ntype = \"email\"\npassword = \"${PW}\"\n",
-        Path::new("m.toml"),
-        &|_| Some("hunter2".to_string()),
-    )
+    let c = Config::parse("[[sink]]\ntype = \"email\"\npassword = \"${PW}\"\n", Path::new("m.toml"), &|_| {
+        Some("hunter2".to_string())
+    })
     .unwrap();
     assert!(!format!("{c:?}").contains("hunter2"));
 }

@@ -227,11 +227,7 @@ pub struct Evidence {
 
 impl Evidence {
     pub fn at_line(file: impl Into<String>, line: u64) -> Self {
-        Evidence {
-            file: Some(file.into()),
-            line: Some(line),
-            page: None,
-        }
+        Evidence { file: Some(file.into()), line: Some(line), page: None }
     }
 
     pub fn is_empty(&self) -> bool {
@@ -266,21 +262,18 @@ mod tests {
         assert_eq!(event.tls.version, Some(TlsVersion::Tls1_2));
         assert_eq!(event.peer.port, Some(25));
         assert_eq!(event.sender_domain(), Some("corp.example"));
-        let again: MessageEvent =
-            serde_json::from_str(&serde_json::to_string(&event).unwrap()).unwrap();
+        let again: MessageEvent = serde_json::from_str(&serde_json::to_string(&event).unwrap()).unwrap();
         assert_eq!(again, event);
     }
 
     #[test]
     fn only_time_and_direction_are_required() {
         let event: MessageEvent =
-            serde_json::from_str(r#"{"time":"2026-12-04T15:00:00+01:00","direction":"inbound"}"#)
-                .unwrap();
+            serde_json::from_str(r#"{"time":"2026-12-04T15:00:00+01:00","direction":"inbound"}"#).unwrap();
         assert_eq!(event.time.to_rfc3339(), "2026-12-04T14:00:00+00:00");
         assert!(serde_json::from_str::<MessageEvent>(r#"{"direction":"inbound"}"#).is_err());
         assert!(
-            serde_json::from_str::<MessageEvent>(r#"{"time":"2026-12-04T15:00:00","direction":"inbound"}"#)
-                .is_err(),
+            serde_json::from_str::<MessageEvent>(r#"{"time":"2026-12-04T15:00:00","direction":"inbound"}"#).is_err(),
             "a time without an offset is ambiguous"
         );
     }

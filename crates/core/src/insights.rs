@@ -109,12 +109,10 @@ impl InsightSettings {
         ];
         for (key, value) in shares {
             if !(0.0..=1.0).contains(&value) {
-                return Err(Error::Insights(format!(
-                    "`{key}` is a share between 0 and 1 (0.25 = 25%), not {value}"
-                )));
+                return Err(Error::Insights(format!("`{key}` is a share between 0 and 1 (0.25 = 25%), not {value}")));
             }
         }
-        if !(self.volume_change > 0.0) {
+        if self.volume_change.is_nan() || self.volume_change <= 0.0 {
             return Err(Error::Insights(format!(
                 "`volume_change` is a relative change above 0 (0.5 = ±50%), not {}",
                 self.volume_change
@@ -199,7 +197,12 @@ pub fn evaluate(p: &ConnectorPeriod<'_>, settings: &InsightSettings) -> Vec<Insi
                 Severity::Warning,
                 none,
                 settings.no_tls_over,
-                format!("No TLS is over {}: {} of {who} {verb} ({}).", percent(settings.no_tls_over), percent(none), of(c.tls.none)),
+                format!(
+                    "No TLS is over {}: {} of {who} {verb} ({}).",
+                    percent(settings.no_tls_over),
+                    percent(none),
+                    of(c.tls.none)
+                ),
                 fix.to_string(),
             );
         }
@@ -210,7 +213,12 @@ pub fn evaluate(p: &ConnectorPeriod<'_>, settings: &InsightSettings) -> Vec<Insi
                 Severity::Warning,
                 tls1_0,
                 settings.tls1_0_above,
-                format!("TLS 1.0 is above {}: {} of {who} used TLS 1.0 ({}).", percent(settings.tls1_0_above), percent(tls1_0), of(c.tls.tls1_0)),
+                format!(
+                    "TLS 1.0 is above {}: {} of {who} used TLS 1.0 ({}).",
+                    percent(settings.tls1_0_above),
+                    percent(tls1_0),
+                    of(c.tls.tls1_0)
+                ),
                 "TLS 1.0 is deprecated (RFC 8996): have the peer move to TLS 1.2 or 1.3, then raise \
                  the minimum protocol (Postfix: `smtp_tls_protocols = >=TLSv1.2`)."
                     .to_string(),
@@ -304,8 +312,7 @@ pub fn evaluate(p: &ConnectorPeriod<'_>, settings: &InsightSettings) -> Vec<Insi
                 now as f64,
                 0.0,
                 format!("New traffic: {} {who} in this period, none in {previous_days}.", thousands(now)),
-                "Confirm this traffic is expected; if not, find its senders with `mailflow events`."
-                    .to_string(),
+                "Confirm this traffic is expected; if not, find its senders with `mailflow events`.".to_string(),
             );
         }
     }
@@ -321,8 +328,7 @@ pub fn evaluate(p: &ConnectorPeriod<'_>, settings: &InsightSettings) -> Vec<Insi
                     "No {} traffic through {} for {silent} days (last message on {last}).",
                     p.direction, p.connector
                 ),
-                "Check the connector's peer and routing, and that the source still logs this traffic."
-                    .to_string(),
+                "Check the connector's peer and routing, and that the source still logs this traffic.".to_string(),
             );
         }
     }
@@ -385,11 +391,19 @@ mod tests {
         let s = InsightSettings::default();
         type Setter = fn(&mut Counters, u64);
         let cases: [(InsightKind, Setter, u64, u64); 5] = [
-            (InsightKind::NoTlsOver, |c, n| { c.tls.none = n }, 25, 26),
-            (InsightKind::Tls1_0Above, |c, n| { c.tls.tls1_0 = n }, 50, 51),
-            (InsightKind::LegacyTls, |c, n| { c.tls.tls1_1 = n }, 5, 6),
-            (InsightKind::TlsUnknown, |c, n| { c.tls.unknown = n }, 10, 11),
-            (InsightKind::FailuresAbove, |c, n| { c.status.failed = n - n / 2; c.status.deferred = n / 2 }, 10, 11),
+            (InsightKind::NoTlsOver, |c, n| c.tls.none = n, 25, 26),
+            (InsightKind::Tls1_0Above, |c, n| c.tls.tls1_0 = n, 50, 51),
+            (InsightKind::LegacyTls, |c, n| c.tls.tls1_1 = n, 5, 6),
+            (InsightKind::TlsUnknown, |c, n| c.tls.unknown = n, 10, 11),
+            (
+                InsightKind::FailuresAbove,
+                |c, n| {
+                    c.status.failed = n - n / 2;
+                    c.status.deferred = n / 2
+                },
+                10,
+                11,
+            ),
         ];
         for (kind, set, at, above) in cases {
             let at_threshold = period(Direction::Outbound, counters(100, set, at));
@@ -407,7 +421,10 @@ mod tests {
         let s = InsightSettings::default();
         let p = period(Direction::Outbound, counters(200, |c, n| c.tls.none = n, 62));
         let i = &evaluate(&p, &s)[0];
-        assert_eq!(i.message, "No TLS is over 25%: 31% of outbound messages through Partner were sent without TLS (62 of 200).");
+        assert_eq!(
+            i.message,
+            "No TLS is over 25%: 31% of outbound messages through Partner were sent without TLS (62 of 200)."
+        );
         let p = period(Direction::Inbound, counters(2000, |c, n| c.tls.tls1_0 = n, 1500));
         let i = evaluate(&p, &s).into_iter().find(|i| i.kind == InsightKind::Tls1_0Above).unwrap();
         assert!(i.message.starts_with("TLS 1.0 is above 50%: 75% of inbound messages"), "{}", i.message);
@@ -444,7 +461,11 @@ mod tests {
         let i = &evaluate(&p, &s)[0];
         assert_eq!(i.kind, InsightKind::VolumeChange);
         assert!((i.value + 0.51).abs() < 1e-9);
-        assert!(i.message.starts_with("Volume fell by 51%: 49 inbound messages through Partner against 100"), "{}", i.message);
+        assert!(
+            i.message.starts_with("Volume fell by 51%: 49 inbound messages through Partner against 100"),
+            "{}",
+            i.message
+        );
     }
 
     #[test]

@@ -46,9 +46,7 @@ impl ReportRange {
     /// The last `days` complete days before `today` (the default report is `last_days(7, …)`).
     pub fn last_days(days: u32, today: NaiveDate, timezone: Tz) -> Result<Self, Error> {
         if days == 0 || days > MAX_DAYS {
-            return Err(Error::Range(format!(
-                "--days must be between 1 and {MAX_DAYS}, not {days}"
-            )));
+            return Err(Error::Range(format!("--days must be between 1 and {MAX_DAYS}, not {days}")));
         }
         let to = today - Days::new(1);
         ReportRange::new(to - Days::new(u64::from(days) - 1), to, timezone)
@@ -75,11 +73,7 @@ impl ReportRange {
     /// The range of equal length that ends the day before this one starts.
     pub fn previous(&self) -> ReportRange {
         let days = u64::from(self.days());
-        ReportRange {
-            from: self.from - Days::new(days),
-            to: self.from - Days::new(1),
-            timezone: self.timezone,
-        }
+        ReportRange { from: self.from - Days::new(days), to: self.from - Days::new(1), timezone: self.timezone }
     }
 
     /// The local date of an instant.
@@ -89,10 +83,7 @@ impl ReportRange {
 
     /// The half-open UTC interval `[start, end)` covering the range's local days.
     pub fn utc_bounds(&self) -> (DateTime<Utc>, DateTime<Utc>) {
-        (
-            start_of_day(self.from, self.timezone),
-            start_of_day(self.to + Days::new(1), self.timezone),
-        )
+        (start_of_day(self.from, self.timezone), start_of_day(self.to + Days::new(1), self.timezone))
     }
 }
 

@@ -150,8 +150,7 @@ pub fn build(input: ReportInput<'_>) -> Report {
         }
     }
 
-    let source_types: BTreeMap<&str, &str> =
-        input.sources.iter().map(|s| (s.name.as_str(), s.kind.as_str())).collect();
+    let source_types: BTreeMap<&str, &str> = input.sources.iter().map(|s| (s.name.as_str(), s.kind.as_str())).collect();
     let mut insights = Vec::new();
     let mut totals = Totals { inbound: Traffic::default(), outbound: Traffic::default() };
     let mut totals_by_day: BTreeMap<(Direction, NaiveDate), Counters> = BTreeMap::new();
@@ -197,8 +196,11 @@ pub fn build(input: ReportInput<'_>) -> Report {
         ))
     });
     insights.sort_by(|a, b| {
-        (std::cmp::Reverse(a.severity), a.direction, &a.connector)
-            .cmp(&(std::cmp::Reverse(b.severity), b.direction, &b.connector))
+        (std::cmp::Reverse(a.severity), a.direction, &a.connector).cmp(&(
+            std::cmp::Reverse(b.severity),
+            b.direction,
+            &b.connector,
+        ))
     });
 
     Report {
@@ -262,7 +264,9 @@ mod tests {
     fn totals_daily_and_no_connector_per_direction() {
         let r = range();
         let mut rollup = Rollup::new();
-        for (time, conn) in [("2026-11-27T10:00:00Z", "A"), ("2026-11-27T11:00:00Z", "A"), ("2026-12-03T23:59:59Z", NO_CONNECTOR)] {
+        for (time, conn) in
+            [("2026-11-27T10:00:00Z", "A"), ("2026-11-27T11:00:00Z", "A"), ("2026-12-03T23:59:59Z", NO_CONNECTOR)]
+        {
             let e = event(time, Direction::Outbound, TlsVersion::Tls1_3);
             rollup.add(r.local_date(e.time), "mx1", conn, &e);
         }
@@ -302,8 +306,7 @@ mod tests {
         add("2026-10-01T10:00:00Z", "Ancient", 30);
         let report = build_from(&rollup, &[]);
         assert_eq!(report.totals.inbound.counters.messages, 103);
-        let found: Vec<(InsightKind, &str)> =
-            report.insights.iter().map(|i| (i.kind, i.connector.as_str())).collect();
+        let found: Vec<(InsightKind, &str)> = report.insights.iter().map(|i| (i.kind, i.connector.as_str())).collect();
         assert!(found.contains(&(InsightKind::VolumeChange, "Steady")), "{found:?}");
         assert!(found.contains(&(InsightKind::NewConnector, "Fresh")), "{found:?}");
         assert!(found.contains(&(InsightKind::SilentConnector, "Gone")), "{found:?}");

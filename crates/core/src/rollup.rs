@@ -201,9 +201,7 @@ impl Rollup {
     }
 
     pub fn rows(&self) -> Vec<RollupRow> {
-        self.iter()
-            .map(|(key, counters)| RollupRow { key: key.clone(), counters: *counters })
-            .collect()
+        self.iter().map(|(key, counters)| RollupRow { key: key.clone(), counters: *counters }).collect()
     }
 
     pub fn from_rows(rows: impl IntoIterator<Item = RollupRow>) -> Self {
@@ -241,7 +239,12 @@ mod tests {
             any::<bool>(),
             proptest::sample::select(TlsVersion::ALL.to_vec()),
             proptest::option::of(proptest::sample::select(vec![Trust::Anonymous, Trust::Trusted, Trust::Verified])),
-            proptest::option::of(proptest::sample::select(vec![Status::Delivered, Status::Deferred, Status::Failed, Status::Rejected])),
+            proptest::option::of(proptest::sample::select(vec![
+                Status::Delivered,
+                Status::Deferred,
+                Status::Failed,
+                Status::Rejected,
+            ])),
             proptest::option::of(0u32..50),
             proptest::option::of(0u64..10_000_000),
         )

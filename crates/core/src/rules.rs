@@ -36,11 +36,7 @@ pub struct SiteConfig {
 
 impl Default for SiteConfig {
     fn default() -> Self {
-        SiteConfig {
-            timezone: default_timezone(),
-            internal_networks: Vec::new(),
-            accepted_domains: Vec::new(),
-        }
+        SiteConfig { timezone: default_timezone(), internal_networks: Vec::new(), accepted_domains: Vec::new() }
     }
 }
 
@@ -139,17 +135,11 @@ impl ConnectorRules {
 
     /// The connector `event` went through, or [`Resolution::Internal`].
     pub fn resolve<'a>(&'a self, event: &'a MessageEvent) -> Resolution<'a> {
-        if event.direction == Direction::Inbound
-            && event.peer.ip.is_some_and(|ip| self.site.is_internal(ip))
-        {
+        if event.direction == Direction::Inbound && event.peer.ip.is_some_and(|ip| self.site.is_internal(ip)) {
             return Resolution::Internal;
         }
         let supplied = event.connector.as_deref().filter(|c| !c.trim().is_empty());
-        let rule = self
-            .rules
-            .iter()
-            .filter(|r| supplied.is_none() || r.override_source)
-            .find(|r| r.matches(event));
+        let rule = self.rules.iter().filter(|r| supplied.is_none() || r.override_source).find(|r| r.matches(event));
         Resolution::Connector(match (rule, supplied) {
             (Some(rule), _) => &rule.name,
             (None, Some(name)) => name,
@@ -194,16 +184,16 @@ impl Rule {
             set.as_ref().is_none_or(|set| value.is_some_and(|v| set.is_match(v.trim_end_matches('.'))))
         }
         self.direction == e.direction
-            && (self.peer_cidr.is_empty()
-                || e.peer.ip.is_some_and(|ip| self.peer_cidr.iter().any(|n| n.contains(&ip))))
+            && (self.peer_cidr.is_empty() || e.peer.ip.is_some_and(|ip| self.peer_cidr.iter().any(|n| n.contains(&ip))))
             && field(&self.peer_host, e.peer.host.as_deref())
             && field(&self.service, e.service.as_deref())
             && field(&self.transport, e.transport.as_deref())
             && field(&self.sender_domain, e.sender_domain())
             && field(&self.source, e.source.as_deref())
-            && self.recipient_domain.as_ref().is_none_or(|set| {
-                e.recipient_domains.iter().any(|d| set.is_match(d.trim_end_matches('.')))
-            })
+            && self
+                .recipient_domain
+                .as_ref()
+                .is_none_or(|set| e.recipient_domains.iter().any(|d| set.is_match(d.trim_end_matches('.'))))
     }
 }
 
@@ -314,10 +304,7 @@ mod tests {
         let r = rules(RULES);
         assert_eq!(r.resolve(&event(Direction::Inbound, None, Some("10.1.2.3"))), Resolution::Internal);
         // Outbound to an internal relay is still outbound traffic.
-        assert_eq!(
-            r.resolve(&event(Direction::Outbound, None, Some("10.1.2.3"))),
-            Resolution::Connector(NO_CONNECTOR)
-        );
+        assert_eq!(r.resolve(&event(Direction::Outbound, None, Some("10.1.2.3"))), Resolution::Connector(NO_CONNECTOR));
     }
 
     #[test]

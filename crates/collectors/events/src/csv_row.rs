@@ -35,12 +35,15 @@ pub const COLUMNS: &[&str] = &[
 
 const NUMERIC: &[&str] = &["peer.port", "recipients", "size", "evidence.line"];
 
-pub fn read(reader: Box<dyn BufRead + Send>, name: &str, max_record_bytes: usize, out: &mut Emitter<'_>) -> Result<(), CollectError> {
+pub fn read(
+    reader: Box<dyn BufRead + Send>,
+    name: &str,
+    max_record_bytes: usize,
+    out: &mut Emitter<'_>,
+) -> Result<(), CollectError> {
     let mut csv = csv::ReaderBuilder::new().has_headers(true).flexible(false).from_reader(reader);
-    let headers = csv
-        .headers()
-        .map_err(|e| CollectError::Other(format!("{name}:1: cannot read the CSV header: {e}")))?
-        .clone();
+    let headers =
+        csv.headers().map_err(|e| CollectError::Other(format!("{name}:1: cannot read the CSV header: {e}")))?.clone();
     let columns: Vec<String> = headers.iter().map(|h| h.trim().to_string()).collect();
     if let Some(unknown) = columns.iter().find(|c| !COLUMNS.contains(&c.as_str())) {
         return Err(CollectError::Other(format!(
@@ -50,7 +53,9 @@ pub fn read(reader: Box<dyn BufRead + Send>, name: &str, max_record_bytes: usize
     }
     for required in ["time", "direction"] {
         if !columns.iter().any(|c| c == required) {
-            return Err(CollectError::Other(format!("{name}:1: the header has no `{required}` column, which every event needs")));
+            return Err(CollectError::Other(format!(
+                "{name}:1: the header has no `{required}` column, which every event needs"
+            )));
         }
     }
 
@@ -66,7 +71,10 @@ pub fn read(reader: Box<dyn BufRead + Send>, name: &str, max_record_bytes: usize
         match result {
             Ok(false) => return Ok(()),
             Ok(true) if record.as_slice().len() > max_record_bytes => {
-                out.skip(at(), format!("record of {} bytes is over max_line_bytes ({max_record_bytes})", record.as_slice().len()));
+                out.skip(
+                    at(),
+                    format!("record of {} bytes is over max_line_bytes ({max_record_bytes})", record.as_slice().len()),
+                );
             }
             Ok(true) => match row_to_event(&columns, &record) {
                 Ok(mut event) => {

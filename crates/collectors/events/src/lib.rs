@@ -73,7 +73,9 @@ impl Collector for EventsCollector {
             let is_csv = match self.config.format {
                 Format::Csv => true,
                 Format::Jsonl => false,
-                Format::Auto => matches!(&input, Input::File(p) if p.extension().is_some_and(|e| e.eq_ignore_ascii_case("csv"))),
+                Format::Auto => {
+                    matches!(&input, Input::File(p) if p.extension().is_some_and(|e| e.eq_ignore_ascii_case("csv")))
+                }
             };
             let result = input.open().and_then(|reader| {
                 if is_csv {
@@ -90,7 +92,12 @@ impl Collector for EventsCollector {
     }
 }
 
-fn read_jsonl(mut reader: Box<dyn BufRead + Send>, name: &str, max_line_bytes: usize, out: &mut Emitter<'_>) -> Result<(), CollectError> {
+fn read_jsonl(
+    mut reader: Box<dyn BufRead + Send>,
+    name: &str,
+    max_line_bytes: usize,
+    out: &mut Emitter<'_>,
+) -> Result<(), CollectError> {
     let io_error = |source| CollectError::Io { path: name.into(), source };
     let mut buf = Vec::new();
     let mut line_number = 0u64;
@@ -125,7 +132,8 @@ mod tests {
     fn auto_format_uses_the_extension() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("a.csv"), "time,direction\n2026-12-01T00:00:00Z,inbound\n").unwrap();
-        std::fs::write(dir.path().join("b.jsonl"), "{\"time\":\"2026-12-01T00:00:00Z\",\"direction\":\"outbound\"}\n").unwrap();
+        std::fs::write(dir.path().join("b.jsonl"), "{\"time\":\"2026-12-01T00:00:00Z\",\"direction\":\"outbound\"}\n")
+            .unwrap();
         let collector = EventsCollector {
             config: EventsConfig { paths: vec![dir.path().join("*")], format: Format::Auto, max_line_bytes: 1000 },
         };
@@ -133,7 +141,8 @@ mod tests {
         let mut push = |e: MessageEvent| events.push(e);
         let mut out = Emitter::new(&mut push);
         let site = Default::default();
-        let ctx = CollectContext { source: "t", site: &site, start: chrono::DateTime::UNIX_EPOCH, end: chrono::Utc::now() };
+        let ctx =
+            CollectContext { source: "t", site: &site, start: chrono::DateTime::UNIX_EPOCH, end: chrono::Utc::now() };
         collector.collect(&ctx, &mut out).unwrap();
         assert_eq!(out.into_stats().skipped, 0);
         assert_eq!(events.len(), 2);

@@ -48,7 +48,8 @@ fn run_case(dir: &Path) -> (String, String) {
     let mut push = |e: MessageEvent| events.push(e);
     let mut out = Emitter::new(&mut push);
     let site = Default::default();
-    let ctx = CollectContext { source: "case", site: &site, start: chrono::DateTime::UNIX_EPOCH, end: chrono::Utc::now() };
+    let ctx =
+        CollectContext { source: "case", site: &site, start: chrono::DateTime::UNIX_EPOCH, end: chrono::Utc::now() };
     let result = collector.collect(&ctx, &mut out);
     let stats = out.into_stats();
 
@@ -58,7 +59,12 @@ fn run_case(dir: &Path) -> (String, String) {
     for e in &events {
         writeln!(jsonl, "{}", portable(&serde_json::to_string(e).unwrap())).unwrap();
     }
-    let mut summary = format!("result: {:?}\nemitted: {}\nskipped: {}\n", result.map_err(|e| e.to_string()), stats.emitted, stats.skipped);
+    let mut summary = format!(
+        "result: {:?}\nemitted: {}\nskipped: {}\n",
+        result.map_err(|e| e.to_string()),
+        stats.emitted,
+        stats.skipped
+    );
     for w in &stats.warnings {
         writeln!(summary, "warning: {}", portable(w)).unwrap();
     }

@@ -1,0 +1,260 @@
+//! Runs mailflow's pipeline: config → collectors → events → connector rules → daily rollups →
+//! report → sinks.
+//!
+//! Every collector runs on its own thread with its own [`Rollup`]; rollups merge exactly, so the
+//! threads share nothing until the end. A collector or sink that fails does not stop the others:
+//! its failure is recorded in the report's `sources` (or the run's sink outcomes) and the run
+//! exits 1.
+//!
+//! # Layout
+//! - [`registry`]: maps `type = "…"` to component constructors. Add new components there.
+//! - [`Pipeline`]: the built components and the three stages (`collect`, `report`, `deliver`).
+//! - [`summary`]: the short terminal summary of a report.
+
+pub mod registry;
+pub mod summary;
+
+use chrono::{DateTime, Utc};
+use mailflow_component::{CollectContext, Collector, Emitter, Sink, SourceStats};
+use mailflow_config::{ComponentSection, Config, ConfigError};
+use mailflow_core::report::{self, ReportInput, SourceReport, SourceStatus};
+use mailflow_core::{ConnectorRules, MessageEvent, Report, ReportRange, Resolution, Rollup};
+
+/// Components built from a config, ready to run.
+pub struct Pipeline {
+    config: Config,
+    rules: ConnectorRules,
+    collectors: Vec<(ComponentSection, Box<dyn Collector>)>,
+    sinks: Vec<(ComponentSection, Box<dyn Sink>)>,
+}
+
+/// What the collectors produced: rollups of the report range and its previous period.
+pub struct Collected {
+    pub rollup: Rollup,
+    pub sources: Vec<SourceReport>,
+}
+
+/// How one sink fared.
+pub struct SinkOutcome {
+    pub name: String,
+    pub result: Result<String, String>,
+}
+
+/// Called for each event counted in the report range, with its resolved connector.
+pub type Visit<'a> = &'a (dyn Fn(&MessageEvent, &str) + Sync);
+
+impl Pipeline {
+    /// Builds every collector and sink; the first invalid section is the error.
+    pub fn build(config: Config) -> Result<Pipeline, ConfigError> {
+        let collectors = config
+            .collectors
+            .iter()
+            .map(|s| Ok((s.clone(), registry::build_collector(s)?)))
+            .collect::<Result<_, ConfigError>>()?;
+        let sinks = config
+            .sinks
+            .iter()
+            .map(|s| Ok((s.clone(), registry::build_sink(s)?)))
+            .collect::<Result<_, ConfigError>>()?;
+        Ok(Pipeline { rules: config.rules(), config, collectors, sinks })
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Runs all collectors concurrently over `range` and its previous period (for comparisons).
+    pub fn collect(&self, range: &ReportRange, visit: Option<Visit<'_>>) -> Collected {
+        let window = ReportRange { from: range.previous().from, ..*range };
+        let (start, end) = window.utc_bounds();
+        let results: Vec<(Rollup, SourceReport)> = std::thread::scope(|scope| {
+            let handles: Vec<_> = self
+                .collectors
+                .iter()
+                .map(|(section, collector)| {
+                    let handle =
+                        scope.spawn(move || self.run_collector(section, collector.as_ref(), range, start, end, visit));
+                    (section, handle)
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|(section, handle)| {
+                    handle.join().unwrap_or_else(|panic| {
+                        let why = panic
+                            .downcast_ref::<&str>()
+                            .map(|s| s.to_string())
+                            .or_else(|| panic.downcast_ref::<String>().cloned())
+                            .unwrap_or_default();
+                        let mut source = source_report(section);
+                        source.status = SourceStatus::Failed;
+                        source.error = Some(format!("the collector crashed: {why}"));
+                        (Rollup::new(), source)
+                    })
+                })
+                .collect()
+        });
+        let mut rollup = Rollup::new();
+        let mut sources = Vec::new();
+        for (part, source) in results {
+            rollup.merge(part);
+            sources.push(source);
+        }
+        Collected { rollup, sources }
+    }
+
+    fn run_collector(
+        &self,
+        section: &ComponentSection,
+        collector: &dyn Collector,
+        range: &ReportRange,
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+        visit: Option<Visit<'_>>,
+    ) -> (Rollup, SourceReport) {
+        let name = section.name.as_str();
+        let mut rollup = Rollup::new();
+        let mut source = source_report(section);
+        let mut on_event = |mut event: MessageEvent| {
+            event.source = Some(name.to_string());
+            if event.time < start || event.time >= end {
+                source.out_of_range += 1;
+                return;
+            }
+            let Resolution::Connector(connector) = self.rules.resolve(&event) else {
+                source.internal += 1;
+                return;
+            };
+            let date = range.local_date(event.time);
+            if range.contains(date) {
+                source.events += 1;
+                if let Some(visit) = visit {
+                    visit(&event, connector);
+                }
+            } else {
+                source.out_of_range += 1;
+            }
+            rollup.add(date, name, connector, &event);
+        };
+        let mut emitter = Emitter::new(&mut on_event);
+        let ctx = CollectContext { source: name, site: &self.config.site, start, end };
+        let began = std::time::Instant::now();
+        let result = collector.collect(&ctx, &mut emitter);
+        let stats = emitter.into_stats();
+        finish_source(&mut source, stats, result.err().map(|e| e.to_string()));
+        tracing::info!(
+            source = name,
+            events = source.events,
+            skipped = source.skipped,
+            out_of_range = source.out_of_range,
+            internal = source.internal,
+            elapsed_ms = began.elapsed().as_millis() as u64,
+            "collector finished"
+        );
+        (rollup, source)
+    }
+
+    /// The report of `range` from what was collected.
+    pub fn report(&self, range: ReportRange, collected: &Collected, now: DateTime<Utc>) -> Report {
+        report::build(ReportInput {
+            range,
+            rollup: &collected.rollup,
+            connectors: &self.config.connectors,
+            insights: &self.config.insights,
+            sources: collected.sources.clone(),
+            generated_at: now,
+        })
+    }
+
+    /// Hands the report to every sink; a failing sink does not stop the others.
+    pub fn deliver(&self, report: &Report) -> Vec<SinkOutcome> {
+        self.sinks
+            .iter()
+            .map(|(section, sink)| {
+                let result = sink.write(report).map_err(|e| e.to_string());
+                if let Err(e) = &result {
+                    tracing::error!(sink = %section.name, error = %e, "sink failed");
+                }
+                SinkOutcome { name: section.name.clone(), result }
+            })
+            .collect()
+    }
+}
+
+fn source_report(section: &ComponentSection) -> SourceReport {
+    SourceReport {
+        name: section.name.clone(),
+        kind: section.type_name.clone(),
+        status: SourceStatus::Ok,
+        events: 0,
+        skipped: 0,
+        out_of_range: 0,
+        internal: 0,
+        warnings: Vec::new(),
+        error: None,
+    }
+}
+
+fn finish_source(source: &mut SourceReport, stats: SourceStats, fatal: Option<String>) {
+    source.skipped = stats.skipped;
+    source.warnings = stats.warnings;
+    if stats.more_warnings > 0 {
+        source.warnings.push(format!("… and {} more", stats.more_warnings));
+    }
+    let errors: Vec<String> = stats.errors.into_iter().chain(fatal).collect();
+    if !errors.is_empty() {
+        source.status = if stats.emitted > 0 { SourceStatus::Partial } else { SourceStatus::Failed };
+        source.error = Some(errors.join("; "));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    fn pipeline(dir: &Path, extra: &str) -> Pipeline {
+        let text = format!(
+            "[site]\ntimezone = \"Europe/Berlin\"\ninternal_networks = [\"10.0.0.0/8\"]\n\
+             [[connector]]\nname = \"Partner\"\ndirection = \"outbound\"\nrelay = [\"mx.partner.example\"]\n\
+             [[collector]]\ntype = \"events\"\nname = \"a\"\npaths = [\"a.jsonl\"]\n\
+             [[collector]]\ntype = \"events\"\nname = \"b\"\npaths = [\"missing.jsonl\"]\n{extra}"
+        );
+        Pipeline::build(Config::parse(&text, &dir.join("mailflow.toml"), &|_| None).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn counts_in_local_days_and_keeps_failures_per_source() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("a.jsonl"),
+            [
+                // 2026-12-01 00:30 in Berlin: inside the range although 2026-11-30 in UTC.
+                r#"{"time":"2026-11-30T23:30:00Z","direction":"outbound","peer":{"host":"mx.partner.example"}}"#,
+                r#"{"time":"2026-12-01T12:00:00Z","direction":"inbound","peer":{"ip":"10.1.1.1"}}"#,
+                r#"{"time":"2026-11-30T22:30:00Z","direction":"outbound"}"#,
+                r#"{"time":"2026-11-01T22:30:00Z","direction":"outbound"}"#,
+                "garbage",
+            ]
+            .join("\n"),
+        )
+        .unwrap();
+        let p = pipeline(dir.path(), "");
+        let tz = p.config().site.timezone;
+        let range = ReportRange::new("2026-12-01".parse().unwrap(), "2026-12-01".parse().unwrap(), tz).unwrap();
+        let seen = std::sync::Mutex::new(Vec::new());
+        let visit = |e: &MessageEvent, c: &str| seen.lock().unwrap().push((e.source.clone().unwrap(), c.to_string()));
+        let collected = p.collect(&range, Some(&visit));
+        assert_eq!(seen.into_inner().unwrap(), [("a".to_string(), "Partner".to_string())]);
+        let a = &collected.sources[0];
+        assert_eq!((a.events, a.internal, a.out_of_range, a.skipped), (1, 1, 2, 1));
+        assert_eq!(a.status, SourceStatus::Ok);
+        let b = &collected.sources[1];
+        assert_eq!(b.status, SourceStatus::Failed);
+        assert!(b.error.as_deref().unwrap().contains("missing.jsonl"), "{:?}", b.error);
+
+        let report = p.report(range, &collected, "2026-12-02T06:00:00Z".parse().unwrap());
+        assert_eq!(report.totals.outbound.counters.messages, 1);
+        assert_eq!(report.totals.inbound.counters.messages, 0);
+    }
+}

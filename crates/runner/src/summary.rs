@@ -1,0 +1,114 @@
+//! The short terminal summary `mailflow run` prints: per connector, messages, TLS mix and
+//! insights. Names come from logs, so control characters are escaped before they reach a terminal.
+
+use std::fmt::Write;
+
+use mailflow_core::format::{percent, thousands};
+use mailflow_core::report::SourceStatus;
+use mailflow_core::{Direction, Report, TlsVersion};
+
+const NAME_WIDTH: usize = 28;
+
+pub fn render(report: &Report) -> String {
+    let mut out = String::new();
+    let r = &report.range;
+    let _ = writeln!(out, "Mail flow {} to {} ({})", r.from, r.to, r.timezone.name());
+    for direction in Direction::ALL {
+        let totals = &report.totals.get(direction).counters;
+        let _ = writeln!(
+            out,
+            "\n{:<9}{:>10} messages, {} protected by TLS",
+            capitalize(direction.as_str()),
+            thousands(totals.messages),
+            percent(totals.share(totals.tls.protected()))
+        );
+        let _ = write!(out, "  {:<NAME_WIDTH$} {:>9}", "Connector", "Messages");
+        for v in TlsVersion::ALL {
+            let _ = write!(out, " {:>7}", short_label(v));
+        }
+        let _ = writeln!(out, "  Insights");
+        for c in report.connectors.iter().filter(|c| c.direction == direction) {
+            let counters = &c.traffic.counters;
+            let _ = write!(out, "  {:<NAME_WIDTH$} {:>9}", fit(&c.name, NAME_WIDTH), thousands(counters.messages));
+            for v in TlsVersion::ALL {
+                let n = counters.tls.get(v);
+                let cell = if counters.messages == 0 { "-".to_string() } else { percent(counters.share(n)) };
+                let _ = write!(out, " {cell:>7}");
+            }
+            let insights = report.insights.iter().filter(|i| i.direction == direction && i.connector == c.name).count();
+            let _ = writeln!(out, "  {}", if insights == 0 { String::new() } else { insights.to_string() });
+        }
+    }
+    if !report.insights.is_empty() {
+        let _ = writeln!(out, "\nInsights ({})", report.insights.len());
+        for i in &report.insights {
+            let severity = format!("{:?}", i.severity).to_lowercase();
+            let _ = writeln!(out, "  {severity:<8}{}", clean(&i.message));
+        }
+    }
+    let _ = writeln!(out, "\nSources");
+    for s in &report.sources {
+        let status = match s.status {
+            SourceStatus::Ok => "ok",
+            SourceStatus::Partial => "PARTIAL",
+            SourceStatus::Failed => "FAILED",
+        };
+        let _ = writeln!(
+            out,
+            "  {} ({}): {status}, {} events, {} skipped, {} outside the range, {} internal",
+            clean(&s.name),
+            clean(&s.kind),
+            thousands(s.events),
+            thousands(s.skipped),
+            thousands(s.out_of_range),
+            thousands(s.internal)
+        );
+        if let Some(e) = &s.error {
+            let _ = writeln!(out, "    error: {}", clean(e));
+        }
+        for w in s.warnings.iter().take(3) {
+            let _ = writeln!(out, "    {}", clean(w));
+        }
+    }
+    out
+}
+
+fn short_label(v: TlsVersion) -> &'static str {
+    match v {
+        TlsVersion::None => "None",
+        TlsVersion::Unknown => "Unknown",
+        TlsVersion::Ssl3 => "SSLv3",
+        TlsVersion::Tls1_0 => "1.0",
+        TlsVersion::Tls1_1 => "1.1",
+        TlsVersion::Tls1_2 => "1.2",
+        TlsVersion::Tls1_3 => "1.3",
+    }
+}
+
+fn capitalize(s: &str) -> String {
+    let mut c = s.chars();
+    c.next().map(|f| f.to_uppercase().chain(c).collect()).unwrap_or_default()
+}
+
+/// Escapes control characters (ANSI escapes in a host name must not reach the terminal).
+pub fn clean(s: &str) -> String {
+    s.chars().flat_map(|c| if c.is_control() { c.escape_default().collect::<Vec<_>>() } else { vec![c] }).collect()
+}
+
+/// Cleans and shortens to `width` characters, marking the cut with `…`.
+fn fit(s: &str, width: usize) -> String {
+    let s = clean(s);
+    if s.chars().count() <= width { s } else { s.chars().take(width - 1).chain(['…']).collect() }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn control_characters_never_reach_the_terminal() {
+        assert_eq!(clean("mx\u{1b}[31m.example\n"), "mx\\u{1b}[31m.example\\n");
+        assert_eq!(fit("a-very-long-connector-name-indeed", 10), "a-very-lo…");
+        assert_eq!(fit("short", 10), "short");
+    }
+}

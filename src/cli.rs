@@ -1,0 +1,77 @@
+//! Command-line arguments.
+
+use std::path::PathBuf;
+
+use chrono::NaiveDate;
+use clap::{Args, Parser, Subcommand};
+
+/// Per-connector, per-day mail flow and TLS reports from mail logs and APIs.
+#[derive(Debug, Parser)]
+#[command(name = "mailflow", version, about, propagate_version = true)]
+pub struct Cli {
+    /// More log output on stderr (-v info, -vv debug, -vvv trace). RUST_LOG overrides.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+    /// Only errors on stderr, and no summary after `run`.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Collect events, build the report and hand it to every sink.
+    Run {
+        #[command(flatten)]
+        config: ConfigArg,
+        #[command(flatten)]
+        range: RangeArgs,
+    },
+    /// Validate the config and print the components and connectors it defines.
+    Check {
+        #[command(flatten)]
+        config: ConfigArg,
+    },
+    /// Print the events of the range as JSON Lines, each with its resolved connector and evidence.
+    Events {
+        #[command(flatten)]
+        config: ConfigArg,
+        #[command(flatten)]
+        range: RangeArgs,
+    },
+    /// Run on the bundled demo data (a week of two mail sources) and write the report files.
+    Demo {
+        /// Where to write the demo's config, input and reports.
+        #[arg(long, default_value = "mailflow-demo")]
+        out: PathBuf,
+    },
+    /// Print shell completions.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff).
+    Man,
+}
+
+#[derive(Debug, Args)]
+pub struct ConfigArg {
+    /// The config file (see config/mailflow.example.toml).
+    #[arg(short, long, value_name = "FILE")]
+    pub config: PathBuf,
+}
+
+/// The report range: by default the last 7 complete days in the site's time zone.
+#[derive(Debug, Args, Default)]
+pub struct RangeArgs {
+    /// The last N complete days, ending yesterday (1-400).
+    #[arg(long, value_name = "N", conflicts_with_all = ["from", "to"])]
+    pub days: Option<u32>,
+    /// First day of the range (YYYY-MM-DD, inclusive).
+    #[arg(long, value_name = "DATE", requires = "to")]
+    pub from: Option<NaiveDate>,
+    /// Last day of the range (YYYY-MM-DD, inclusive).
+    #[arg(long, value_name = "DATE", requires = "from")]
+    pub to: Option<NaiveDate>,
+}

@@ -1,0 +1,215 @@
+//! The `mailflow` command. Argument handling, exit codes and output live here; everything else is
+//! in the libraries under `crates/`.
+
+mod cli;
+mod demo;
+
+use std::io::Write;
+use std::process::ExitCode;
+use std::sync::Mutex;
+
+use anyhow::Context;
+use chrono::Utc;
+use clap::{CommandFactory, Parser};
+use mailflow_config::Config;
+use mailflow_core::report::SourceStatus;
+use mailflow_core::{MessageEvent, ReportRange};
+use mailflow_runner::{Pipeline, summary};
+
+use cli::{Cli, Command, RangeArgs};
+
+/// Exit codes: 0 done; 1 a collector or sink failed (the others still ran); 2 bad config or usage.
+const FAILED: u8 = 1;
+const BAD_CONFIG: u8 = 2;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(&cli);
+    match execute(cli) {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            let code = if e.downcast_ref::<mailflow_config::ConfigError>().is_some()
+                || e.downcast_ref::<mailflow_core::Error>().is_some()
+            {
+                BAD_CONFIG
+            } else {
+                FAILED
+            };
+            eprintln!("error: {e:#}");
+            ExitCode::from(code)
+        }
+    }
+}
+
+fn init_logging(cli: &Cli) {
+    let level = match (cli.quiet, cli.verbose) {
+        (true, _) => "error",
+        (_, 0) => "warn",
+        (_, 1) => "info",
+        (_, 2) => "debug",
+        _ => "trace",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+}
+
+fn execute(cli: Cli) -> anyhow::Result<u8> {
+    match cli.command {
+        Command::Run { config, range } => {
+            let pipeline = Pipeline::build(Config::load(&config.config)?)?;
+            let range = resolve_range(&pipeline, &range)?;
+            Ok(run(&pipeline, range, cli.quiet))
+        }
+        Command::Check { config } => {
+            let pipeline = Pipeline::build(Config::load(&config.config)?)?;
+            print!("{}", describe(pipeline.config()));
+            Ok(0)
+        }
+        Command::Events { config, range } => {
+            let pipeline = Pipeline::build(Config::load(&config.config)?)?;
+            let range = resolve_range(&pipeline, &range)?;
+            events(&pipeline, range)
+        }
+        Command::Demo { out } => demo::run(&out, cli.quiet),
+        Command::Completions { shell } => {
+            clap_complete::generate(shell, &mut Cli::command(), "mailflow", &mut std::io::stdout());
+            Ok(0)
+        }
+        Command::Man => {
+            clap_mangen::Man::new(Cli::command())
+                .render(&mut std::io::stdout())
+                .context("cannot write the man page")?;
+            Ok(0)
+        }
+    }
+}
+
+fn resolve_range(pipeline: &Pipeline, args: &RangeArgs) -> Result<ReportRange, mailflow_core::Error> {
+    let tz = pipeline.config().site.timezone;
+    match (args.from, args.to) {
+        (Some(from), Some(to)) => ReportRange::new(from, to, tz),
+        _ => ReportRange::last_days(args.days.unwrap_or(7), ReportRange::today(Utc::now(), tz), tz),
+    }
+}
+
+/// Collects, reports, delivers; prints the summary. Returns the exit code.
+fn run(pipeline: &Pipeline, range: ReportRange, quiet: bool) -> u8 {
+    let collected = pipeline.collect(&range, None);
+    let report = pipeline.report(range, &collected, Utc::now());
+    let outcomes = pipeline.deliver(&report);
+    if !quiet {
+        print!("{}", summary::render(&report));
+        for o in &outcomes {
+            match &o.result {
+                Ok(done) => println!("  sink {}: {}", summary::clean(&o.name), summary::clean(done)),
+                Err(e) => println!("  sink {}: FAILED: {}", summary::clean(&o.name), summary::clean(e)),
+            }
+        }
+    }
+    for o in outcomes.iter().filter(|o| o.result.is_err()) {
+        eprintln!("error: sink {}: {}", summary::clean(&o.name), o.result.as_ref().unwrap_err());
+    }
+    let sources_failed = report.sources.iter().any(|s| s.status != SourceStatus::Ok);
+    for s in report.sources.iter().filter(|s| s.status != SourceStatus::Ok) {
+        eprintln!(
+            "error: collector {}: {}",
+            summary::clean(&s.name),
+            summary::clean(s.error.as_deref().unwrap_or("failed"))
+        );
+    }
+    if sources_failed || outcomes.iter().any(|o| o.result.is_err()) { FAILED } else { 0 }
+}
+
+fn events(pipeline: &Pipeline, range: ReportRange) -> anyhow::Result<u8> {
+    let stdout = Mutex::new(std::io::BufWriter::new(std::io::stdout()));
+    let write_failed = std::sync::atomic::AtomicBool::new(false);
+    let visit = |event: &MessageEvent, connector: &str| {
+        let mut resolved = event.clone();
+        resolved.connector = Some(connector.to_string());
+        let line = serde_json::to_string(&resolved).expect("events serialize");
+        let mut out = stdout.lock().unwrap_or_else(|p| p.into_inner());
+        // A closed pipe (`| head`) is not an error worth more than stopping output.
+        if writeln!(out, "{line}").is_err() {
+            write_failed.store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+    };
+    let collected = pipeline.collect(&range, Some(&visit));
+    let _ = stdout.into_inner().unwrap_or_else(|p| p.into_inner()).flush();
+    let mut code = 0;
+    for s in &collected.sources {
+        eprintln!(
+            "{}: {} events, {} skipped, {} outside the range, {} internal (not shown)",
+            summary::clean(&s.name),
+            s.events,
+            s.skipped,
+            s.out_of_range,
+            s.internal
+        );
+        for w in &s.warnings {
+            eprintln!("  {}", summary::clean(w));
+        }
+        if s.status != SourceStatus::Ok {
+            eprintln!(
+                "error: collector {}: {}",
+                summary::clean(&s.name),
+                summary::clean(s.error.as_deref().unwrap_or("failed"))
+            );
+            code = FAILED;
+        }
+    }
+    Ok(code)
+}
+
+/// What `mailflow check` prints.
+fn describe(config: &Config) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    let site = &config.site;
+    let _ = writeln!(out, "{}: ok", config.path().display());
+    let _ = writeln!(
+        out,
+        "site: time zone {}, internal networks [{}], accepted domains [{}]",
+        site.timezone.name(),
+        site.internal_networks.iter().map(ToString::to_string).collect::<Vec<_>>().join(", "),
+        site.accepted_domains.join(", ")
+    );
+    let _ = writeln!(
+        out,
+        "connectors ({}, first match wins; unmatched traffic goes to \"No connector\"):",
+        config.connectors.len()
+    );
+    for c in &config.connectors {
+        let mut keys = Vec::new();
+        for (key, values) in [
+            ("relay", &c.relay),
+            ("peer_host", &c.peer_host),
+            ("service", &c.service),
+            ("transport", &c.transport),
+            ("sender_domain", &c.sender_domain),
+            ("recipient_domain", &c.recipient_domain),
+            ("source", &c.source),
+        ] {
+            if !values.is_empty() {
+                keys.push(format!("{key}={}", values.join("|")));
+            }
+        }
+        if !c.peer_cidr.is_empty() {
+            keys.push(format!(
+                "peer_cidr={}",
+                c.peer_cidr.iter().map(ToString::to_string).collect::<Vec<_>>().join("|")
+            ));
+        }
+        if c.override_source {
+            keys.push("override".to_string());
+        }
+        let _ = writeln!(out, "  {:<8} {:<28} {}", c.direction, c.name, keys.join(" "));
+    }
+    for (role, sections) in [("collectors", &config.collectors), ("sinks", &config.sinks)] {
+        let _ = writeln!(out, "{role} ({}):", sections.len());
+        for s in sections {
+            let _ = writeln!(out, "  {} (type \"{}\")", s.name, s.type_name);
+        }
+    }
+    out
+}
