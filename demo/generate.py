@@ -27,6 +27,7 @@ CIPHERS = {
                "ECDHE-ECDSA-AES256-GCM-SHA384", "ECDHE-RSA-CHACHA20-POLY1305"],
     "tls1_1": ["ECDHE-RSA-AES256-SHA", "DHE-RSA-AES256-SHA"],
     "tls1_0": ["ECDHE-RSA-AES256-SHA", "AES256-SHA", "DES-CBC3-SHA"],
+    "ssl3": ["DES-CBC3-SHA", "AES256-SHA"],
 }
 # Relative traffic per local hour: office hours, or mail that arrives around the clock.
 OFFICE = [1, 1, 1, 1, 1, 2, 4, 8, 12, 14, 14, 13, 11, 13, 14, 13, 11, 8, 5, 4, 3, 2, 2, 1]
@@ -60,9 +61,9 @@ FLOWS = [
     dict(src="mx1", dir="outbound", transport="smtp", per_day=(40, 75), weekend=0.25,  # Partner Contoso: volume up
          peers=[("mx1.contoso.com", "192.0.2.10", "contoso.com"), ("mx2.contoso.com", "192.0.2.11", "contoso.com")],
          tls={"tls1_3": 65, "tls1_2": 35}, trust={"verified": 55, "trusted": 45}, status={"delivered": 98, "deferred": 2}),
-    dict(src="mx1", dir="outbound", transport="smtp", per_day=(11, 11), weekend=0.3,  # Fabrikam legacy: TLS 1.0, failing
+    dict(src="mx1", dir="outbound", transport="smtp", per_day=(11, 11), weekend=0.3,  # Fabrikam legacy: SSLv3 and TLS 1.0, failing
          peers=[("mail.fabrikam.com", "192.0.2.20", "fabrikam.com"), ("mx-old.fabrikam.com", "192.0.2.21", "fabrikam.com")],
-         tls={"tls1_0": 60, "tls1_1": 15, "tls1_2": 25}, trust={"trusted": 50, "untrusted": 50},
+         tls={"ssl3": 4, "tls1_0": 58, "tls1_1": 14, "tls1_2": 24}, trust={"trusted": 50, "untrusted": 50},
          status={"delivered": 84, "deferred": 10, "failed": 6}),
     dict(src="mx1", dir="outbound", transport="smtp", per_day=(85, 85), weekend=0.35,  # internet: no connector
          peers=INTERNET, tls={"tls1_3": 45, "tls1_2": 47, "none": 8}, trust={"trusted": 75, "untrusted": 20, "verified": 5},

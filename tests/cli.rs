@@ -226,7 +226,7 @@ fn demo_writes_a_valid_report_with_every_seed_insight() {
     for kind in ["no_tls_over", "tls1_0_above", "volume_change", "new_connector", "silent_connector"] {
         assert!(kinds.contains(&kind), "{kind} missing from {kinds:?}");
     }
-    for version in ["none", "tls1_0", "tls1_1", "tls1_2", "tls1_3", "unknown"] {
+    for version in ["none", "ssl3", "tls1_0", "tls1_1", "tls1_2", "tls1_3", "unknown"] {
         let n =
             ["inbound", "outbound"].iter().map(|d| report["totals"][d]["tls"][version].as_u64().unwrap()).sum::<u64>();
         assert!(n > 0, "the demo has no {version} traffic");

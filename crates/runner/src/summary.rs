@@ -15,12 +15,15 @@ pub fn render(report: &Report) -> String {
     let _ = writeln!(out, "Mail flow {} to {} ({})", r.from, r.to, r.timezone.name());
     for direction in Direction::ALL {
         let totals = &report.totals.get(direction).counters;
+        let tls = &totals.tls;
         let _ = writeln!(
             out,
-            "\n{:<9}{:>10} messages, {} protected by TLS",
+            "\n{:<9}{:>10} messages: {} with TLS, {} without, {} unknown",
             capitalize(direction.as_str()),
             thousands(totals.messages),
-            percent(totals.share(totals.tls.protected()))
+            percent(totals.share(tls.protected() - tls.unknown)),
+            percent(totals.share(tls.none)),
+            percent(totals.share(tls.unknown))
         );
         let _ = write!(out, "  {:<NAME_WIDTH$} {:>9}", "Connector", "Messages");
         for v in TlsVersion::ALL {
