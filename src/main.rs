@@ -9,7 +9,7 @@ use std::process::ExitCode;
 use std::sync::Mutex;
 
 use anyhow::Context;
-use chrono::Utc;
+use chrono::{SubsecRound, Utc};
 use clap::{CommandFactory, Parser};
 use mailflow_config::Config;
 use mailflow_core::report::SourceStatus;
@@ -96,7 +96,7 @@ fn resolve_range(pipeline: &Pipeline, args: &RangeArgs) -> Result<ReportRange, m
 /// Collects, reports, delivers; prints the summary. Returns the exit code.
 fn run(pipeline: &Pipeline, range: ReportRange, quiet: bool) -> u8 {
     let collected = pipeline.collect(&range, None);
-    let report = pipeline.report(range, &collected, Utc::now());
+    let report = pipeline.report(range, &collected, Utc::now().trunc_subsecs(0));
     let outcomes = pipeline.deliver(&report);
     if !quiet {
         print!("{}", summary::render(&report));

@@ -77,7 +77,8 @@ pub struct SourceReport {
     pub events: u64,
     /// Malformed lines or records, each skipped.
     pub skipped: u64,
-    /// Well-formed events outside the report range (and its previous period).
+    /// Well-formed events outside the report range; those of the previous period feed only
+    /// comparisons (`volume_change`, `new_connector`, `silent_connector`).
     pub out_of_range: u64,
     /// Inbound events from `site.internal_networks`: not connector traffic.
     pub internal: u64,

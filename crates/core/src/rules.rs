@@ -138,7 +138,7 @@ impl ConnectorRules {
         if event.direction == Direction::Inbound && event.peer.ip.is_some_and(|ip| self.site.is_internal(ip)) {
             return Resolution::Internal;
         }
-        let supplied = event.connector.as_deref().filter(|c| !c.trim().is_empty());
+        let supplied = event.connector.as_deref().map(str::trim).filter(|c| !c.is_empty());
         let rule = self.rules.iter().filter(|r| supplied.is_none() || r.override_source).find(|r| r.matches(event));
         Resolution::Connector(match (rule, supplied) {
             (Some(rule), _) => &rule.name,
@@ -311,7 +311,7 @@ mod tests {
     fn a_supplied_connector_is_kept_unless_an_override_rule_matches() {
         let r = rules(RULES);
         let mut e = event(Direction::Inbound, Some("mail.protection.outlook.com"), None);
-        e.connector = Some("Inbound from partner".into());
+        e.connector = Some(" Inbound from partner ".into());
         e.source = Some("m365-trace".into());
         assert_eq!(r.resolve(&e), Resolution::Connector("Inbound from partner"));
         e.peer.host = Some("x.outbound.protection.outlook.com".into());
