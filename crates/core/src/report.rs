@@ -2,7 +2,9 @@
 //!
 //! A report is computed from a [`Rollup`] that may hold more than the report range: rows of the
 //! previous period of equal length feed `volume_change`, `new_connector` and `silent_connector`.
-//! The previous period counts as collected when the rollup holds any row dated in it.
+//! A connector's previous period counts as collected when a source that carried its traffic has
+//! any row dated in that period: a source added this week has no history, so its connectors are
+//! not "new".
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -130,11 +132,13 @@ pub fn build(input: ReportInput<'_>) -> Report {
     for c in input.connectors {
         acc.entry((c.direction, c.name.trim().to_string())).or_default();
     }
-    let mut previous_collected = false;
+    let mut sources_with_history = BTreeSet::new();
     for (key, counters) in input.rollup.iter() {
         let in_range = range.contains(key.date);
         let in_previous = previous_range.contains(key.date);
-        previous_collected |= in_previous;
+        if in_previous {
+            sources_with_history.insert(key.source.as_str());
+        }
         if !in_range && !in_previous {
             continue;
         }
@@ -166,7 +170,7 @@ pub fn build(input: ReportInput<'_>) -> Report {
             connector: &name,
             direction,
             current: a.current.counters,
-            previous: previous_collected.then_some(a.previous),
+            previous: a.sources.iter().any(|s| sources_with_history.contains(s.as_str())).then_some(a.previous),
             days: range.days(),
             range_end: range.to,
             last_active: a.last_active,
@@ -305,14 +309,18 @@ mod tests {
         add("2026-11-29T10:00:00Z", "Fresh", 3);
         add("2026-11-22T10:00:00Z", "Gone", 30);
         add("2026-10-01T10:00:00Z", "Ancient", 30);
+        // A source without history in the previous period: its connectors are not "new".
+        let e = event("2026-11-29T10:00:00Z", Direction::Inbound, TlsVersion::Tls1_2);
+        rollup.add(r.local_date(e.time), "added-this-week", "Unseen", &e);
         let report = build_from(&rollup, &[]);
-        assert_eq!(report.totals.inbound.counters.messages, 103);
+        assert_eq!(report.totals.inbound.counters.messages, 104);
         let found: Vec<(InsightKind, &str)> = report.insights.iter().map(|i| (i.kind, i.connector.as_str())).collect();
         assert!(found.contains(&(InsightKind::VolumeChange, "Steady")), "{found:?}");
         assert!(found.contains(&(InsightKind::NewConnector, "Fresh")), "{found:?}");
         assert!(found.contains(&(InsightKind::SilentConnector, "Gone")), "{found:?}");
         assert!(found.contains(&(InsightKind::SilentConnector, "Fresh")), "last traffic 4 days before the end");
         assert!(!report.connectors.iter().any(|c| c.name == "Ancient"), "outside both periods");
+        assert!(!found.iter().any(|(k, c)| *k == InsightKind::NewConnector && *c == "Unseen"), "{found:?}");
     }
 
     #[test]
