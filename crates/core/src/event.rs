@@ -25,10 +25,10 @@ pub struct MessageEvent {
     /// Set by a source that knows it (Microsoft 365); otherwise resolved by connector rules.
     #[serde(default)]
     pub connector: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub tls: Tls,
     /// The sending client (inbound) or the next-hop relay (outbound).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub peer: Peer,
     /// The local listener that accepted the message, e.g. `smtpd`, `submission`.
     #[serde(default)]
@@ -41,7 +41,7 @@ pub struct MessageEvent {
     /// Recipients in this message (inbound) or in this delivery (outbound). Absent counts as 1.
     #[serde(default)]
     pub recipients: Option<u32>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub recipient_domains: Vec<String>,
     /// Size in bytes. Absent counts as 0.
     #[serde(default)]
@@ -57,7 +57,7 @@ pub struct MessageEvent {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source: Option<String>,
     /// Where the event came from, to answer "why did this message land there?".
-    #[serde(default, skip_serializing_if = "Evidence::is_empty")]
+    #[serde(default, deserialize_with = "null_as_default", skip_serializing_if = "Evidence::is_empty")]
     pub evidence: Evidence,
 }
 
@@ -91,6 +91,11 @@ impl MessageEvent {
         let domain = domain.trim_end_matches('>');
         (!domain.is_empty()).then_some(domain)
     }
+}
+
+/// Everything but `time` and `direction` may be absent or `null`; `null` means absent.
+fn null_as_default<'de, D: serde::Deserializer<'de>, T: Default + Deserialize<'de>>(d: D) -> Result<T, D::Error> {
+    Option::<T>::deserialize(d).map(Option::unwrap_or_default)
 }
 
 /// RFC 3339 with a UTC offset; a message that says so, rather than chrono's "premature end of input".
@@ -276,6 +281,16 @@ mod tests {
             serde_json::from_str::<MessageEvent>(r#"{"time":"2026-12-04T15:00:00","direction":"inbound"}"#).is_err(),
             "a time without an offset is ambiguous"
         );
+    }
+
+    #[test]
+    fn every_optional_field_may_be_null() {
+        let json = r#"{"time":"2026-12-04T15:00:00Z","direction":"inbound","connector":null,"tls":null,
+            "peer":null,"service":null,"transport":null,"sender":null,"recipients":null,
+            "recipient_domains":null,"size":null,"status":null,"message_id":null,"queue_id":null,
+            "source":null,"evidence":null}"#;
+        let event: MessageEvent = serde_json::from_str(json).unwrap();
+        assert_eq!(event, MessageEvent::new("2026-12-04T15:00:00Z".parse().unwrap(), Direction::Inbound));
     }
 
     #[test]
