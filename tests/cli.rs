@@ -254,3 +254,25 @@ fn completions_and_man_page() {
         text(&out.stdout)
     );
 }
+
+#[test]
+fn shipped_configs_are_valid() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let out = mailflow(&["check", "--config", root.join("config/mailflow.example.toml").to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    // Every component's sample.toml is a valid section of a config file.
+    let mut samples = Vec::new();
+    for kind in ["collectors", "sinks"] {
+        for entry in std::fs::read_dir(root.join("crates").join(kind)).unwrap() {
+            samples.push(entry.unwrap().path().join("sample.toml"));
+        }
+    }
+    assert!(samples.len() >= 2);
+    let dir = tempfile::tempdir().unwrap();
+    for sample in samples {
+        let config = dir.path().join("mailflow.toml");
+        std::fs::copy(&sample, &config).unwrap();
+        let out = mailflow(&["check", "--config", config.to_str().unwrap()]);
+        assert_eq!(out.status.code(), Some(0), "{}: {}", sample.display(), text(&out.stderr));
+    }
+}
