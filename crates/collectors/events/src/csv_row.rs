@@ -41,6 +41,7 @@ pub fn read(
     max_record_bytes: usize,
     out: &mut Emitter<'_>,
 ) -> Result<(), CollectError> {
+    let reader = LineLimit { inner: reader, max_bytes: max_record_bytes, line_bytes: 0, over: false };
     let mut csv = csv::ReaderBuilder::new().has_headers(true).flexible(false).from_reader(reader);
     let headers =
         csv.headers().map_err(|e| CollectError::Other(format!("{name}:1: cannot read the CSV header: {e}")))?.clone();
@@ -90,6 +91,39 @@ pub fn read(
             }
             Err(e) => out.skip(at(), format!("not a valid CSV record: {e}")),
         }
+    }
+}
+
+/// Fails the read when one physical line passes `max_bytes`: the csv crate buffers a whole
+/// record, so without this a runaway line would be held in memory whole. The bytes before the
+/// runaway line are passed on first, so the records before it still count.
+struct LineLimit<R> {
+    inner: R,
+    max_bytes: usize,
+    line_bytes: usize,
+    over: bool,
+}
+
+impl<R: std::io::Read> std::io::Read for LineLimit<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let too_long = || {
+            std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!("a line is longer than max_line_bytes ({}); the rest of the file is not read", self.max_bytes),
+            )
+        };
+        if self.over {
+            return Err(too_long());
+        }
+        let n = self.inner.read(buf)?;
+        for (i, byte) in buf[..n].iter().enumerate() {
+            self.line_bytes = if *byte == b'\n' { 0 } else { self.line_bytes + 1 };
+            if self.line_bytes > self.max_bytes {
+                self.over = true;
+                return if i == 0 { Err(too_long()) } else { Ok(i) };
+            }
+        }
+        Ok(n)
     }
 }
 

@@ -31,7 +31,8 @@ pub struct EventsConfig {
     /// `jsonl`, `csv`, or `auto`: files ending in `.csv` are CSV, everything else JSON Lines.
     #[serde(default)]
     pub format: Format,
-    /// Longest line (or CSV record) read; longer ones are skipped and counted.
+    /// Longest line read: a longer JSON line is skipped and counted; in CSV, where records may
+    /// span lines, it ends the file (the records before it count).
     #[serde(default = "default_max_line_bytes")]
     pub max_line_bytes: usize,
 }
