@@ -203,8 +203,8 @@ fn events_prints_resolved_connectors_with_evidence() {
     let partner = lines.iter().find(|e| e["peer"]["host"] == "mx1.partner.example").unwrap();
     assert_eq!(partner["connector"], "Partner");
     assert_eq!(partner["source"], "mx1");
-    assert!(partner["evidence"]["file"].as_str().unwrap().ends_with("events.jsonl"));
-    assert_eq!(partner["evidence"]["line"], 1);
+    assert!(partner["evidence"][0]["file"].as_str().unwrap().ends_with("events.jsonl"));
+    assert_eq!(partner["evidence"][0]["line"], 1);
     assert!(lines.iter().any(|e| e["connector"] == "No connector"));
     assert!(text(&out.stderr).contains("mx1: 3 events, 1 skipped"), "{}", text(&out.stderr));
 

@@ -38,37 +38,69 @@ impl Input {
     }
 }
 
-/// Expands `paths` (files, globs, `-` for stdin) into inputs, in a stable order: each pattern's
-/// matches sorted by name, patterns in the order given, no file twice.
-pub fn expand(paths: &[PathBuf], out: &mut Emitter<'_>) -> Vec<Input> {
+/// A configured input: `-`, a file, or a glob. Whether a path is a glob is decided from what the
+/// admin wrote, so a config folder or a file named `mail[1].log` is never taken for a pattern.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PathSpec {
+    Stdin,
+    File(PathBuf),
+    Glob(String),
+}
+
+impl PathSpec {
+    /// `configured` as written in the config; relative paths are taken from `base`.
+    pub fn new(configured: &Path, base: &Path) -> PathSpec {
+        if configured == Path::new("-") {
+            return PathSpec::Stdin;
+        }
+        let text = configured.to_string_lossy();
+        let literal = base.join(configured);
+        // A name with glob characters that exists as written (`mail[1].log`) is that file.
+        if !text.contains(['*', '?', '[']) || literal.exists() {
+            return PathSpec::File(literal);
+        }
+        if configured.is_absolute() {
+            PathSpec::Glob(text.into_owned())
+        } else {
+            let base = glob::Pattern::escape(&base.to_string_lossy());
+            PathSpec::Glob(Path::new(&base).join(configured).to_string_lossy().into_owned())
+        }
+    }
+}
+
+/// Expands specs into inputs, in a stable order: each glob's matches sorted by name, specs in
+/// the order given, no file twice.
+pub fn expand(specs: &[PathSpec], out: &mut Emitter<'_>) -> Vec<Input> {
     let mut inputs: Vec<Input> = Vec::new();
     let mut push = |input: Input| {
         if !inputs.contains(&input) {
             inputs.push(input);
         }
     };
-    for path in paths {
-        if path == Path::new("-") {
-            push(Input::Stdin);
-            continue;
-        }
-        let text = path.to_string_lossy();
-        if !text.contains(['*', '?', '[']) {
-            if path.is_dir() {
+    for spec in specs {
+        let pattern = match spec {
+            PathSpec::Stdin => {
+                push(Input::Stdin);
+                continue;
+            }
+            PathSpec::File(path) if path.is_dir() => {
                 out.error(format!(
                     "{}: is a folder; name its files, e.g. \"{}/*.jsonl\"",
                     path.display(),
                     path.display()
                 ));
-            } else {
-                push(Input::File(path.clone()));
+                continue;
             }
-            continue;
-        }
-        let matches = match glob::glob(&text) {
+            PathSpec::File(path) => {
+                push(Input::File(path.clone()));
+                continue;
+            }
+            PathSpec::Glob(pattern) => pattern,
+        };
+        let matches = match glob::glob(pattern) {
             Ok(paths) => paths,
             Err(e) => {
-                out.error(format!("{text}: not a valid glob: {e}"));
+                out.error(format!("{pattern}: not a valid glob: {e}"));
                 continue;
             }
         };
@@ -81,7 +113,7 @@ pub fn expand(paths: &[PathBuf], out: &mut Emitter<'_>) -> Vec<Input> {
             }
         }
         if files.is_empty() {
-            out.warn(format!("{text}: matched no files"));
+            out.warn(format!("{pattern}: matched no files"));
         }
         files.sort();
         files.into_iter().map(Input::File).for_each(&mut push);
@@ -152,10 +184,9 @@ mod tests {
         std::fs::create_dir(dir.path().join("sub.jsonl")).unwrap();
         let mut sink = |_| {};
         let mut out = Emitter::new(&mut sink);
-        let inputs = expand(
-            &[dir.path().join("*.jsonl"), PathBuf::from("-"), dir.path().join("a.jsonl"), dir.path().join("none*.log")],
-            &mut out,
-        );
+        let specs: Vec<PathSpec> =
+            ["*.jsonl", "-", "a.jsonl", "none*.log"].iter().map(|p| PathSpec::new(Path::new(p), dir.path())).collect();
+        let inputs = expand(&specs, &mut out);
         assert_eq!(
             inputs,
             vec![Input::File(dir.path().join("a.jsonl")), Input::File(dir.path().join("b.jsonl")), Input::Stdin]
@@ -182,6 +213,20 @@ mod tests {
         let mut exact = &b"12345678\n"[..];
         assert_eq!(read_line_capped(&mut exact, &mut buf, 8).unwrap(), Line::Read);
         assert_eq!(buf, b"12345678");
+    }
+
+    #[test]
+    fn glob_characters_in_the_config_folder_are_literal() {
+        let dir = tempfile::tempdir().unwrap();
+        let site = dir.path().join("site[1]");
+        std::fs::create_dir(&site).unwrap();
+        std::fs::write(site.join("mail[1].log"), "").unwrap();
+        std::fs::write(site.join("a.log"), "").unwrap();
+        assert_eq!(PathSpec::new(Path::new("mail[1].log"), &site), PathSpec::File(site.join("mail[1].log")));
+        let mut sink = |_| {};
+        let mut out = Emitter::new(&mut sink);
+        let inputs = expand(&[PathSpec::new(Path::new("*.log"), &site)], &mut out);
+        assert_eq!(inputs, vec![Input::File(site.join("a.log")), Input::File(site.join("mail[1].log"))]);
     }
 
     #[test]

@@ -140,7 +140,8 @@ impl Config {
             .map_err(|e| document.error_at(spans.insights.clone(), ErrorKind::Invalid, None, e.to_string()))?;
         for (index, c) in raw.connector.iter().enumerate() {
             raw.insights.with(&c.insights).validate().map_err(|e| {
-                document.error_at(spans.connector.get(index).cloned(), ErrorKind::Invalid, None, e.to_string())
+                let message = format!("connector #{} \"{}\": {e}", index + 1, c.name);
+                document.error_at(spans.connector.get(index).cloned(), ErrorKind::Invalid, None, message)
             })?;
         }
         if let Err(e) = ConnectorRules::new(raw.site.clone(), &raw.connector) {
@@ -238,10 +239,14 @@ impl ComponentSection {
         self.document.error_at(Some(self.span.clone()), kind, Some(self.context()), message.into())
     }
 
-    /// Resolves a path from the config against the config file's folder.
+    /// The folder relative paths in the config are taken from: the config file's.
+    pub fn config_dir(&self) -> &Path {
+        self.document.path.parent().unwrap_or(Path::new(""))
+    }
+
+    /// Resolves a path from the config against [`config_dir`](Self::config_dir).
     pub fn resolve_path(&self, path: &Path) -> PathBuf {
-        let base = self.document.path.parent().unwrap_or(Path::new(""));
-        if path.is_absolute() || path == Path::new("-") { path.to_path_buf() } else { base.join(path) }
+        if path.is_absolute() || path == Path::new("-") { path.to_path_buf() } else { self.config_dir().join(path) }
     }
 
     fn context(&self) -> String {

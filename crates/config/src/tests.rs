@@ -121,6 +121,10 @@ fn rule_and_threshold_errors_point_at_their_section() {
     let e =
         parse("[[connector]]\nname = \"A\"\ndirection = \"outbound\"\ninsights = { legacy_tls = 5.0 }\n").unwrap_err();
     assert_eq!(e.position().map(|p| p.0), Some(1), "{e}");
+    assert!(e.message().starts_with("connector #1 \"A\": insights: `legacy_tls`"), "{e}");
+    let e = parse("[[connector]]\nname = \"A\"\ndirection = \"outbound\"\nrelay = []\n").unwrap_err();
+    assert_eq!(e.position(), Some((4, 9)), "{e}");
+    assert!(e.message().contains("an empty list matches nothing"), "{e}");
 }
 
 #[test]

@@ -218,10 +218,16 @@ pub struct Peer {
     pub port: Option<u16>,
 }
 
-/// Where an event was read: a file and line, or an API page.
+/// Where an event was read: every log line (or API page) it was built from, so an admin can
+/// check why a message landed where it did. Serialized as a list of locations.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Evidence(pub Vec<Location>);
+
+/// One place an event was read from: a file and line, or an API page.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Evidence {
+pub struct Location {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub file: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -232,15 +238,30 @@ pub struct Evidence {
 
 impl Evidence {
     pub fn at_line(file: impl Into<String>, line: u64) -> Self {
-        Evidence { file: Some(file.into()), line: Some(line), page: None }
+        Evidence(vec![Location { file: Some(file.into()), line: Some(line), page: None }])
     }
 
     pub fn is_empty(&self) -> bool {
-        self.file.is_none() && self.line.is_none() && self.page.is_none()
+        self.0.is_empty()
     }
 }
 
 impl fmt::Display for Evidence {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.0.is_empty() {
+            return f.write_str("unknown location");
+        }
+        for (i, location) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str(", ")?;
+            }
+            write!(f, "{location}")?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Display for Location {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match (&self.file, self.line, &self.page) {
             (Some(file), Some(line), _) => write!(f, "{file}:{line}"),

@@ -283,7 +283,8 @@ pub fn evaluate(p: &ConnectorPeriod<'_>, settings: &InsightSettings) -> Vec<Insi
     let previous_days = format!("the previous {} day{}", p.days, if p.days == 1 { "" } else { "s" });
     if let Some(prev) = &p.previous {
         let (now, before) = (c.messages, prev.messages);
-        if now > 0 && before > 0 && now.max(before) >= settings.min_messages {
+        // A drop to zero counts (-100%); a rise from zero is `new_connector` instead.
+        if before > 0 && now.max(before) >= settings.min_messages {
             let change = (now as f64 - before as f64) / before as f64;
             if change.abs() > settings.volume_change {
                 fire(
@@ -457,6 +458,9 @@ mod tests {
         assert_eq!(kinds(&p, &s), vec![InsightKind::VolumeChange]);
         p.current = counters(150, |_, _| {}, 0);
         assert!(kinds(&p, &s).is_empty(), "exactly +50% does not fire");
+        p.current = Counters::default();
+        let i = &evaluate(&p, &s)[0];
+        assert_eq!((i.kind, i.value), (InsightKind::VolumeChange, -1.0), "a drop to zero");
         p.current = counters(49, |_, _| {}, 0);
         let i = &evaluate(&p, &s)[0];
         assert_eq!(i.kind, InsightKind::VolumeChange);

@@ -25,7 +25,7 @@ pub mod rules;
 mod error;
 
 pub use error::Error;
-pub use event::{Direction, Evidence, MessageEvent, Peer, Status, Tls, TlsVersion, Trust};
+pub use event::{Direction, Evidence, Location, MessageEvent, Peer, Status, Tls, TlsVersion, Trust};
 pub use insights::{Insight, InsightKind, InsightSettings, Severity};
 pub use range::ReportRange;
 pub use report::Report;

@@ -3,7 +3,7 @@
 //! Days are cut in `site.timezone`, not UTC, so "Monday" in a report means the admin's Monday.
 //! Nothing here reads the clock: callers pass "today" in, which keeps tests exact.
 
-use chrono::{DateTime, Days, LocalResult, NaiveDate, TimeZone, Utc};
+use chrono::{DateTime, Datelike, Days, LocalResult, NaiveDate, TimeZone, Utc};
 use chrono_tz::Tz;
 use serde::Serialize;
 
@@ -28,6 +28,12 @@ fn serialize_tz<S: serde::Serializer>(tz: &Tz, s: S) -> Result<S::Ok, S::Error> 
 impl ReportRange {
     /// `from..=to`, checked: `from <= to` and at most [`MAX_DAYS`] days.
     pub fn new(from: NaiveDate, to: NaiveDate, timezone: Tz) -> Result<Self, Error> {
+        // Far-off years are typos, and date arithmetic near chrono's limits would overflow.
+        for date in [from, to] {
+            if !(1970..=9999).contains(&date.year()) {
+                return Err(Error::Range(format!("{date} is outside the years 1970 to 9999")));
+            }
+        }
         if from > to {
             return Err(Error::Range(format!(
                 "the range starts on {from}, after its end on {to}; give --from before --to"
@@ -164,5 +170,6 @@ mod tests {
         assert!(ReportRange::last_days(0, date("2026-12-04"), Tz::UTC).is_err());
         assert!(ReportRange::last_days(401, date("2026-12-04"), Tz::UTC).is_err());
         assert!(ReportRange::last_days(400, date("2026-12-04"), Tz::UTC).is_ok());
+        assert!(ReportRange::new(date("+262142-12-31"), date("+262142-12-31"), Tz::UTC).is_err());
     }
 }

@@ -1,10 +1,10 @@
 //! The report model: what every sink renders (schema `mailflow.report/v1`).
 //!
 //! A report is computed from a [`Rollup`] that may hold more than the report range: rows of the
-//! previous period of equal length feed `volume_change`, `new_connector` and `silent_connector`.
-//! A connector's previous period counts as collected when a source that carried its traffic has
-//! any row dated in that period: a source added this week has no history, so its connectors are
-//! not "new".
+//! previous period of equal length feed `volume_change`, `new_connector`, `silent_connector` and
+//! `totals.previous`. A source covers the previous period when its first event falls on or before
+//! that period's first day: logs that start mid-period would make any comparison wrong, and a
+//! source added this week would make all its connectors look new.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -34,6 +34,14 @@ pub struct Report {
 pub struct Totals {
     pub inbound: Traffic,
     pub outbound: Traffic,
+    /// The previous period of equal length, when every source with traffic covers it.
+    pub previous: Option<PreviousTotals>,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct PreviousTotals {
+    pub inbound: Counters,
+    pub outbound: Counters,
 }
 
 impl Totals {
@@ -82,8 +90,11 @@ pub struct SourceReport {
     /// Well-formed events outside the report range; those of the previous period feed only
     /// comparisons (`volume_change`, `new_connector`, `silent_connector`).
     pub out_of_range: u64,
-    /// Inbound events from `site.internal_networks`: not connector traffic.
+    /// Inbound events of the report range from `site.internal_networks`: not connector traffic.
     pub internal: u64,
+    /// The earliest well-formed event the source held, whatever its date: how far back its data
+    /// reaches.
+    pub first_event: Option<DateTime<Utc>>,
     /// The first few problems, each naming where (file:line) and why.
     pub warnings: Vec<String>,
     /// Why the collector failed or stopped early.
@@ -132,13 +143,15 @@ pub fn build(input: ReportInput<'_>) -> Report {
     for c in input.connectors {
         acc.entry((c.direction, c.name.trim().to_string())).or_default();
     }
-    let mut sources_with_history = BTreeSet::new();
+    let sources_with_history: BTreeSet<&str> = input
+        .sources
+        .iter()
+        .filter(|s| s.first_event.is_some_and(|t| range.local_date(t) <= previous_range.from))
+        .map(|s| s.name.as_str())
+        .collect();
     for (key, counters) in input.rollup.iter() {
         let in_range = range.contains(key.date);
         let in_previous = previous_range.contains(key.date);
-        if in_previous {
-            sources_with_history.insert(key.source.as_str());
-        }
         if !in_range && !in_previous {
             continue;
         }
@@ -157,7 +170,8 @@ pub fn build(input: ReportInput<'_>) -> Report {
 
     let source_types: BTreeMap<&str, &str> = input.sources.iter().map(|s| (s.name.as_str(), s.kind.as_str())).collect();
     let mut insights = Vec::new();
-    let mut totals = Totals { inbound: Traffic::default(), outbound: Traffic::default() };
+    let mut totals = Totals { inbound: Traffic::default(), outbound: Traffic::default(), previous: None };
+    let mut previous_totals = PreviousTotals::default();
     let mut totals_by_day: BTreeMap<(Direction, NaiveDate), Counters> = BTreeMap::new();
     let mut connectors = Vec::new();
     for ((direction, name), mut a) in acc {
@@ -179,14 +193,24 @@ pub fn build(input: ReportInput<'_>) -> Report {
         insights.extend(insights::evaluate(&period, overrides.as_ref().unwrap_or(input.insights)));
 
         match direction {
-            Direction::Inbound => totals.inbound.counters += a.current.counters,
-            Direction::Outbound => totals.outbound.counters += a.current.counters,
+            Direction::Inbound => {
+                totals.inbound.counters += a.current.counters;
+                previous_totals.inbound += a.previous;
+            }
+            Direction::Outbound => {
+                totals.outbound.counters += a.current.counters;
+                previous_totals.outbound += a.previous;
+            }
         }
         for (date, counters) in &a.days {
             *totals_by_day.entry((direction, *date)).or_default() += *counters;
         }
         a.current.daily = daily(&range, |d| a.days.get(&d).copied());
         connectors.push(ConnectorReport { name, direction, traffic: a.current });
+    }
+    let with_traffic = || input.sources.iter().filter(|s| s.events > 0);
+    if with_traffic().next().is_some() && with_traffic().all(|s| sources_with_history.contains(s.name.as_str())) {
+        totals.previous = Some(previous_totals);
     }
     totals.inbound.daily = daily(&range, |d| totals_by_day.get(&(Direction::Inbound, d)).copied());
     totals.outbound.daily = daily(&range, |d| totals_by_day.get(&(Direction::Outbound, d)).copied());
@@ -249,18 +273,23 @@ mod tests {
             skipped: 0,
             out_of_range: 0,
             internal: 0,
+            first_event: Some("2026-11-01T00:00:00Z".parse().unwrap()),
             warnings: vec![],
             error: None,
         }
     }
 
     fn build_from(rollup: &Rollup, connectors: &[ConnectorConfig]) -> Report {
+        build_with(rollup, connectors, vec![SourceReport { events: 1, ..source("mx1") }])
+    }
+
+    fn build_with(rollup: &Rollup, connectors: &[ConnectorConfig], sources: Vec<SourceReport>) -> Report {
         build(ReportInput {
             range: range(),
             rollup,
             connectors,
             insights: &InsightSettings::default(),
-            sources: vec![source("mx1")],
+            sources,
             generated_at: "2026-12-04T07:00:00Z".parse().unwrap(),
         })
     }
@@ -312,7 +341,9 @@ mod tests {
         // A source without history in the previous period: its connectors are not "new".
         let e = event("2026-11-29T10:00:00Z", Direction::Inbound, TlsVersion::Tls1_2);
         rollup.add(r.local_date(e.time), "added-this-week", "Unseen", &e);
-        let report = build_from(&rollup, &[]);
+        let new_source = SourceReport { events: 1, first_event: Some(e.time), ..source("added-this-week") };
+        let report = build_with(&rollup, &[], vec![SourceReport { events: 103, ..source("mx1") }, new_source]);
+        assert!(report.totals.previous.is_none(), "one source with traffic has no history");
         assert_eq!(report.totals.inbound.counters.messages, 104);
         let found: Vec<(InsightKind, &str)> = report.insights.iter().map(|i| (i.kind, i.connector.as_str())).collect();
         assert!(found.contains(&(InsightKind::VolumeChange, "Steady")), "{found:?}");
@@ -321,6 +352,30 @@ mod tests {
         assert!(found.contains(&(InsightKind::SilentConnector, "Fresh")), "last traffic 4 days before the end");
         assert!(!report.connectors.iter().any(|c| c.name == "Ancient"), "outside both periods");
         assert!(!found.iter().any(|(k, c)| *k == InsightKind::NewConnector && *c == "Unseen"), "{found:?}");
+    }
+
+    #[test]
+    fn logs_that_start_mid_period_are_not_compared() {
+        let r = range();
+        let mut rollup = Rollup::new();
+        let mut add = |time: &str, n: usize| {
+            for _ in 0..n {
+                let e = event(time, Direction::Inbound, TlsVersion::Tls1_2);
+                rollup.add(r.local_date(e.time), "mx1", "Steady", &e);
+            }
+        };
+        add("2026-11-26T23:00:00Z", 10);
+        add("2026-11-28T10:00:00Z", 100);
+        let rotated =
+            SourceReport { events: 100, first_event: Some("2026-11-26T23:00:00Z".parse().unwrap()), ..source("mx1") };
+        let report = build_with(&rollup, &[], vec![rotated]);
+        assert!(report.insights.iter().all(|i| i.kind != InsightKind::VolumeChange), "{:?}", report.insights);
+        assert!(report.totals.previous.is_none());
+        let full =
+            SourceReport { events: 100, first_event: Some("2026-11-20T00:00:00Z".parse().unwrap()), ..source("mx1") };
+        let report = build_with(&rollup, &[], vec![full]);
+        assert!(report.insights.iter().any(|i| i.kind == InsightKind::VolumeChange));
+        assert_eq!(report.totals.previous.unwrap().inbound.messages, 10);
     }
 
     #[test]
@@ -345,7 +400,8 @@ mod tests {
             let e = event("2026-12-02T10:00:00Z", Direction::Outbound, tls);
             rollup.add(r.local_date(e.time), "mx1", "Strict", &e);
         }
-        let report = build_from(&rollup, &connectors);
+        let no_history = SourceReport { events: 3, first_event: None, ..source("mx1") };
+        let report = build_with(&rollup, &connectors, vec![no_history]);
         assert!(report.connectors.iter().any(|c| c.name == "Quiet" && c.traffic.counters.messages == 0));
         assert_eq!(report.insights.len(), 1, "{:?}", report.insights);
         assert_eq!(report.insights[0].kind, InsightKind::NoTlsOver);

@@ -115,12 +115,16 @@ pub struct Counters {
 impl Counters {
     /// Counts one event, filling in the documented defaults for absent fields.
     pub fn count(&mut self, event: &MessageEvent) {
-        self.messages += 1;
-        self.recipients += u64::from(event.recipients.unwrap_or(1));
-        self.bytes += event.size.unwrap_or(0);
-        *self.tls.slot(event.tls.version.unwrap_or(TlsVersion::Unknown)) += 1;
-        *self.trust.slot(event.tls.trust.unwrap_or(Trust::Unknown)) += 1;
-        *self.status.slot(event.status.unwrap_or(Status::Delivered)) += 1;
+        let mut one = Counters {
+            messages: 1,
+            recipients: u64::from(event.recipients.unwrap_or(1)),
+            bytes: event.size.unwrap_or(0),
+            ..Default::default()
+        };
+        *one.tls.slot(event.tls.version.unwrap_or(TlsVersion::Unknown)) = 1;
+        *one.trust.slot(event.tls.trust.unwrap_or(Trust::Unknown)) = 1;
+        *one.status.slot(event.status.unwrap_or(Status::Delivered)) = 1;
+        *self += one;
     }
 
     /// `part / messages`, or 0 when there are no messages.
@@ -129,11 +133,13 @@ impl Counters {
     }
 }
 
+/// Counts saturate instead of overflowing: sizes come from input, and saturating addition is
+/// still associative and commutative, so merging stays exact below `u64::MAX`.
 macro_rules! add_fields {
     ($ty:ty: $($field:ident),+) => {
         impl AddAssign for $ty {
             fn add_assign(&mut self, other: Self) {
-                $(self.$field += other.$field;)+
+                $(self.$field = self.$field.saturating_add(other.$field);)+
             }
         }
     };
@@ -141,7 +147,17 @@ macro_rules! add_fields {
 add_fields!(TlsCounts: none, ssl3, tls1_0, tls1_1, tls1_2, tls1_3, unknown);
 add_fields!(TrustCounts: anonymous, untrusted, trusted, verified, unknown);
 add_fields!(StatusCounts: delivered, deferred, failed, rejected);
-add_fields!(Counters: messages, recipients, bytes, tls, trust, status);
+
+impl AddAssign for Counters {
+    fn add_assign(&mut self, other: Self) {
+        self.messages = self.messages.saturating_add(other.messages);
+        self.recipients = self.recipients.saturating_add(other.recipients);
+        self.bytes = self.bytes.saturating_add(other.bytes);
+        self.tls += other.tls;
+        self.trust += other.trust;
+        self.status += other.status;
+    }
+}
 
 /// The key of one rollup row.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -198,10 +214,6 @@ impl Rollup {
 
     pub fn is_empty(&self) -> bool {
         self.rows.is_empty()
-    }
-
-    pub fn rows(&self) -> Vec<RollupRow> {
-        self.iter().map(|(key, counters)| RollupRow { key: key.clone(), counters: *counters }).collect()
     }
 
     pub fn from_rows(rows: impl IntoIterator<Item = RollupRow>) -> Self {
@@ -306,6 +318,16 @@ mod tests {
             let json = serde_json::to_string(&r).unwrap();
             prop_assert_eq!(serde_json::from_str::<Rollup>(&json).unwrap(), r);
         }
+    }
+
+    #[test]
+    fn huge_sizes_saturate_instead_of_overflowing() {
+        let mut e = MessageEvent::new("2026-12-01T00:00:00Z".parse().unwrap(), Direction::Inbound);
+        e.size = Some(u64::MAX);
+        let mut c = Counters::default();
+        c.count(&e);
+        c.count(&e);
+        assert_eq!((c.messages, c.bytes), (2, u64::MAX));
     }
 
     #[test]

@@ -46,8 +46,15 @@ fn default_timezone() -> Tz {
 
 impl SiteConfig {
     pub fn is_internal(&self, ip: IpAddr) -> bool {
-        self.internal_networks.iter().any(|net| net.contains(&ip))
+        in_networks(&self.internal_networks, ip)
     }
+}
+
+/// Whether `ip` is in any of `networks`; `::ffff:10.1.2.3` counts as `10.1.2.3`, as dual-stack
+/// listeners log IPv4 clients that way.
+fn in_networks(networks: &[IpNet], ip: IpAddr) -> bool {
+    let ip = ip.to_canonical();
+    networks.iter().any(|net| net.contains(&ip))
 }
 
 /// One `[[connector]]` section.
@@ -57,28 +64,28 @@ pub struct ConnectorConfig {
     pub name: String,
     pub direction: Direction,
     /// Globs on the next-hop host name (outbound connectors only).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "non_empty")]
     pub relay: Vec<String>,
     /// Networks the peer's IP address must be in.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "non_empty")]
     pub peer_cidr: Vec<IpNet>,
     /// Globs on the peer's host name.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "non_empty")]
     pub peer_host: Vec<String>,
     /// Globs on the local listener (`smtpd`, `submission`, …).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "non_empty")]
     pub service: Vec<String>,
     /// Globs on the delivery transport (`smtp`, `partner-out`, …).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "non_empty")]
     pub transport: Vec<String>,
     /// Globs on the domain of the sender address.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "non_empty")]
     pub sender_domain: Vec<String>,
     /// Globs of which at least one recipient domain must match one.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "non_empty")]
     pub recipient_domain: Vec<String>,
     /// Globs on the name of the collector that produced the event.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "non_empty")]
     pub source: Vec<String>,
     /// Replace a connector the source itself supplied (Microsoft 365) when this rule matches.
     #[serde(default, rename = "override")]
@@ -86,6 +93,18 @@ pub struct ConnectorConfig {
     /// Insight thresholds for this connector, overriding `[insights]`.
     #[serde(default)]
     pub insights: InsightOverrides,
+}
+
+/// A key that is present must match, and an empty list matches nothing: reject it rather than
+/// silently turning the rule into a catch-all.
+fn non_empty<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Vec<T>, D::Error> {
+    let items = Vec::<T>::deserialize(d)?;
+    if items.is_empty() {
+        return Err(serde::de::Error::custom(
+            "an empty list matches nothing; remove the key or list at least one item",
+        ));
+    }
+    Ok(items)
 }
 
 /// Where an event goes after the rules have seen it.
@@ -110,6 +129,7 @@ struct Rule {
     direction: Direction,
     override_source: bool,
     peer_cidr: Vec<IpNet>,
+    relay: Option<GlobSet>,
     peer_host: Option<GlobSet>,
     service: Option<GlobSet>,
     transport: Option<GlobSet>,
@@ -138,7 +158,12 @@ impl ConnectorRules {
         if event.direction == Direction::Inbound && event.peer.ip.is_some_and(|ip| self.site.is_internal(ip)) {
             return Resolution::Internal;
         }
-        let supplied = event.connector.as_deref().map(str::trim).filter(|c| !c.is_empty());
+        // A source may not claim the reserved name; treat it as naming no connector.
+        let supplied = event
+            .connector
+            .as_deref()
+            .map(str::trim)
+            .filter(|c| !c.is_empty() && !c.eq_ignore_ascii_case(NO_CONNECTOR));
         let rule = self.rules.iter().filter(|r| supplied.is_none() || r.override_source).find(|r| r.matches(event));
         Resolution::Connector(match (rule, supplied) {
             (Some(rule), _) => &rule.name,
@@ -160,17 +185,13 @@ impl Rule {
         if !c.relay.is_empty() && c.direction == Direction::Inbound {
             return Err("`relay` matches the next hop of outbound mail; use `peer_host` for inbound connectors".into());
         }
-        // `relay` and `peer_host` both match `peer.host`: for outbound mail the peer is the relay.
-        let peer_host: Vec<&String> = c.relay.iter().chain(&c.peer_host).collect();
-        if !c.relay.is_empty() && !c.peer_host.is_empty() {
-            return Err("give either `relay` or `peer_host`, not both: both match the same host".into());
-        }
         Ok(Rule {
             name: name.to_string(),
             direction: c.direction,
             override_source: c.override_source,
             peer_cidr: c.peer_cidr.clone(),
-            peer_host: globs(if c.relay.is_empty() { "peer_host" } else { "relay" }, peer_host)?,
+            relay: globs("relay", &c.relay)?,
+            peer_host: globs("peer_host", &c.peer_host)?,
             service: globs("service", &c.service)?,
             transport: globs("transport", &c.transport)?,
             sender_domain: globs("sender_domain", &c.sender_domain)?,
@@ -184,7 +205,9 @@ impl Rule {
             set.as_ref().is_none_or(|set| value.is_some_and(|v| set.is_match(v.trim_end_matches('.'))))
         }
         self.direction == e.direction
-            && (self.peer_cidr.is_empty() || e.peer.ip.is_some_and(|ip| self.peer_cidr.iter().any(|n| n.contains(&ip))))
+            && (self.peer_cidr.is_empty() || e.peer.ip.is_some_and(|ip| in_networks(&self.peer_cidr, ip)))
+            // For outbound mail the peer is the next-hop relay: `relay` and `peer_host` both match it.
+            && field(&self.relay, e.peer.host.as_deref())
             && field(&self.peer_host, e.peer.host.as_deref())
             && field(&self.service, e.service.as_deref())
             && field(&self.transport, e.transport.as_deref())
@@ -303,6 +326,7 @@ mod tests {
     fn internal_networks_are_not_inbound_traffic() {
         let r = rules(RULES);
         assert_eq!(r.resolve(&event(Direction::Inbound, None, Some("10.1.2.3"))), Resolution::Internal);
+        assert_eq!(r.resolve(&event(Direction::Inbound, None, Some("::ffff:10.1.2.3"))), Resolution::Internal);
         // Outbound to an internal relay is still outbound traffic.
         assert_eq!(r.resolve(&event(Direction::Outbound, None, Some("10.1.2.3"))), Resolution::Connector(NO_CONNECTOR));
     }
@@ -316,10 +340,28 @@ mod tests {
         assert_eq!(r.resolve(&e), Resolution::Connector("Inbound from partner"));
         e.peer.host = Some("x.outbound.protection.outlook.com".into());
         assert_eq!(r.resolve(&e), Resolution::Connector("M365 override"));
+        // The reserved name cannot be supplied.
+        e.connector = Some("no connector".into());
+        e.peer.host = Some("mail.protection.outlook.com".into());
+        assert_eq!(r.resolve(&e), Resolution::Connector(NO_CONNECTOR));
         // Non-override rules never replace a supplied connector.
         let mut e = event(Direction::Outbound, Some("mx1.contoso.com"), None);
         e.connector = Some("To partner".into());
         assert_eq!(r.resolve(&e), Resolution::Connector("To partner"));
+    }
+
+    type BTreeMapOfConnectors = std::collections::BTreeMap<String, Vec<ConnectorConfig>>;
+
+    #[test]
+    fn relay_and_peer_host_must_both_match() {
+        let r = rules(
+            "[site]\n[[connector]]\nname = \"Both\"\ndirection = \"outbound\"\nrelay = [\"mx*\"]\npeer_host = [\"*.example\"]\n",
+        );
+        assert_eq!(r.resolve(&event(Direction::Outbound, Some("mx1.example"), None)), Resolution::Connector("Both"));
+        assert_eq!(
+            r.resolve(&event(Direction::Outbound, Some("mx1.example.net"), None)),
+            Resolution::Connector(NO_CONNECTOR)
+        );
     }
 
     #[test]
@@ -338,5 +380,9 @@ mod tests {
         assert!(bad("X", "direction = \"outbound\"\nrelay = [\"a[\"]").contains("`relay`"));
         assert!(bad("no connector", "direction = \"outbound\"").contains("reserved"));
         assert!(bad(" ", "direction = \"outbound\"").contains("empty"));
+        let empty = toml::from_str::<BTreeMapOfConnectors>(
+            "[[connector]]\nname = \"X\"\ndirection = \"outbound\"\nrelay = []\n",
+        );
+        assert!(empty.unwrap_err().to_string().contains("an empty list matches nothing"));
     }
 }

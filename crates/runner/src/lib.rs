@@ -117,24 +117,28 @@ impl Pipeline {
         let mut source = source_report(section);
         let mut on_event = |mut event: MessageEvent| {
             event.source = Some(name.to_string());
+            source.first_event = Some(source.first_event.map_or(event.time, |t| t.min(event.time)));
             if event.time < start || event.time >= end {
                 source.out_of_range += 1;
                 return;
             }
-            let Resolution::Connector(connector) = self.rules.resolve(&event) else {
-                source.internal += 1;
-                return;
-            };
             let date = range.local_date(event.time);
-            if range.contains(date) {
-                source.events += 1;
-                if let Some(visit) = visit {
-                    visit(&event, connector);
+            let in_range = range.contains(date);
+            match (self.rules.resolve(&event), in_range) {
+                (Resolution::Internal, true) => source.internal += 1,
+                (Resolution::Internal, false) => source.out_of_range += 1,
+                (Resolution::Connector(connector), _) => {
+                    if in_range {
+                        source.events += 1;
+                        if let Some(visit) = visit {
+                            visit(&event, connector);
+                        }
+                    } else {
+                        source.out_of_range += 1;
+                    }
+                    rollup.add(date, name, connector, &event);
                 }
-            } else {
-                source.out_of_range += 1;
             }
-            rollup.add(date, name, connector, &event);
         };
         let mut emitter = Emitter::new(&mut on_event);
         let ctx = CollectContext { source: name, site: &self.config.site, start, end };
@@ -190,6 +194,7 @@ fn source_report(section: &ComponentSection) -> SourceReport {
         skipped: 0,
         out_of_range: 0,
         internal: 0,
+        first_event: None,
         warnings: Vec::new(),
         error: None,
     }

@@ -16,9 +16,22 @@ pub fn render(report: &Report) -> String {
     for direction in Direction::ALL {
         let totals = &report.totals.get(direction).counters;
         let tls = &totals.tls;
+        let change = match &report.totals.previous {
+            Some(p) => {
+                let before = if direction == Direction::Inbound { p.inbound.messages } else { p.outbound.messages };
+                match before {
+                    0 => String::new(),
+                    _ => format!(
+                        " ({:+.1}% against the previous period)",
+                        (totals.messages as f64 / before as f64 - 1.0) * 100.0
+                    ),
+                }
+            }
+            None => String::new(),
+        };
         let _ = writeln!(
             out,
-            "\n{:<9}{:>10} messages: {} with TLS, {} without, {} unknown",
+            "\n{:<9}{:>10} messages{change}: {} with TLS, {} without, {} unknown",
             capitalize(direction.as_str()),
             thousands(totals.messages),
             percent(totals.share(tls.protected() - tls.unknown)),
@@ -27,7 +40,7 @@ pub fn render(report: &Report) -> String {
         );
         let _ = write!(out, "  {:<NAME_WIDTH$} {:>9}", "Connector", "Messages");
         for v in TlsVersion::ALL {
-            let _ = write!(out, " {:>7}", short_label(v));
+            let _ = write!(out, " {:>7}", v.label());
         }
         let _ = writeln!(out, "  Insights");
         for c in report.connectors.iter().filter(|c| c.direction == direction) {
@@ -76,26 +89,18 @@ pub fn render(report: &Report) -> String {
     out
 }
 
-fn short_label(v: TlsVersion) -> &'static str {
-    match v {
-        TlsVersion::None => "None",
-        TlsVersion::Unknown => "Unknown",
-        TlsVersion::Ssl3 => "SSLv3",
-        TlsVersion::Tls1_0 => "1.0",
-        TlsVersion::Tls1_1 => "1.1",
-        TlsVersion::Tls1_2 => "1.2",
-        TlsVersion::Tls1_3 => "1.3",
-    }
-}
-
 fn capitalize(s: &str) -> String {
     let mut c = s.chars();
     c.next().map(|f| f.to_uppercase().chain(c).collect()).unwrap_or_default()
 }
 
-/// Escapes control characters (ANSI escapes in a host name must not reach the terminal).
+/// Escapes control and bidirectional-override characters: an ANSI escape or a U+202E in a host
+/// name must not reach the terminal, where it could recolour or reorder what the admin reads.
 pub fn clean(s: &str) -> String {
-    s.chars().flat_map(|c| if c.is_control() { c.escape_default().collect::<Vec<_>>() } else { vec![c] }).collect()
+    let unsafe_char = |c: char| {
+        c.is_control() || matches!(c, '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+    };
+    s.chars().flat_map(|c| if unsafe_char(c) { c.escape_default().collect::<Vec<_>>() } else { vec![c] }).collect()
 }
 
 /// Cleans and shortens to `width` characters, marking the cut with `…`.
@@ -111,6 +116,7 @@ mod tests {
     #[test]
     fn control_characters_never_reach_the_terminal() {
         assert_eq!(clean("mx\u{1b}[31m.example\n"), "mx\\u{1b}[31m.example\\n");
+        assert_eq!(clean("evil\u{202E}gnp.exe"), "evil\\u{202e}gnp.exe");
         assert_eq!(fit("a-very-long-connector-name-indeed", 10), "a-very-lo…");
         assert_eq!(fit("short", 10), "short");
     }

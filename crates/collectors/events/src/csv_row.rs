@@ -46,6 +46,12 @@ pub fn read(
     let headers =
         csv.headers().map_err(|e| CollectError::Other(format!("{name}:1: cannot read the CSV header: {e}")))?.clone();
     let columns: Vec<String> = headers.iter().map(|h| h.trim().to_string()).collect();
+    if columns.is_empty() || (columns.len() == 1 && columns[0].is_empty()) {
+        return Ok(()); // An empty file: no header, no events.
+    }
+    if let Some((i, dup)) = columns.iter().enumerate().find(|(i, c)| columns[..*i].contains(c)) {
+        return Err(CollectError::Other(format!("{name}:1: column `{dup}` appears twice (column {})", i + 1)));
+    }
     if let Some(unknown) = columns.iter().find(|c| !COLUMNS.contains(&c.as_str())) {
         return Err(CollectError::Other(format!(
             "{name}:1: unknown column `{unknown}`; the CSV event format has the columns {}",
@@ -78,12 +84,7 @@ pub fn read(
                 );
             }
             Ok(true) => match row_to_event(&columns, &record) {
-                Ok(mut event) => {
-                    if event.evidence.is_empty() {
-                        event.evidence = mailflow_core::Evidence::at_line(name, line);
-                    }
-                    out.event(event);
-                }
+                Ok(event) => out.event(crate::with_evidence(event, name, line)),
                 Err(why) => out.skip(at(), why),
             },
             Err(e) if matches!(e.kind(), csv::ErrorKind::Io(_)) => {
@@ -153,6 +154,10 @@ fn row_to_event(columns: &[String], record: &csv::ByteRecord) -> Result<MessageE
                 object.insert(column.clone(), value);
             }
         }
+    }
+    // The CSV form holds one evidence location; the model holds a list.
+    if let Some(location) = object.remove("evidence") {
+        object.insert("evidence".to_string(), Value::Array(vec![location]));
     }
     serde_json::from_value(Value::Object(object)).map_err(|e| format!("expected a canonical event: {e}"))
 }

@@ -13,7 +13,7 @@
 use std::io::BufRead;
 use std::path::PathBuf;
 
-use mailflow_component::input::{self, Input, Line};
+use mailflow_component::input::{self, Input, Line, PathSpec};
 use mailflow_component::{CollectContext, CollectError, Collector, Emitter};
 use mailflow_config::{ComponentSection, ConfigError};
 use mailflow_core::{Evidence, MessageEvent};
@@ -52,24 +52,25 @@ pub enum Format {
 
 /// Builds the collector from its config section (the registry's entry point).
 pub fn build(section: &ComponentSection) -> Result<Box<dyn Collector>, ConfigError> {
-    let mut config: EventsConfig = section.options()?;
+    let config: EventsConfig = section.options()?;
     if config.paths.is_empty() {
         return Err(section.error("`paths` is empty; name at least one file, glob or \"-\""));
     }
     if config.max_line_bytes == 0 {
         return Err(section.error("`max_line_bytes` must be above 0"));
     }
-    config.paths = config.paths.iter().map(|p| section.resolve_path(p)).collect();
-    Ok(Box::new(EventsCollector { config }))
+    let inputs = config.paths.iter().map(|p| PathSpec::new(p, section.config_dir())).collect();
+    Ok(Box::new(EventsCollector { config, inputs }))
 }
 
 pub struct EventsCollector {
     config: EventsConfig,
+    inputs: Vec<PathSpec>,
 }
 
 impl Collector for EventsCollector {
     fn collect(&self, _ctx: &CollectContext<'_>, out: &mut Emitter<'_>) -> Result<(), CollectError> {
-        for input in input::expand(&self.config.paths, out) {
+        for input in input::expand(&self.inputs, out) {
             let name = input.display_name();
             let is_csv = match self.config.format {
                 Format::Csv => true,
@@ -109,7 +110,7 @@ fn read_jsonl(
             Line::Eof => return Ok(()),
             Line::TooLong(n) => out.skip(at(), format!("line of {n} bytes is over max_line_bytes ({max_line_bytes})")),
             Line::Read if buf.iter().all(u8::is_ascii_whitespace) => {}
-            Line::Read => match serde_json::from_slice::<MessageEvent>(&buf) {
+            Line::Read => match serde_json::from_slice::<MessageEvent>(strip_bom(&buf, line_number)) {
                 Ok(event) => out.event(with_evidence(event, name, line_number)),
                 Err(e) => out.skip(at(), format!("expected one JSON event per line: {e}")),
             },
@@ -118,35 +119,17 @@ fn read_jsonl(
 }
 
 /// Keeps evidence the producer supplied (it knows better); otherwise points at this line.
-fn with_evidence(mut event: MessageEvent, file: &str, line: u64) -> MessageEvent {
+pub(crate) fn with_evidence(mut event: MessageEvent, file: &str, line: u64) -> MessageEvent {
     if event.evidence.is_empty() {
         event.evidence = Evidence::at_line(file, line);
     }
     event
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn auto_format_uses_the_extension() {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("a.csv"), "time,direction\n2026-12-01T00:00:00Z,inbound\n").unwrap();
-        std::fs::write(dir.path().join("b.jsonl"), "{\"time\":\"2026-12-01T00:00:00Z\",\"direction\":\"outbound\"}\n")
-            .unwrap();
-        let collector = EventsCollector {
-            config: EventsConfig { paths: vec![dir.path().join("*")], format: Format::Auto, max_line_bytes: 1000 },
-        };
-        let mut events = Vec::new();
-        let mut push = |e: MessageEvent| events.push(e);
-        let mut out = Emitter::new(&mut push);
-        let site = Default::default();
-        let ctx =
-            CollectContext { source: "t", site: &site, start: chrono::DateTime::UNIX_EPOCH, end: chrono::Utc::now() };
-        collector.collect(&ctx, &mut out).unwrap();
-        assert_eq!(out.into_stats().skipped, 0);
-        assert_eq!(events.len(), 2);
-        assert_eq!(events[1].evidence.to_string(), format!("{}:1", dir.path().join("b.jsonl").display()));
+/// Editors on Windows start UTF-8 files with a byte-order mark; it is not part of the first event.
+fn strip_bom(line: &[u8], line_number: u64) -> &[u8] {
+    match line_number {
+        1 => line.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(line),
+        _ => line,
     }
 }
