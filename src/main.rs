@@ -12,7 +12,7 @@ use anyhow::Context;
 use chrono::{SubsecRound, Utc};
 use clap::{CommandFactory, Parser};
 use mailflow_config::Config;
-use mailflow_core::report::SourceStatus;
+use mailflow_core::report::{SourceReport, SourceStatus};
 use mailflow_core::{MessageEvent, ReportRange};
 use mailflow_runner::{Pipeline, summary};
 
@@ -110,33 +110,33 @@ fn run(pipeline: &Pipeline, range: ReportRange, quiet: bool) -> u8 {
     for o in outcomes.iter().filter(|o| o.result.is_err()) {
         eprintln!("error: sink {}: {}", summary::clean(&o.name), o.result.as_ref().unwrap_err());
     }
-    let sources_failed = report.sources.iter().any(|s| s.status != SourceStatus::Ok);
-    for s in report.sources.iter().filter(|s| s.status != SourceStatus::Ok) {
-        eprintln!(
-            "error: collector {}: {}",
-            summary::clean(&s.name),
-            summary::clean(s.error.as_deref().unwrap_or("failed"))
-        );
-    }
+    let sources_failed = print_failed_sources(&report.sources);
     if sources_failed || outcomes.iter().any(|o| o.result.is_err()) { FAILED } else { 0 }
+}
+
+/// Prints each collector that failed (or stopped early) to stderr; true if there was one.
+fn print_failed_sources(sources: &[SourceReport]) -> bool {
+    let mut failed = false;
+    for s in sources.iter().filter(|s| s.status != SourceStatus::Ok) {
+        let why = s.error.as_deref().unwrap_or("failed");
+        eprintln!("error: collector {}: {}", summary::clean(&s.name), summary::clean(why));
+        failed = true;
+    }
+    failed
 }
 
 fn events(pipeline: &Pipeline, range: ReportRange) -> anyhow::Result<u8> {
     let stdout = Mutex::new(std::io::BufWriter::new(std::io::stdout()));
-    let write_failed = std::sync::atomic::AtomicBool::new(false);
     let visit = |event: &MessageEvent, connector: &str| {
         let mut resolved = event.clone();
         resolved.connector = Some(connector.to_string());
         let line = serde_json::to_string(&resolved).expect("events serialize");
         let mut out = stdout.lock().unwrap_or_else(|p| p.into_inner());
-        // A closed pipe (`| head`) is not an error worth more than stopping output.
-        if writeln!(out, "{line}").is_err() {
-            write_failed.store(true, std::sync::atomic::Ordering::Relaxed);
-        }
+        // A closed pipe (`| head`) only means nobody reads the rest.
+        let _ = writeln!(out, "{line}");
     };
     let collected = pipeline.collect(&range, Some(&visit));
     let _ = stdout.into_inner().unwrap_or_else(|p| p.into_inner()).flush();
-    let mut code = 0;
     for s in &collected.sources {
         eprintln!(
             "{}: {} events, {} skipped, {} outside the range, {} internal (not shown)",
@@ -149,15 +149,8 @@ fn events(pipeline: &Pipeline, range: ReportRange) -> anyhow::Result<u8> {
         for w in &s.warnings {
             eprintln!("  {}", summary::clean(w));
         }
-        if s.status != SourceStatus::Ok {
-            eprintln!(
-                "error: collector {}: {}",
-                summary::clean(&s.name),
-                summary::clean(s.error.as_deref().unwrap_or("failed"))
-            );
-            code = FAILED;
-        }
     }
+    let code = if print_failed_sources(&collected.sources) { FAILED } else { 0 };
     Ok(code)
 }
 
