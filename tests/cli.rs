@@ -276,3 +276,38 @@ fn shipped_configs_are_valid() {
         assert_eq!(out.status.code(), Some(0), "{}: {}", sample.display(), text(&out.stderr));
     }
 }
+
+#[test]
+fn events_from_standard_input_and_only_one_reader() {
+    use std::io::Write;
+    let site = Site::new("", &[]);
+    let config = site.dir.path().join("mailflow.toml");
+    let stdin_config =
+        std::fs::read_to_string(&config).unwrap().replace("paths = [\"events.jsonl\"]", "paths = [\"-\"]");
+    std::fs::write(&config, &stdin_config).unwrap();
+    let run = |config: &str| {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_mailflow"))
+            .args(["events", "--config", config, "--from", "2026-12-01", "--to", "2026-12-01"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(EVENTS.join("\n").as_bytes()).unwrap();
+        child.wait_with_output().unwrap()
+    };
+    let out = run(&site.config());
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout).lines().count(), 3);
+    assert!(text(&out.stderr).contains("<stdin>:6: skipped"), "{}", text(&out.stderr));
+
+    std::fs::write(
+        &config,
+        format!("{stdin_config}\n[[collector]]\ntype = \"events\"\nname = \"second\"\npaths = [\"-\"]\n"),
+    )
+    .unwrap();
+    let out = run(&site.config());
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("already read by another collector"), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout).lines().count(), 3, "the first reader still read everything");
+}

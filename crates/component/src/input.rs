@@ -7,6 +7,7 @@
 use std::fs::File;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::{CollectError, Emitter};
 
@@ -29,7 +30,16 @@ impl Input {
     pub fn open(&self) -> Result<Box<dyn BufRead + Send>, CollectError> {
         const BUFFER_BYTES: usize = 256 * 1024;
         match self {
-            Input::Stdin => Ok(Box::new(BufReader::with_capacity(BUFFER_BYTES, std::io::stdin()))),
+            Input::Stdin => {
+                // Two readers would each get a random share of the lines.
+                static TAKEN: AtomicBool = AtomicBool::new(false);
+                if TAKEN.swap(true, Ordering::SeqCst) {
+                    return Err(CollectError::Other(
+                        "standard input (\"-\") is already read by another collector; only one may read it".into(),
+                    ));
+                }
+                Ok(Box::new(BufReader::with_capacity(BUFFER_BYTES, std::io::stdin())))
+            }
             Input::File(path) => {
                 let file = File::open(path).map_err(|source| CollectError::Io { path: path.clone(), source })?;
                 Ok(Box::new(BufReader::with_capacity(BUFFER_BYTES, file)))
