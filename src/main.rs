@@ -200,6 +200,11 @@ fn describe(config: &Config) -> String {
     }
     for (role, sections) in [("collectors", &config.collectors), ("sinks", &config.sinks)] {
         let _ = writeln!(out, "{role} ({}):", sections.len());
+        if sections.is_empty() {
+            let hint =
+                if role == "collectors" { "nothing will be read" } else { "the report goes nowhere but the terminal" };
+            let _ = writeln!(out, "  none: {hint} (see config/mailflow.example.toml)");
+        }
         for s in sections {
             let _ = writeln!(out, "  {} (type \"{}\")", s.name, s.type_name);
         }

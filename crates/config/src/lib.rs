@@ -239,6 +239,27 @@ impl ComponentSection {
         self.document.error_at(Some(self.span.clone()), kind, Some(self.context()), message.into())
     }
 
+    /// A secret given either as `key = "${VAR}"` or as `key_file = "/path"`: exactly one of
+    /// `value` and `file` (the component's two fields), or neither when the secret is optional.
+    /// The file is read now, so a missing or unreadable file is a config error naming it.
+    pub fn secret(&self, key: &str, value: Option<Secret>, file: Option<&Path>) -> Result<Option<Secret>, ConfigError> {
+        match (value, file) {
+            (Some(_), Some(_)) => Err(self.error(format!("give `{key}` or `{key}_file`, not both"))),
+            (Some(value), None) => Ok(Some(value)),
+            (None, None) => Ok(None),
+            (None, Some(file)) => {
+                let path = self.resolve_path(file);
+                let secret = Secret::from_file(&path).map_err(|e| {
+                    self.error_kind(ErrorKind::Io, format!("cannot read `{key}_file` {}: {e}", path.display()))
+                })?;
+                if secret.expose().is_empty() {
+                    return Err(self.error(format!("`{key}_file` {} is empty", path.display())));
+                }
+                Ok(Some(secret))
+            }
+        }
+    }
+
     /// The folder relative paths in the config are taken from: the config file's.
     pub fn config_dir(&self) -> &Path {
         self.document.path.parent().unwrap_or(Path::new(""))

@@ -170,3 +170,59 @@ fn load_names_an_unreadable_file() {
     assert_eq!(e.kind(), ErrorKind::Io);
     assert!(e.to_string().starts_with("/nonexistent/mailflow.toml: cannot read"), "{e}");
 }
+
+#[test]
+fn secrets_come_from_a_value_or_a_file_never_both() {
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct WithSecret {
+        password: Option<Secret>,
+        password_file: Option<std::path::PathBuf>,
+    }
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("pw"), "hunter2\n").unwrap();
+    std::fs::write(dir.path().join("empty"), "").unwrap();
+    let section = |options: &str| {
+        let text = format!("[[sink]]\ntype = \"email\"\n{options}\n");
+        Config::parse(&text, &dir.path().join("m.toml"), &|_| Some("from-env".into())).unwrap().sinks.remove(0)
+    };
+    let secret = |options: &str| {
+        let s = section(options);
+        let o: WithSecret = s.options().unwrap();
+        s.secret("password", o.password, o.password_file.as_deref())
+    };
+    assert_eq!(secret("password_file = \"pw\"").unwrap().unwrap().expose(), "hunter2");
+    assert_eq!(secret("password = \"${PW}\"").unwrap().unwrap().expose(), "from-env");
+    assert!(secret("").unwrap().is_none());
+    let e = secret("password = \"x\"\npassword_file = \"pw\"").unwrap_err();
+    assert!(e.message().contains("not both"), "{e}");
+    let e = secret("password_file = \"missing\"").unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Io);
+    assert!(e.message().contains("missing"), "{e}");
+    assert!(secret("password_file = \"empty\"").unwrap_err().message().contains("is empty"));
+    let e = secret("password_file = \"pw\"\npassword = \"y\"").unwrap_err();
+    assert!(!e.to_string().contains("hunter2"));
+}
+
+proptest::proptest! {
+    /// Whatever the file holds, loading it returns a config or an error, never a panic.
+    #[test]
+    fn any_text_loads_or_fails_cleanly(text in "\\PC*") {
+        let _ = parse(&text);
+    }
+
+    /// Near-misses of a valid file (a cut, a byte changed) are the likely real-world mistakes.
+    #[test]
+    fn damaged_configs_fail_cleanly(cut in 0..GOOD.len(), at in 0..GOOD.len(), byte in proptest::sample::select(b"=[]\"'{},.#\n 0a$".to_vec())) {
+        let mut text = GOOD.as_bytes().to_vec();
+        text[at] = byte;
+        text.truncate(cut.max(at + 1));
+        if let Ok(text) = String::from_utf8(text) {
+            if let Ok(config) = parse(&text) {
+                for section in config.collectors.iter().chain(&config.sinks) {
+                    let _ = section.options::<FilesConfig>();
+                }
+            }
+        }
+    }
+}
