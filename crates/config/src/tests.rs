@@ -217,11 +217,11 @@ proptest::proptest! {
         let mut text = GOOD.as_bytes().to_vec();
         text[at] = byte;
         text.truncate(cut.max(at + 1));
-        if let Ok(text) = String::from_utf8(text) {
-            if let Ok(config) = parse(&text) {
-                for section in config.collectors.iter().chain(&config.sinks) {
-                    let _ = section.options::<FilesConfig>();
-                }
+        if let Ok(text) = String::from_utf8(text)
+            && let Ok(config) = parse(&text)
+        {
+            for section in config.collectors.iter().chain(&config.sinks) {
+                let _ = section.options::<FilesConfig>();
             }
         }
     }
