@@ -50,6 +50,7 @@ pub struct Config {
     pub insights: InsightSettings,
     pub collectors: Vec<ComponentSection>,
     pub sinks: Vec<ComponentSection>,
+    rules: ConnectorRules,
     document: Arc<Document>,
 }
 
@@ -144,13 +145,13 @@ impl Config {
                 document.error_at(spans.connector.get(index).cloned(), ErrorKind::Invalid, None, message)
             })?;
         }
-        if let Err(e) = ConnectorRules::new(raw.site.clone(), &raw.connector) {
+        let rules = ConnectorRules::new(raw.site.clone(), &raw.connector).map_err(|e| {
             let span = match &e {
                 mailflow_core::Error::Rule { index, .. } => spans.connector.get(*index).cloned(),
                 _ => None,
             };
-            return Err(document.error_at(span, ErrorKind::Invalid, None, e.to_string()));
-        }
+            document.error_at(span, ErrorKind::Invalid, None, e.to_string())
+        })?;
 
         let sections = |role: Role,
                         heads: Vec<ComponentHead>,
@@ -189,6 +190,7 @@ impl Config {
             site: raw.site,
             connectors: raw.connector,
             insights: raw.insights,
+            rules,
             document,
         })
     }
@@ -198,9 +200,9 @@ impl Config {
         &self.document.path
     }
 
-    /// The compiled connector rules (validated when the file was loaded).
-    pub fn rules(&self) -> ConnectorRules {
-        ConnectorRules::new(self.site.clone(), &self.connectors).expect("rules were validated on load")
+    /// The connector rules, compiled when the file was loaded.
+    pub fn rules(&self) -> &ConnectorRules {
+        &self.rules
     }
 }
 

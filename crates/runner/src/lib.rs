@@ -18,12 +18,11 @@ use chrono::{DateTime, Utc};
 use mailflow_component::{CollectContext, Collector, Emitter, Sink, SourceStats};
 use mailflow_config::{ComponentSection, Config, ConfigError};
 use mailflow_core::report::{self, ReportInput, SourceReport, SourceStatus};
-use mailflow_core::{ConnectorRules, MessageEvent, Report, ReportRange, Resolution, Rollup};
+use mailflow_core::{MessageEvent, Report, ReportRange, Resolution, Rollup};
 
 /// Components built from a config, ready to run.
 pub struct Pipeline {
     config: Config,
-    rules: ConnectorRules,
     collectors: Vec<(ComponentSection, Box<dyn Collector>)>,
     sinks: Vec<(ComponentSection, Box<dyn Sink>)>,
 }
@@ -56,7 +55,7 @@ impl Pipeline {
             .iter()
             .map(|s| Ok((s.clone(), registry::build_sink(s)?)))
             .collect::<Result<_, ConfigError>>()?;
-        Ok(Pipeline { rules: config.rules(), config, collectors, sinks })
+        Ok(Pipeline { config, collectors, sinks })
     }
 
     pub fn config(&self) -> &Config {
@@ -124,7 +123,7 @@ impl Pipeline {
             }
             let date = range.local_date(event.time);
             let in_range = range.contains(date);
-            match (self.rules.resolve(&event), in_range) {
+            match (self.config.rules().resolve(&event), in_range) {
                 (Resolution::Internal, true) => source.internal += 1,
                 (Resolution::Internal, false) => source.out_of_range += 1,
                 (Resolution::Connector(connector), _) => {
