@@ -4,12 +4,14 @@
 //! is a warning (rotated files come and go); a named file that cannot be read is an error for
 //! that file only, and the collector goes on with the rest.
 
+use std::cmp::Reverse;
 use std::fs::File;
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use crate::{CollectError, Emitter};
+use crate::{CollectError, Emitter, Progress};
 
 /// One thing to read.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,9 +29,16 @@ impl Input {
         }
     }
 
+    /// Opens the input for reading, decompressing gzip and zstd files (told by their first
+    /// bytes, not their names, so `mail.log.2.gz` renamed by hand still reads).
     pub fn open(&self) -> Result<Box<dyn BufRead + Send>, CollectError> {
+        self.open_counted(None)
+    }
+
+    /// [`Input::open`], adding the file's size to `progress` and the bytes read as they are read.
+    pub fn open_counted(&self, progress: Option<Arc<Progress>>) -> Result<Box<dyn BufRead + Send>, CollectError> {
         const BUFFER_BYTES: usize = 256 * 1024;
-        match self {
+        let raw: Box<dyn Read + Send> = match self {
             Input::Stdin => {
                 // Two readers would each get a random share of the lines.
                 static TAKEN: AtomicBool = AtomicBool::new(false);
@@ -38,13 +47,46 @@ impl Input {
                         "standard input (\"-\") is already read by another collector; only one may read it".into(),
                     ));
                 }
-                Ok(Box::new(BufReader::with_capacity(BUFFER_BYTES, std::io::stdin())))
+                Box::new(std::io::stdin())
             }
             Input::File(path) => {
                 let file = File::open(path).map_err(|source| CollectError::Io { path: path.clone(), source })?;
-                Ok(Box::new(BufReader::with_capacity(BUFFER_BYTES, file)))
+                if let Some(progress) = &progress {
+                    progress.add_total(file.metadata().map(|m| m.len()).unwrap_or(0));
+                }
+                Box::new(file)
             }
+        };
+        let raw: Box<dyn Read + Send> = match progress {
+            Some(progress) => Box::new(Counted { inner: raw, progress }),
+            None => raw,
+        };
+        let mut reader = BufReader::with_capacity(BUFFER_BYTES, raw);
+        let io_error = |source| CollectError::Io { path: self.display_name().into(), source };
+        let head = reader.fill_buf().map_err(io_error)?;
+        if head.starts_with(&[0x1f, 0x8b]) {
+            Ok(Box::new(BufReader::with_capacity(BUFFER_BYTES, flate2::bufread::MultiGzDecoder::new(reader))))
+        } else if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
+            let decoder = ruzstd::decoding::StreamingDecoder::new(reader)
+                .map_err(|e| CollectError::Other(format!("{}: not a readable zstd file: {e}", self.display_name())))?;
+            Ok(Box::new(BufReader::with_capacity(BUFFER_BYTES, decoder)))
+        } else {
+            Ok(Box::new(reader))
         }
+    }
+}
+
+/// Counts the bytes read from a file (before decompression, so they add up to its size).
+struct Counted {
+    inner: Box<dyn Read + Send>,
+    progress: Arc<Progress>,
+}
+
+impl Read for Counted {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.progress.advance(n as u64);
+        Ok(n)
     }
 }
 
@@ -78,8 +120,8 @@ impl PathSpec {
     }
 }
 
-/// Expands specs into inputs, in a stable order: each glob's matches sorted by name, specs in
-/// the order given, no file twice.
+/// Expands specs into inputs, in a stable order: specs in the order given, each glob's matches
+/// in time order (see [`rotation_order`]), no file twice.
 pub fn expand(specs: &[PathSpec], out: &mut Emitter<'_>) -> Vec<Input> {
     let mut inputs: Vec<Input> = Vec::new();
     let mut push = |input: Input| {
@@ -125,10 +167,125 @@ pub fn expand(specs: &[PathSpec], out: &mut Emitter<'_>) -> Vec<Input> {
         if files.is_empty() {
             out.warn(format!("{pattern}: matched no files"));
         }
-        files.sort();
+        files.sort_by_cached_key(|p| rotation_order(p));
         files.into_iter().map(Input::File).for_each(&mut push);
     }
     inputs
+}
+
+/// Sorts rotated logs oldest first, so a log read through a glob reads in time order:
+/// `mail.log.3.gz, mail.log.2.gz, mail.log.1, mail.log` (logrotate's numbers count back in time)
+/// and `maillog-20261129.gz, maillog-20261206, maillog` (dates count forward). The live file,
+/// without a suffix, is the newest. Files of different logs sort by name.
+pub fn rotation_order(path: &Path) -> (String, u8, Reverse<u64>, String) {
+    let name = path.to_string_lossy();
+    let mut stem: &str = &name;
+    for compressed in [".gz", ".zst", ".xz", ".bz2"] {
+        if let Some(rest) = stem.strip_suffix(compressed) {
+            stem = rest;
+            break;
+        }
+    }
+    let suffix = stem.rfind(['.', '-']).map(|i| (&stem[..i], &stem[i + 1..]));
+    match suffix {
+        Some((base, digits)) if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) => {
+            if digits.len() >= 8 {
+                (base.to_string(), 0, Reverse(0), digits.to_string())
+            } else {
+                (base.to_string(), 0, Reverse(digits.parse().unwrap_or(u64::MAX)), String::new())
+            }
+        }
+        _ => (stem.to_string(), 1, Reverse(0), String::new()),
+    }
+}
+
+/// One line handed out by [`for_each_line`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LineRef<'a> {
+    /// The line without its `\n` or `\r\n`.
+    Text(&'a [u8]),
+    /// A line of this many bytes, over the limit; its content was dropped.
+    TooLong(usize),
+}
+
+/// Calls `visit` with every line of `reader`, in order. Reading (and decompressing) runs on a
+/// second thread, a block at a time, so a file parses while the next block is read; no line
+/// is copied unless it straddles two blocks, and no line holds more than `max_line_bytes` in
+/// memory. An I/O error (a truncated gzip file, say) ends the input after the lines before it.
+pub fn for_each_line(
+    mut reader: Box<dyn BufRead + Send>,
+    max_line_bytes: usize,
+    mut visit: impl FnMut(LineRef<'_>),
+) -> std::io::Result<()> {
+    use std::sync::mpsc::sync_channel;
+    const BLOCK_BYTES: usize = 1024 * 1024;
+    let (full_tx, full_rx) = sync_channel::<std::io::Result<Vec<u8>>>(2);
+    let (empty_tx, empty_rx) = sync_channel::<Vec<u8>>(3);
+    std::thread::scope(|scope| {
+        scope.spawn(move || {
+            loop {
+                let mut block = empty_rx.try_recv().unwrap_or_else(|_| Vec::with_capacity(BLOCK_BYTES));
+                block.clear();
+                let result = fill_block(&mut reader, &mut block, BLOCK_BYTES);
+                let last = result.is_err();
+                if matches!(result, Ok(0)) || full_tx.send(result.map(|_| block)).is_err() || last {
+                    return;
+                }
+            }
+        });
+        let mut carry: Vec<u8> = Vec::new();
+        // The true length of the partial line in `carry`, which keeps at most `max_line_bytes + 1`.
+        let mut carry_len = 0usize;
+        let emit = |line: &[u8], len: usize, visit: &mut dyn FnMut(LineRef<'_>)| {
+            let text = line.strip_suffix(b"\r").unwrap_or(line);
+            let len = len - (line.len() - text.len());
+            visit(if len > max_line_bytes { LineRef::TooLong(len) } else { LineRef::Text(text) })
+        };
+        for block in full_rx {
+            let block = block?;
+            let mut rest = &block[..];
+            while let Some(i) = memchr::memchr(b'\n', rest) {
+                let (line, next) = (&rest[..i], &rest[i + 1..]);
+                if carry_len == 0 {
+                    emit(line, line.len(), &mut visit);
+                } else {
+                    let room = (max_line_bytes + 1).saturating_sub(carry.len());
+                    carry.extend_from_slice(&line[..line.len().min(room)]);
+                    carry_len += line.len();
+                    emit(&carry, carry_len, &mut visit);
+                    carry.clear();
+                    carry_len = 0;
+                }
+                rest = next;
+            }
+            let room = (max_line_bytes + 1).saturating_sub(carry.len());
+            carry.extend_from_slice(&rest[..rest.len().min(room)]);
+            carry_len += rest.len();
+            let _ = empty_tx.try_send(block);
+        }
+        if carry_len > 0 {
+            emit(&carry, carry_len, &mut visit);
+        }
+        Ok(())
+    })
+}
+
+/// Reads until `block` holds about `want` bytes or the input ends; returns the bytes read.
+fn fill_block(reader: &mut dyn BufRead, block: &mut Vec<u8>, want: usize) -> std::io::Result<usize> {
+    while block.len() < want {
+        let chunk = match reader.fill_buf() {
+            Ok(chunk) => chunk,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        if chunk.is_empty() {
+            break;
+        }
+        let n = chunk.len();
+        block.extend_from_slice(chunk);
+        reader.consume(n);
+    }
+    Ok(block.len())
 }
 
 /// Reads one line (without its `\n` or `\r\n`) into `buf`, holding at most `max_bytes` of it in

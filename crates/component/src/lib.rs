@@ -18,6 +18,8 @@ pub mod input;
 
 use std::fmt::Display;
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use chrono::{DateTime, Utc};
 use mailflow_core::{MessageEvent, Report, SiteConfig};
@@ -49,6 +51,31 @@ pub struct CollectContext<'a> {
 pub struct Emitter<'a> {
     on_event: &'a mut dyn FnMut(MessageEvent),
     stats: SourceStats,
+    progress: Arc<Progress>,
+}
+
+/// Bytes to read and bytes read so far, summed over every collector of a run; the terminal
+/// draws it as a progress bar. Collectors that read files add to it through
+/// [`input::Input::open_counted`].
+#[derive(Debug, Default)]
+pub struct Progress {
+    total: AtomicU64,
+    done: AtomicU64,
+}
+
+impl Progress {
+    pub fn add_total(&self, bytes: u64) {
+        self.total.fetch_add(bytes, Ordering::Relaxed);
+    }
+
+    pub fn advance(&self, bytes: u64) {
+        self.done.fetch_add(bytes, Ordering::Relaxed);
+    }
+
+    /// (bytes read, bytes to read).
+    pub fn get(&self) -> (u64, u64) {
+        (self.done.load(Ordering::Relaxed), self.total.load(Ordering::Relaxed))
+    }
 }
 
 /// What a collector reported besides its events.
@@ -66,7 +93,17 @@ pub struct SourceStats {
 
 impl<'a> Emitter<'a> {
     pub fn new(on_event: &'a mut dyn FnMut(MessageEvent)) -> Self {
-        Emitter { on_event, stats: SourceStats::default() }
+        Emitter { on_event, stats: SourceStats::default(), progress: Arc::default() }
+    }
+
+    /// Reports reading progress to `progress` (the runner's, shared by all collectors).
+    pub fn with_progress(mut self, progress: Arc<Progress>) -> Self {
+        self.progress = progress;
+        self
+    }
+
+    pub fn progress(&self) -> &Arc<Progress> {
+        &self.progress
     }
 
     pub fn event(&mut self, event: MessageEvent) {

@@ -7,7 +7,8 @@ pub type BuildCollector = fn(&ComponentSection) -> Result<Box<dyn Collector>, Co
 pub type BuildSink = fn(&ComponentSection) -> Result<Box<dyn Sink>, ConfigError>;
 
 /// `[[collector]]` types.
-pub const COLLECTORS: &[(&str, BuildCollector)] = &[("events", mailflow_collector_events::build)];
+pub const COLLECTORS: &[(&str, BuildCollector)] =
+    &[("events", mailflow_collector_events::build), ("postfix", mailflow_collector_postfix::build)];
 
 /// `[[sink]]` types.
 pub const SINKS: &[(&str, BuildSink)] = &[("json", mailflow_sink_json::build)];

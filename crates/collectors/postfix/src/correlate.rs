@@ -1,0 +1,828 @@
+//! Joins Postfix's lines into message events.
+//!
+//! Postfix logs a message across many processes: smtpd (the client and its TLS), cleanup (the
+//! Message-ID), qmgr (sender, size, removal) and one smtp/lmtp process per delivery attempt
+//! (the relay, the status, and just before it the TLS session of that connection). This module
+//! keeps what is in flight, keyed by (host, pid) for processes and (host, queue id) for
+//! messages, and emits an event once a message's facts are complete:
+//!
+//! - inbound: when the message is queued (qmgr `from=`) and its session's TLS is known: from the
+//!   TLS line, else from `disconnect … starttls=1` (TLS, version unknown) or its absence
+//!   (plaintext);
+//! - outbound: when the message leaves the queue, one event per next-hop relay with each
+//!   recipient's final attempt, so a deferral followed by a delivery counts once, delivered.
+//!
+//! Whether a silent smtp connection was plaintext depends on the instance's
+//! `smtp_tls_loglevel`, which only the log tells: an event whose instance has shown no TLS line
+//! yet waits (bounded) until one appears (then: plaintext) or the log ends (then: unknown).
+//!
+//! Everything held is bounded: sessions and processes expire after an hour of log time without
+//! a line, messages after `message_ttl_hours` (Postfix keeps mail at most 5 days by default),
+//! and hard caps evict the oldest entries; each eviction is counted.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use chrono::DateTime;
+use ipnet::IpNet;
+use mailflow_component::Emitter;
+use mailflow_core::{Direction, Evidence, Location, MessageEvent, Peer, Status, Tls, TlsVersion};
+
+use crate::parse::{self, DeliveryStatus, Endpoint, Program, Record, Relay, TlsLine};
+
+type Micros = i64;
+const HOUR: Micros = 3_600_000_000;
+
+/// How much in-flight state the correlator may hold.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    pub max_sessions: usize,
+    pub max_messages: usize,
+    pub message_ttl: Micros,
+    /// Events waiting to learn whether their smtp instance logs TLS.
+    pub max_undecided: usize,
+}
+
+/// A log line's place, for evidence: index into the file names, line number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Loc {
+    pub file: u32,
+    pub line: u64,
+}
+
+/// What was dropped to keep memory bounded; reported as warnings.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Evictions {
+    pub sessions: u64,
+    pub messages: u64,
+    /// Events decided `unknown` early because too many waited for their instance's TLS logging.
+    pub undecided: u64,
+}
+
+type ProcKey = (u32, u32);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct QueueKey {
+    host: u32,
+    /// Length-prefixed queue id: ids are at most 23 bytes, so no allocation per message.
+    id: [u8; 24],
+}
+
+impl QueueKey {
+    fn new(host: u32, qid: &[u8]) -> Option<Self> {
+        let mut id = [0u8; 24];
+        let len = u8::try_from(qid.len()).ok().filter(|&n| n < 24)?;
+        id[0] = len;
+        id[1..=qid.len()].copy_from_slice(qid);
+        Some(QueueKey { host, id })
+    }
+
+    fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.id[1..=usize::from(self.id[0])]).unwrap_or("")
+    }
+}
+
+/// TLS as decided for a session, or not yet.
+#[derive(Debug, Clone, PartialEq)]
+enum Decision {
+    Known(Tls, Option<Loc>),
+    /// Silent connection of this instance, whose TLS logging is not known yet.
+    Undecided(u32),
+}
+
+#[derive(Debug)]
+struct Instance {
+    host: u32,
+    name: Box<[u8]>,
+    logs_tls: Option<bool>,
+}
+
+/// One smtpd connection.
+#[derive(Debug)]
+struct Session {
+    instance: u32,
+    last: Micros,
+    tls: Option<(Tls, Loc)>,
+    /// Messages of this session whose TLS waits for the disconnect.
+    waiting: Vec<QueueKey>,
+}
+
+/// One smtp/lmtp process: its latest TLS session.
+#[derive(Debug)]
+struct ClientProc {
+    last: Micros,
+    tls: Option<ProcTls>,
+    /// The attempt the last delivery line of this process belonged to.
+    current: Option<(QueueKey, usize)>,
+}
+
+#[derive(Debug)]
+struct ProcTls {
+    peer: (IpAddr, Option<u16>),
+    tls: Tls,
+    line: Loc,
+    /// No delivery has used this TLS session yet.
+    fresh: bool,
+}
+
+/// A TLS session tlsproxy made for smtp (connection reuse).
+#[derive(Debug)]
+struct ProxyTls {
+    tls: Tls,
+    line: Loc,
+    established: Micros,
+    closed: Option<Micros>,
+}
+
+#[derive(Debug)]
+struct Inbound {
+    time: Micros,
+    host: Box<str>,
+    ip: Option<IpAddr>,
+    service: Box<str>,
+    instance: u32,
+    tls: Option<(Tls, Option<Loc>)>,
+    lines: Vec<Loc>,
+}
+
+#[derive(Debug)]
+struct Rcpt {
+    key: u64,
+    domain: Box<str>,
+    attempt: usize,
+    status: DeliveryStatus,
+}
+
+#[derive(Debug)]
+struct Attempt {
+    host: Box<str>,
+    ip: IpAddr,
+    port: Option<u16>,
+    transport: Box<str>,
+    time: Micros,
+    tls: Decision,
+    lines: Vec<Loc>,
+}
+
+#[derive(Debug)]
+struct Message {
+    last: Micros,
+    queued: bool,
+    removed: bool,
+    expired_at: Option<Micros>,
+    sender: Option<Box<str>>,
+    size: Option<u64>,
+    nrcpt: Option<u32>,
+    message_id: Option<Box<str>>,
+    /// The inbound event, until it is emitted.
+    inbound: Option<Inbound>,
+    lines: Vec<Loc>,
+    rcpts: Vec<Rcpt>,
+    attempts: Vec<Attempt>,
+}
+
+impl Message {
+    fn new(time: Micros) -> Self {
+        Message {
+            last: time,
+            queued: false,
+            removed: false,
+            expired_at: None,
+            sender: None,
+            size: None,
+            nrcpt: None,
+            message_id: None,
+            inbound: None,
+            lines: Vec::new(),
+            rcpts: Vec::new(),
+            attempts: Vec::new(),
+        }
+    }
+
+    fn inbound_pending(&self) -> bool {
+        self.inbound.as_ref().is_some_and(|i| i.tls.is_none())
+    }
+}
+
+/// One parsed line and where it came from.
+pub struct Line<'a> {
+    pub time: Micros,
+    pub loc: Loc,
+    pub host: &'a [u8],
+    pub pid: u32,
+    pub program: Program<'a>,
+    pub record: Record<'a>,
+}
+
+pub struct Correlator<'c> {
+    limits: Limits,
+    internal: &'c [IpNet],
+    /// `smtp_tls_loglevel` from the config: `Some(true)` when it is ≥ 1; `None` to detect.
+    smtp_tls_logged: Option<bool>,
+    files: Vec<String>,
+    hosts: Vec<Box<[u8]>>,
+    instances: Vec<Instance>,
+    sessions: HashMap<ProcKey, Session>,
+    procs: HashMap<ProcKey, ClientProc>,
+    queue: HashMap<QueueKey, Message>,
+    proxied: HashMap<(u32, IpAddr, Option<u16>), ProxyTls>,
+    undecided: Vec<(u32, MessageEvent)>,
+    pub evicted: Evictions,
+    next_sweep: Micros,
+}
+
+impl<'c> Correlator<'c> {
+    pub fn new(limits: Limits, internal: &'c [IpNet], smtp_tls_logged: Option<bool>) -> Self {
+        Correlator {
+            limits,
+            internal,
+            smtp_tls_logged,
+            files: Vec::new(),
+            hosts: Vec::new(),
+            instances: Vec::new(),
+            sessions: HashMap::new(),
+            procs: HashMap::new(),
+            queue: HashMap::new(),
+            proxied: HashMap::new(),
+            undecided: Vec::new(),
+            evicted: Evictions::default(),
+            next_sweep: Micros::MIN,
+        }
+    }
+
+    /// Registers an input's name for evidence; lines of it carry the returned index.
+    pub fn add_file(&mut self, name: String) -> u32 {
+        self.files.push(name);
+        (self.files.len() - 1) as u32
+    }
+
+    pub fn feed(&mut self, line: Line<'_>, out: &mut Emitter<'_>) {
+        if line.time >= self.next_sweep {
+            self.sweep(line.time, out);
+            self.next_sweep = line.time + HOUR / 6;
+        }
+        let host = self.host(line.host);
+        let proc_key = (host, line.pid);
+        let t = line.time;
+        match line.record {
+            Record::Irrelevant => {}
+            Record::Connect => {
+                if let Some(old) = self.sessions.remove(&proc_key) {
+                    // The disconnect was lost (or the pid reused): settle with what is known.
+                    self.close_session(old, None, out);
+                }
+                let instance = self.instance(host, line.program.instance);
+                self.sessions.insert(proc_key, Session { instance, last: t, tls: None, waiting: Vec::new() });
+                if self.sessions.len() > self.limits.max_sessions {
+                    self.evict_oldest_sessions(out);
+                }
+            }
+            Record::Tls(tls) => self.tls_line(proc_key, host, &line.program, t, line.loc, tls),
+            Record::Disconnect { starttls } => {
+                if let Some(session) = self.sessions.remove(&proc_key) {
+                    self.close_session(session, starttls, out);
+                }
+            }
+            Record::Client { qid, client } => self.client(proc_key, host, &line.program, t, line.loc, qid, client, out),
+            Record::MessageId { qid, message_id } => {
+                if let Some(msg) = QueueKey::new(host, qid).and_then(|k| self.queue.get_mut(&k)) {
+                    msg.message_id = Some(String::from_utf8_lossy(message_id).into());
+                    msg.lines.push(line.loc);
+                    msg.last = t;
+                }
+            }
+            Record::Dropped { qid } => {
+                if let Some(key) = QueueKey::new(host, qid)
+                    && self.queue.get(&key).is_some_and(|m| !m.queued)
+                {
+                    self.queue.remove(&key);
+                }
+            }
+            Record::Queued { qid, sender, size, nrcpt } => {
+                let Some(key) = QueueKey::new(host, qid) else { return };
+                let msg = self.queue.entry(key).or_insert_with(|| Message::new(t));
+                msg.last = t;
+                if !msg.queued {
+                    // Only the first: qmgr logs the line again at every retry.
+                    msg.queued = true;
+                    msg.sender = Some(String::from_utf8_lossy(sender).into());
+                    msg.size = size;
+                    msg.nrcpt = nrcpt;
+                    msg.lines.push(line.loc);
+                    if msg.inbound.as_ref().is_some_and(|i| i.tls.is_some()) {
+                        self.emit_inbound(key, out);
+                    }
+                }
+                if self.queue.len() > self.limits.max_messages {
+                    self.evict_oldest_messages(out);
+                }
+            }
+            Record::Expired { qid } => {
+                if let Some(msg) = QueueKey::new(host, qid).and_then(|k| self.queue.get_mut(&k)) {
+                    msg.expired_at = Some(t);
+                    msg.lines.push(line.loc);
+                }
+            }
+            Record::Removed { qid } => {
+                let Some(key) = QueueKey::new(host, qid) else { return };
+                if let Some(msg) = self.queue.get_mut(&key) {
+                    msg.removed = true;
+                    self.emit_outbound(key, out);
+                    if !self.queue.get(&key).is_some_and(Message::inbound_pending) {
+                        self.queue.remove(&key);
+                    }
+                }
+            }
+            Record::Delivery { qid, delivery } => {
+                let Relay::Remote(peer) = delivery.relay else { return };
+                let Some(ip) = peer.ip else { return };
+                if delivery.status == DeliveryStatus::Probe || self.is_internal(ip) {
+                    return;
+                }
+                let Some(key) = QueueKey::new(host, qid) else { return };
+                self.delivery(proc_key, host, &line.program, t, line.loc, key, peer, ip, delivery);
+            }
+            Record::ProxyDisconnect { peer } => {
+                if let Some(ip) = peer.ip
+                    && let Some(p) = self.proxied.get_mut(&(host, ip, peer.port))
+                {
+                    p.closed = Some(t);
+                }
+            }
+        }
+    }
+
+    fn host(&mut self, name: &[u8]) -> u32 {
+        if let Some(i) = self.hosts.iter().position(|h| &h[..] == name) {
+            return i as u32;
+        }
+        self.hosts.push(name.into());
+        (self.hosts.len() - 1) as u32
+    }
+
+    fn instance(&mut self, host: u32, name: &[u8]) -> u32 {
+        if let Some(i) = self.instances.iter().position(|i| i.host == host && &i.name[..] == name) {
+            return i as u32;
+        }
+        self.instances.push(Instance { host, name: name.into(), logs_tls: None });
+        (self.instances.len() - 1) as u32
+    }
+
+    /// Deliveries to this host itself or into the site's own networks are hops inside the
+    /// site (a content filter, a mailbox server), not outbound traffic.
+    fn is_internal(&self, ip: IpAddr) -> bool {
+        let ip = ip.to_canonical();
+        ip == IpAddr::V4(Ipv4Addr::LOCALHOST)
+            || ip == IpAddr::V6(Ipv6Addr::LOCALHOST)
+            || self.internal.iter().any(|n| n.contains(&ip))
+    }
+
+    fn tls_line(
+        &mut self,
+        proc_key: ProcKey,
+        host: u32,
+        program: &Program<'_>,
+        t: Micros,
+        loc: Loc,
+        line: TlsLine<'_>,
+    ) {
+        let tls = Tls {
+            version: Some(line.version),
+            cipher: (!line.cipher.is_empty()).then(|| String::from_utf8_lossy(line.cipher).into_owned()),
+            trust: line.trust,
+        };
+        match (program.daemon, line.outgoing) {
+            (parse::Daemon::Smtpd, false) => {
+                let instance = self.instance(host, program.instance);
+                self.instances[instance as usize].logs_tls = Some(true);
+                if let Some(session) = self.sessions.get_mut(&proc_key) {
+                    session.tls = Some((tls, loc));
+                    session.last = t;
+                }
+            }
+            (parse::Daemon::Client, true) => {
+                let Some(ip) = line.peer.ip else { return };
+                let proc = self.procs.entry(proc_key).or_insert(ClientProc { last: t, tls: None, current: None });
+                proc.last = t;
+                proc.tls = Some(ProcTls { peer: (ip, line.peer.port), tls, line: loc, fresh: true });
+                proc.current = None;
+            }
+            (parse::Daemon::Tlsproxy, true) => {
+                let Some(ip) = line.peer.ip else { return };
+                let session = ProxyTls { tls, line: loc, established: t, closed: None };
+                self.proxied.insert((host, ip, line.peer.port), session);
+            }
+            // postscreen's tlsproxy: a connection that belongs to no message yet.
+            _ => {}
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn client(
+        &mut self,
+        proc_key: ProcKey,
+        host: u32,
+        program: &Program<'_>,
+        t: Micros,
+        loc: Loc,
+        qid: &[u8],
+        client: Endpoint<'_>,
+        out: &mut Emitter<'_>,
+    ) {
+        let Some(key) = QueueKey::new(host, qid) else { return };
+        if let Some(old) = self.queue.remove(&key) {
+            // A queue id seen again: the earlier message's end was not in the log.
+            self.finish_message(key, old, out);
+        }
+        let mut msg = Message::new(t);
+        msg.lines.push(loc);
+        // Mail re-injected by this host (a content filter's return) was counted when it first arrived.
+        let from_self = client.ip.is_some_and(|ip| {
+            let ip = ip.to_canonical();
+            ip == IpAddr::V4(Ipv4Addr::LOCALHOST) || ip == IpAddr::V6(Ipv6Addr::LOCALHOST)
+        });
+        if !from_self {
+            let instance = self.instance(host, program.instance);
+            let session = self.sessions.get_mut(&proc_key);
+            let tls = session.as_ref().and_then(|s| s.tls.clone()).map(|(tls, line)| (tls, Some(line)));
+            match session {
+                Some(session) if tls.is_none() => {
+                    session.waiting.push(key);
+                    session.last = t;
+                }
+                Some(session) => session.last = t,
+                None => {}
+            }
+            let has_session = self.sessions.contains_key(&proc_key);
+            let mut inbound = Inbound {
+                time: t,
+                host: String::from_utf8_lossy(client.host).into(),
+                ip: client.ip,
+                service: String::from_utf8_lossy(program.service).into(),
+                instance,
+                tls,
+                lines: vec![loc],
+            };
+            if inbound.tls.is_none() && !has_session {
+                // The log began inside this session: only the instance's habits are known.
+                inbound.tls = Some((self.fallback_tls(instance), None));
+            }
+            msg.lines.clear();
+            msg.inbound = Some(inbound);
+        }
+        self.queue.insert(key, msg);
+    }
+
+    /// Settles the TLS of a session's waiting messages at its end.
+    fn close_session(&mut self, session: Session, starttls: Option<bool>, out: &mut Emitter<'_>) {
+        let tls = match (&session.tls, starttls) {
+            (Some((tls, line)), _) => (tls.clone(), Some(*line)),
+            (None, Some(true)) => (Tls { version: Some(TlsVersion::Unknown), ..Tls::default() }, None),
+            (None, Some(false)) => (Tls { version: Some(TlsVersion::None), ..Tls::default() }, None),
+            (None, None) => (self.fallback_tls(session.instance), None),
+        };
+        for key in session.waiting {
+            let Some(msg) = self.queue.get_mut(&key) else { continue };
+            let Some(inbound) = msg.inbound.as_mut().filter(|i| i.tls.is_none()) else { continue };
+            inbound.tls = Some(tls.clone());
+            if msg.queued {
+                self.emit_inbound(key, out);
+                if self.queue.get(&key).is_some_and(|m| m.removed) {
+                    self.queue.remove(&key);
+                }
+            }
+        }
+    }
+
+    /// TLS of a silent session when nothing else tells: plaintext where the instance is
+    /// known to log TLS sessions, else unknown.
+    fn fallback_tls(&self, instance: u32) -> Tls {
+        let version = match self.instances[instance as usize].logs_tls {
+            Some(true) => TlsVersion::None,
+            _ => TlsVersion::Unknown,
+        };
+        Tls { version: Some(version), ..Tls::default() }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn delivery(
+        &mut self,
+        proc_key: ProcKey,
+        host: u32,
+        program: &Program<'_>,
+        t: Micros,
+        loc: Loc,
+        key: QueueKey,
+        peer: Endpoint<'_>,
+        ip: IpAddr,
+        delivery: parse::Delivery<'_>,
+    ) {
+        let instance = self.instance(host, program.instance);
+        let proc = self.procs.entry(proc_key).or_insert(ClientProc { last: t, tls: None, current: None });
+        proc.last = t;
+        let msg = self.queue.entry(key).or_insert_with(|| Message::new(t));
+        msg.last = t;
+        // More recipients of the same transaction: the previous line of this process, same relay.
+        let same = proc
+            .current
+            .filter(|&(k, i)| k == key && msg.attempts.get(i).is_some_and(|a| a.ip == ip && a.port == peer.port));
+        let index = match same {
+            Some((_, index)) => index,
+            None => {
+                let field = delivery.tls_field.and_then(parse::tls_field_says);
+                let own = proc.tls.as_mut().filter(|s| s.fresh && s.peer == (ip, peer.port));
+                let decision = if field == Some(false) {
+                    Decision::Known(Tls { version: Some(TlsVersion::None), ..Tls::default() }, None)
+                } else if let Some(session) = own {
+                    session.fresh = false;
+                    Decision::Known(session.tls.clone(), Some(session.line))
+                } else if let Some(p) = self
+                    .proxied
+                    .get(&(host, ip, peer.port))
+                    .filter(|p| p.established <= t + 1_000_000 && p.closed.is_none_or(|c| c + 1_000_000 >= t))
+                {
+                    Decision::Known(p.tls.clone(), Some(p.line))
+                } else if field == Some(true) {
+                    Decision::Known(Tls { version: Some(TlsVersion::Unknown), ..Tls::default() }, None)
+                } else {
+                    Decision::Undecided(instance)
+                };
+                if matches!(&decision, Decision::Known(_, Some(_))) {
+                    self.instances[instance as usize].logs_tls = Some(true);
+                }
+                msg.attempts.push(Attempt {
+                    host: String::from_utf8_lossy(peer.host).into(),
+                    ip,
+                    port: peer.port,
+                    transport: String::from_utf8_lossy(program.service).into(),
+                    time: t,
+                    tls: decision,
+                    lines: Vec::new(),
+                });
+                msg.attempts.len() - 1
+            }
+        };
+        proc.current = Some((key, index));
+        let attempt = &mut msg.attempts[index];
+        attempt.time = t;
+        attempt.lines.push(loc);
+        let rcpt_key = fnv1a(delivery.to);
+        let domain = delivery.to.rsplit(|&b| b == b'@').next().filter(|_| delivery.to.contains(&b'@'));
+        match msg.rcpts.iter_mut().find(|r| r.key == rcpt_key) {
+            Some(rcpt) => {
+                rcpt.attempt = index;
+                rcpt.status = delivery.status;
+            }
+            None => msg.rcpts.push(Rcpt {
+                key: rcpt_key,
+                domain: domain.map(|d| String::from_utf8_lossy(d).to_ascii_lowercase().into()).unwrap_or_default(),
+                attempt: index,
+                status: delivery.status,
+            }),
+        }
+    }
+
+    fn emit_inbound(&mut self, key: QueueKey, out: &mut Emitter<'_>) {
+        let Some(msg) = self.queue.get_mut(&key) else { return };
+        let Some(inbound) = msg.inbound.take() else { return };
+        let (tls, tls_line) = inbound.tls.unwrap_or_default();
+        let mut event = MessageEvent::new(to_time(inbound.time), Direction::Inbound);
+        event.tls = tls;
+        event.peer = Peer { host: Some(inbound.host.into()), ip: inbound.ip, port: None };
+        event.service = Some(inbound.service.into());
+        event.sender = msg.sender.as_deref().map(Into::into);
+        event.recipients = msg.nrcpt;
+        event.size = msg.size;
+        event.message_id = msg.message_id.as_deref().map(Into::into);
+        event.queue_id = Some(key.as_str().to_string());
+        let lines = tls_line.into_iter().chain(inbound.lines).chain(msg.lines.iter().copied());
+        event.evidence = evidence(&self.files, lines);
+        out.event(event);
+    }
+
+    /// One event per relay the message's recipients finally went through.
+    fn emit_outbound(&mut self, key: QueueKey, out: &mut Emitter<'_>) {
+        let Some(msg) = self.queue.get_mut(&key) else { return };
+        let rcpts = std::mem::take(&mut msg.rcpts);
+        let attempts = std::mem::take(&mut msg.attempts);
+        let mut done = vec![false; rcpts.len()];
+        let mut held = Vec::new();
+        for first in 0..rcpts.len() {
+            if done[first] {
+                continue;
+            }
+            let relay = &attempts[rcpts[first].attempt];
+            let (mut recipients, mut domains, mut latest) = (0u32, Vec::<String>::new(), rcpts[first].attempt);
+            let (mut deferred, mut delivered) = (false, false);
+            for (i, rcpt) in rcpts.iter().enumerate().skip(first) {
+                let a = &attempts[rcpt.attempt];
+                if done[i] || a.ip != relay.ip || a.port != relay.port {
+                    continue;
+                }
+                done[i] = true;
+                recipients += 1;
+                if !rcpt.domain.is_empty() && !domains.iter().any(|d| **d == *rcpt.domain) {
+                    domains.push(rcpt.domain.to_string());
+                }
+                if a.time > attempts[latest].time {
+                    latest = rcpt.attempt;
+                }
+                match rcpt.status {
+                    DeliveryStatus::Sent => delivered = true,
+                    DeliveryStatus::Deferred => deferred = true,
+                    _ => {}
+                }
+            }
+            let expired = deferred && msg.expired_at.is_some();
+            let status = match (deferred, delivered) {
+                _ if expired => Status::Failed,
+                (true, _) => Status::Deferred,
+                (false, true) => Status::Delivered,
+                (false, false) => Status::Failed,
+            };
+            let last = &attempts[latest];
+            let time = if expired { msg.expired_at.unwrap_or(last.time) } else { last.time };
+            let mut event = MessageEvent::new(to_time(time), Direction::Outbound);
+            event.peer = Peer { host: Some(last.host.to_string()), ip: Some(last.ip), port: last.port };
+            event.transport = Some(last.transport.to_string());
+            event.sender = msg.sender.as_deref().map(Into::into);
+            event.recipients = Some(recipients);
+            event.recipient_domains = domains;
+            event.size = msg.size;
+            event.status = Some(status);
+            event.message_id = msg.message_id.as_deref().map(Into::into);
+            event.queue_id = Some(key.as_str().to_string());
+            let (tls_line, undecided) = match &last.tls {
+                Decision::Known(tls, line) => {
+                    event.tls = tls.clone();
+                    (*line, None)
+                }
+                Decision::Undecided(instance) => (None, Some(*instance)),
+            };
+            let relay_lines = attempts.iter().filter(|a| a.ip == last.ip && a.port == last.port);
+            let lines =
+                msg.lines.iter().copied().chain(tls_line).chain(relay_lines.flat_map(|a| a.lines.iter().copied()));
+            event.evidence = evidence(&self.files, lines);
+            match undecided {
+                None => out.event(event),
+                Some(instance) => held.push((instance, event)),
+            }
+        }
+        for (instance, event) in held {
+            self.undecided(instance, event, out);
+        }
+    }
+
+    /// Holds an event of a silent connection until its instance's TLS logging is known.
+    fn undecided(&mut self, instance: u32, mut event: MessageEvent, out: &mut Emitter<'_>) {
+        let logged = self.smtp_tls_logged.or(self.instances[instance as usize].logs_tls);
+        match logged {
+            Some(logged) => {
+                event.tls.version = Some(if logged { TlsVersion::None } else { TlsVersion::Unknown });
+                out.event(event);
+            }
+            None if self.undecided.len() >= self.limits.max_undecided => {
+                self.evicted.undecided += 1;
+                event.tls.version = Some(TlsVersion::Unknown);
+                out.event(event);
+            }
+            None => self.undecided.push((instance, event)),
+        }
+    }
+
+    /// Emits the held events whose instance has since shown how it logs.
+    fn release_undecided(&mut self, out: &mut Emitter<'_>, at_end: bool) {
+        if self.undecided.is_empty() {
+            return;
+        }
+        let held = std::mem::take(&mut self.undecided);
+        for (instance, mut event) in held {
+            let logged = self.smtp_tls_logged.or(self.instances[instance as usize].logs_tls);
+            match (logged, at_end) {
+                (Some(true), _) => event.tls.version = Some(TlsVersion::None),
+                (_, true) | (Some(false), _) => event.tls.version = Some(TlsVersion::Unknown),
+                (None, false) => {
+                    self.undecided.push((instance, event));
+                    continue;
+                }
+            }
+            out.event(event);
+        }
+    }
+
+    /// A message whose end will not be seen: emits what it has.
+    fn finish_message(&mut self, key: QueueKey, mut msg: Message, out: &mut Emitter<'_>) {
+        if let Some(inbound) = msg.inbound.as_mut()
+            && inbound.tls.is_none()
+        {
+            inbound.tls = Some((self.fallback_tls(inbound.instance), None));
+        }
+        let queued = msg.queued;
+        self.queue.insert(key, msg);
+        if queued {
+            self.emit_inbound(key, out);
+        }
+        self.emit_outbound(key, out);
+        self.queue.remove(&key);
+    }
+
+    /// Drops state the log has left behind.
+    fn sweep(&mut self, now: Micros, out: &mut Emitter<'_>) {
+        let stale: Vec<ProcKey> = self.sessions.iter().filter(|(_, s)| s.last < now - HOUR).map(|(k, _)| *k).collect();
+        for key in stale {
+            if let Some(session) = self.sessions.remove(&key) {
+                self.close_session(session, None, out);
+            }
+        }
+        self.procs.retain(|_, p| p.last >= now - HOUR);
+        self.proxied.retain(|_, p| p.established >= now - HOUR);
+        let ttl = self.limits.message_ttl;
+        let stale: Vec<QueueKey> = self
+            .queue
+            .iter()
+            .filter(|(_, m)| m.last < now - ttl || (!m.queued && m.inbound.is_some() && m.last < now - HOUR))
+            .map(|(k, _)| *k)
+            .collect();
+        for key in stale {
+            if let Some(msg) = self.queue.remove(&key) {
+                if msg.queued {
+                    self.evicted.messages += 1;
+                }
+                self.finish_message(key, msg, out);
+            }
+        }
+        self.release_undecided(out, false);
+    }
+
+    fn evict_oldest_sessions(&mut self, out: &mut Emitter<'_>) {
+        let cutoff = tenth_oldest(self.sessions.values().map(|s| s.last));
+        let old: Vec<ProcKey> = self.sessions.iter().filter(|(_, s)| s.last <= cutoff).map(|(k, _)| *k).collect();
+        for key in old {
+            if let Some(session) = self.sessions.remove(&key) {
+                self.evicted.sessions += 1;
+                self.close_session(session, None, out);
+            }
+        }
+    }
+
+    fn evict_oldest_messages(&mut self, out: &mut Emitter<'_>) {
+        let cutoff = tenth_oldest(self.queue.values().map(|m| m.last));
+        let old: Vec<QueueKey> = self.queue.iter().filter(|(_, m)| m.last <= cutoff).map(|(k, _)| *k).collect();
+        for key in old {
+            if let Some(msg) = self.queue.remove(&key) {
+                self.evicted.messages += 1;
+                self.finish_message(key, msg, out);
+            }
+        }
+    }
+
+    /// The end of the log: every open session and queued message emits what it has; mail
+    /// still in the queue counts with its latest status (deferred).
+    pub fn finish(&mut self, out: &mut Emitter<'_>) {
+        let sessions: Vec<Session> = self.sessions.drain().map(|(_, s)| s).collect();
+        for session in sessions {
+            self.close_session(session, None, out);
+        }
+        let mut left: Vec<(QueueKey, Message)> = self.queue.drain().collect();
+        left.sort_by_key(|(_, m)| m.last);
+        for (key, msg) in left {
+            self.finish_message(key, msg, out);
+        }
+        self.release_undecided(out, true);
+    }
+
+    /// In-flight entries, for tests of boundedness.
+    pub fn in_flight(&self) -> usize {
+        self.sessions.len() + self.procs.len() + self.queue.len() + self.proxied.len() + self.undecided.len()
+    }
+}
+
+fn tenth_oldest(lasts: impl Iterator<Item = Micros>) -> Micros {
+    let mut lasts: Vec<Micros> = lasts.collect();
+    let nth = lasts.len() / 10;
+    *lasts.select_nth_unstable(nth).1
+}
+
+/// The lines an event was built from, in log order.
+fn evidence(files: &[String], lines: impl Iterator<Item = Loc>) -> Evidence {
+    let mut lines: Vec<Loc> = lines.collect();
+    lines.sort_by_key(|l| (l.file, l.line));
+    lines.dedup();
+    Evidence(
+        lines
+            .into_iter()
+            .map(|l| Location { file: files.get(l.file as usize).cloned(), line: Some(l.line), page: None })
+            .collect(),
+    )
+}
+
+fn to_time(micros: Micros) -> chrono::DateTime<chrono::Utc> {
+    DateTime::from_timestamp_micros(micros).unwrap_or_default()
+}
+
+/// Recipient identity across retries, without keeping the address.
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes
+        .iter()
+        .fold(0xcbf2_9ce4_8422_2325, |h, &b| (h ^ u64::from(b.to_ascii_lowercase())).wrapping_mul(0x0100_0000_01b3))
+}

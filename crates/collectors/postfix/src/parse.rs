@@ -1,0 +1,521 @@
+//! What one Postfix log message says, without context: the lines that matter for mail flow
+//! and TLS, recognised by fixed prefixes over bytes (no regex, no allocation).
+//!
+//! Correlating the lines into messages is `correlate`'s job; this module only reads one.
+
+use std::net::IpAddr;
+
+use mailflow_core::{TlsVersion, Trust};
+use memchr::memmem;
+
+use crate::syslog::digits;
+
+/// The daemon that wrote a line: the last part of the syslog name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Daemon {
+    Smtpd,
+    /// `smtp` or `lmtp`: the delivery agents that reach other hosts.
+    Client,
+    Qmgr,
+    Cleanup,
+    Tlsproxy,
+    /// Postfix daemons whose lines never carry mail flow (postscreen, anvil, local, …).
+    Other,
+}
+
+/// A syslog name split up: `postfix/submission/smtpd` → instance `postfix/submission`,
+/// service `submission`, daemon smtpd.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Program<'a> {
+    /// Everything before the daemon name; one smtp or smtpd "instance" for TLS-logging purposes.
+    pub instance: &'a [u8],
+    /// The master.cf service when the syslog name carries one (`-o syslog_name=postfix/submission`),
+    /// else the daemon's own name (`smtpd`, `smtp`).
+    pub service: &'a [u8],
+    pub daemon: Daemon,
+}
+
+/// Splits a syslog tag when it belongs to Postfix. `Ok(None)`: another program (dovecot,
+/// opendkim…); `Err`: a Postfix syslog name with a daemon this collector does not know.
+pub fn program<'a>(tag: &'a [u8], is_postfix: &dyn Fn(&[u8]) -> bool) -> Result<Option<Program<'a>>, ()> {
+    let Some(slash) = memchr::memrchr(b'/', tag) else {
+        return Ok(None);
+    };
+    let (instance, name) = (&tag[..slash], &tag[slash + 1..]);
+    let first = instance.split(|&b| b == b'/').next().unwrap_or(instance);
+    if !is_postfix(first) {
+        return Ok(None);
+    }
+    let daemon = match name {
+        b"smtpd" => Daemon::Smtpd,
+        b"smtp" | b"lmtp" => Daemon::Client,
+        b"qmgr" | b"oqmgr" => Daemon::Qmgr,
+        b"cleanup" => Daemon::Cleanup,
+        b"tlsproxy" => Daemon::Tlsproxy,
+        b"postscreen" | b"dnsblog" | b"pickup" | b"bounce" | b"defer" | b"trace" | b"local" | b"virtual" | b"pipe"
+        | b"error" | b"retry" | b"discard" | b"anvil" | b"scache" | b"tlsmgr" | b"verify" | b"proxymap"
+        | b"proxywrite" | b"master" | b"postfix-script" | b"postlogd" | b"showq" | b"flush" | b"sendmail"
+        | b"postdrop" | b"postqueue" | b"postsuper" | b"spawn" | b"qmqpd" | b"postmap" | b"postalias"
+        | b"postmulti" | b"postlog" | b"postconf" | b"smtp-sink" | b"smtp-source" => Daemon::Other,
+        _ => return Err(()),
+    };
+    let service = match memchr::memrchr(b'/', instance) {
+        Some(i) => &instance[i + 1..],
+        None => name,
+    };
+    Ok(Some(Program { instance, service, daemon }))
+}
+
+/// A host as Postfix prints it: `name[address]` and, for servers, `:port`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Endpoint<'a> {
+    pub host: &'a [u8],
+    /// `None` when the brackets hold no IP address (`private/dovecot-lmtp`, a unix socket).
+    pub ip: Option<IpAddr>,
+    pub port: Option<u16>,
+}
+
+/// Reads `host[address]` or `host[address]:port` at the start of `text`; returns what follows.
+pub fn endpoint(text: &[u8]) -> Option<(Endpoint<'_>, &[u8])> {
+    let open = memchr::memchr(b'[', text)?;
+    let close = memchr::memchr(b']', &text[open..])? + open;
+    let host = &text[..open];
+    let ip = std::str::from_utf8(&text[open + 1..close]).ok().and_then(|s| s.parse().ok());
+    let mut rest = &text[close + 1..];
+    let mut port = None;
+    if let Some(after) = rest.strip_prefix(b":")
+        && after.first().is_some_and(u8::is_ascii_digit)
+    {
+        let n = after.iter().take_while(|b| b.is_ascii_digit()).count();
+        port = digits(&after[..n]).and_then(|p| u16::try_from(p).ok());
+        rest = &after[n..];
+    }
+    Some((Endpoint { host, ip, port }, rest))
+}
+
+/// `Trusted TLS connection established to host[ip]:25: TLSv1.3 with cipher X (256/256 bits)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TlsLine<'a> {
+    pub peer: Endpoint<'a>,
+    pub trust: Option<Trust>,
+    pub version: TlsVersion,
+    pub cipher: &'a [u8],
+    /// `to` (smtp, lmtp, tlsproxy as a client) or `from` (smtpd, postscreen's tlsproxy).
+    pub outgoing: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Relay<'a> {
+    /// `relay=none`: no server was reached (DNS failure, connection refused).
+    None,
+    /// A host reached over the network.
+    Remote(Endpoint<'a>),
+    /// A mailbox, a pipe, a unix socket: not another host.
+    Local,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeliveryStatus {
+    Sent,
+    Deferred,
+    Bounced,
+    Expired,
+    /// `deliverable` / `undeliverable`: an address verification probe, not mail.
+    Probe,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Delivery<'a> {
+    pub to: &'a [u8],
+    pub relay: Relay<'a>,
+    /// Postfix ≥ 3.11: `tls=<level>[:<downgrade>]`.
+    pub tls_field: Option<&'a [u8]>,
+    pub status: DeliveryStatus,
+}
+
+/// One Postfix line, as far as mail flow is concerned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Record<'a> {
+    /// smtpd: `connect from host[ip]`.
+    Connect,
+    /// smtpd: `disconnect from host[ip] ehlo=1 starttls=1 … commands=7`; `None` when the
+    /// line has no command counts (Postfix before 3.0).
+    Disconnect {
+        starttls: Option<bool>,
+    },
+    Tls(TlsLine<'a>),
+    /// smtpd: `QUEUEID: client=host[ip]…`.
+    Client {
+        qid: &'a [u8],
+        client: Endpoint<'a>,
+    },
+    /// cleanup: `QUEUEID: message-id=<…>`.
+    MessageId {
+        qid: &'a [u8],
+        message_id: &'a [u8],
+    },
+    /// cleanup: the message was rejected or discarded before it was queued.
+    Dropped {
+        qid: &'a [u8],
+    },
+    /// qmgr: `QUEUEID: from=<…>, size=N, nrcpt=N (queue active)`.
+    Queued {
+        qid: &'a [u8],
+        sender: &'a [u8],
+        size: Option<u64>,
+        nrcpt: Option<u32>,
+    },
+    /// qmgr: `QUEUEID: from=<…>, status=expired, returned to sender`.
+    Expired {
+        qid: &'a [u8],
+    },
+    /// qmgr: `QUEUEID: removed`.
+    Removed {
+        qid: &'a [u8],
+    },
+    /// smtp/lmtp: `QUEUEID: to=<…>, relay=…, status=…`.
+    Delivery {
+        qid: &'a [u8],
+        delivery: Delivery<'a>,
+    },
+    /// tlsproxy (for smtp with connection reuse): `DISCONNECT [ip]:port`.
+    ProxyDisconnect {
+        peer: Endpoint<'a>,
+    },
+    /// A line that says nothing about mail flow.
+    Irrelevant,
+}
+
+/// Reads one message of a Postfix daemon. `Err` says what a line that looked relevant lacked.
+pub fn record(daemon: Daemon, message: &[u8]) -> Result<Record<'_>, &'static str> {
+    match daemon {
+        Daemon::Smtpd => smtpd(message),
+        Daemon::Client => client(message),
+        Daemon::Qmgr => qmgr(message),
+        Daemon::Cleanup => cleanup(message),
+        Daemon::Tlsproxy => tlsproxy(message),
+        Daemon::Other => Ok(Record::Irrelevant),
+    }
+}
+
+fn smtpd(message: &[u8]) -> Result<Record<'_>, &'static str> {
+    if message.starts_with(b"connect from ") {
+        return Ok(Record::Connect);
+    }
+    if let Some(rest) = message.strip_prefix(b"disconnect from ") {
+        return Ok(Record::Disconnect { starttls: starttls_used(rest) });
+    }
+    if let Some(tls) = tls_line(message) {
+        return tls.map(Record::Tls);
+    }
+    if let Some((qid, rest)) = queue_id(message)
+        && let Some(rest) = rest.strip_prefix(b"client=")
+    {
+        let (client, _) = endpoint(rest).ok_or("client=host[address]")?;
+        return Ok(Record::Client { qid, client });
+    }
+    Ok(Record::Irrelevant)
+}
+
+/// `… ehlo=2 starttls=1 mail=1 … commands=7`: `starttls=N` or `starttls=N/M` (N succeeded).
+fn starttls_used(rest: &[u8]) -> Option<bool> {
+    memmem::find(rest, b" commands=")?;
+    let Some(at) = memmem::find(rest, b" starttls=") else {
+        return Some(false);
+    };
+    let value = &rest[at + 10..];
+    let n = value.iter().take_while(|b| b.is_ascii_digit()).count();
+    Some(digits(&value[..n]).is_some_and(|ok| ok > 0))
+}
+
+fn client(message: &[u8]) -> Result<Record<'_>, &'static str> {
+    if let Some(tls) = tls_line(message) {
+        return tls.map(Record::Tls);
+    }
+    let Some((qid, rest)) = queue_id(message) else {
+        return Ok(Record::Irrelevant);
+    };
+    let Some(rest) = rest.strip_prefix(b"to=<") else {
+        return Ok(Record::Irrelevant);
+    };
+    const WANT: &str = "a delivery line: to=<…>, relay=…, …, status=…";
+    let relay_at = memmem::find(rest, b">, relay=").or_else(|| memmem::find(rest, b", relay=")).ok_or(WANT)?;
+    // `to=<a>, orig_to=<b>, relay=` keeps only the address in `to`.
+    let to_end = memmem::find(&rest[..relay_at], b">, orig_to=<").unwrap_or(relay_at);
+    let to = &rest[..to_end];
+    let rest = &rest[relay_at..];
+    let rest = &rest[memmem::find(rest, b"relay=").ok_or(WANT)? + 6..];
+    let relay = if rest.starts_with(b"none,") {
+        Relay::None
+    } else {
+        match endpoint(rest) {
+            Some((peer, after)) if peer.ip.is_some() && after.starts_with(b",") => Relay::Remote(peer),
+            _ => Relay::Local,
+        }
+    };
+    let status_at = memmem::find(rest, b", status=").ok_or(WANT)? + 9;
+    let status = &rest[status_at..];
+    let status = if status.starts_with(b"sent") {
+        DeliveryStatus::Sent
+    } else if status.starts_with(b"deferred") || status.starts_with(b"SOFTBOUNCE") {
+        DeliveryStatus::Deferred
+    } else if status.starts_with(b"bounced") {
+        DeliveryStatus::Bounced
+    } else if status.starts_with(b"expired") {
+        DeliveryStatus::Expired
+    } else if status.starts_with(b"deliverable") || status.starts_with(b"undeliverable") {
+        DeliveryStatus::Probe
+    } else {
+        return Err("status=sent, deferred, bounced or expired");
+    };
+    let fields = &rest[..status_at];
+    let tls_field = memmem::find(fields, b", tls=").map(|at| {
+        let value = &fields[at + 6..];
+        &value[..memchr::memchr(b',', value).unwrap_or(value.len())]
+    });
+    Ok(Record::Delivery { qid, delivery: Delivery { to, relay, tls_field, status } })
+}
+
+fn qmgr(message: &[u8]) -> Result<Record<'_>, &'static str> {
+    let Some((qid, rest)) = queue_id(message) else {
+        return Ok(Record::Irrelevant);
+    };
+    if rest == b"removed" {
+        return Ok(Record::Removed { qid });
+    }
+    let Some(rest) = rest.strip_prefix(b"from=<") else {
+        return Ok(Record::Irrelevant);
+    };
+    if let Some(end) = memmem::find(rest, b">, size=") {
+        let fields = &rest[end + 8..];
+        let n = fields.iter().take_while(|b| b.is_ascii_digit()).count();
+        let size = digits(&fields[..n]);
+        let nrcpt = memmem::find(fields, b", nrcpt=").and_then(|at| {
+            let value = &fields[at + 8..];
+            let n = value.iter().take_while(|b| b.is_ascii_digit()).count();
+            digits(&value[..n]).and_then(|v| u32::try_from(v).ok())
+        });
+        return Ok(Record::Queued { qid, sender: &rest[..end], size, nrcpt });
+    }
+    if memmem::find(rest, b">, status=expired").is_some() {
+        return Ok(Record::Expired { qid });
+    }
+    Err("from=<…>, size=N, nrcpt=N or from=<…>, status=expired")
+}
+
+fn cleanup(message: &[u8]) -> Result<Record<'_>, &'static str> {
+    let Some((qid, rest)) = queue_id(message) else {
+        return Ok(Record::Irrelevant);
+    };
+    if let Some(rest) = rest.strip_prefix(b"message-id=") {
+        let id = rest.split(|&b| b == b' ').next().unwrap_or(rest);
+        return Ok(Record::MessageId { qid, message_id: id });
+    }
+    // header_checks / body_checks / milters: `reject:`, `milter-reject:`, `discard:`.
+    if rest.starts_with(b"reject:")
+        || rest.starts_with(b"milter-reject:")
+        || rest.starts_with(b"discard:")
+        || rest.starts_with(b"milter-discard:")
+    {
+        return Ok(Record::Dropped { qid });
+    }
+    Ok(Record::Irrelevant)
+}
+
+fn tlsproxy(message: &[u8]) -> Result<Record<'_>, &'static str> {
+    if let Some(tls) = tls_line(message) {
+        return tls.map(Record::Tls);
+    }
+    if let Some(rest) = message.strip_prefix(b"DISCONNECT ") {
+        let (peer, _) = endpoint(rest).ok_or("DISCONNECT [address]:port")?;
+        return Ok(Record::ProxyDisconnect { peer });
+    }
+    Ok(Record::Irrelevant)
+}
+
+/// `[Anonymous|Untrusted|Trusted|Verified ]TLS connection (established|reused) (to|from) …`.
+/// `None` when the line is no TLS line at all.
+fn tls_line(message: &[u8]) -> Option<Result<TlsLine<'_>, &'static str>> {
+    const WANT: &str = "TLS connection established to|from host[address]: TLSvN with cipher …";
+    let at = memmem::find(message, b"TLS connection ")?;
+    let trust = match &message[..at] {
+        b"" => None,
+        b"Anonymous " => Some(Trust::Anonymous),
+        b"Untrusted " => Some(Trust::Untrusted),
+        b"Trusted " => Some(Trust::Trusted),
+        b"Verified " => Some(Trust::Verified),
+        _ => return None,
+    };
+    let rest = &message[at + 15..];
+    let rest = rest.strip_prefix(b"established ").or_else(|| rest.strip_prefix(b"reused "))?;
+    let (outgoing, rest) = match (rest.strip_prefix(b"to "), rest.strip_prefix(b"from ")) {
+        (Some(rest), _) => (true, rest),
+        (_, Some(rest)) => (false, rest),
+        _ => return Some(Err(WANT)),
+    };
+    let parsed = (|| {
+        let (peer, rest) = endpoint(rest)?;
+        let rest = rest.strip_prefix(b": ")?;
+        let (version, rest) = rest.split_at(memchr::memchr(b' ', rest)?);
+        let version = tls_version(version)?;
+        let cipher = rest.strip_prefix(b" with cipher ").unwrap_or(b"");
+        let cipher = &cipher[..memchr::memchr(b' ', cipher).unwrap_or(cipher.len())];
+        Some(TlsLine { peer, trust, version, cipher, outgoing })
+    })();
+    Some(parsed.ok_or(WANT))
+}
+
+pub fn tls_version(text: &[u8]) -> Option<TlsVersion> {
+    Some(match text {
+        b"TLSv1.3" => TlsVersion::Tls1_3,
+        b"TLSv1.2" => TlsVersion::Tls1_2,
+        b"TLSv1.1" => TlsVersion::Tls1_1,
+        b"TLSv1" | b"TLSv1.0" => TlsVersion::Tls1_0,
+        b"SSLv3" => TlsVersion::Ssl3,
+        _ => return None,
+    })
+}
+
+/// `QUEUEID: rest`: short (hex) and long (base-52 with a `z`-less alphabet) queue ids.
+fn queue_id(message: &[u8]) -> Option<(&[u8], &[u8])> {
+    let end = message.iter().take(24).position(|&b| b == b':')?;
+    let qid = &message[..end];
+    // All lowercase is a word (`warning:`, `statistics:`), never a queue id.
+    if end < 5
+        || !qid.iter().all(u8::is_ascii_alphanumeric)
+        || qid.iter().all(u8::is_ascii_lowercase)
+        || qid == b"NOQUEUE"
+    {
+        return None;
+    }
+    Some((qid, message[end + 1..].strip_prefix(b" ")?))
+}
+
+/// What `tls=<level>[:<downgrade>]` (Postfix ≥ 3.11) says: `Some(false)` plaintext,
+/// `Some(true)` TLS for sure, `None` when it does not decide (`may`: TLS if offered).
+pub fn tls_field_says(field: &[u8]) -> Option<bool> {
+    let field = &field[..field.iter().position(|&b| b == b'/').unwrap_or(field.len())];
+    let effective = field.rsplit(|&b| b == b':').next().unwrap_or(field);
+    let effective = effective.strip_suffix(b"?").unwrap_or(effective);
+    match effective {
+        b"none" => Some(false),
+        b"encrypt" | b"dane" | b"dane-only" | b"fingerprint" | b"verify" | b"secure" => Some(true),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn is_postfix(name: &[u8]) -> bool {
+        name.starts_with(b"postfix")
+    }
+
+    #[test]
+    fn syslog_names_give_instance_service_and_daemon() {
+        let p = program(b"postfix/submission/smtpd", &is_postfix).unwrap().unwrap();
+        assert_eq!((p.instance, p.service, p.daemon), (&b"postfix/submission"[..], &b"submission"[..], Daemon::Smtpd));
+        let p = program(b"postfix-out/smtp", &is_postfix).unwrap().unwrap();
+        assert_eq!((p.instance, p.service, p.daemon), (&b"postfix-out"[..], &b"smtp"[..], Daemon::Client));
+        let p = program(b"postfix/partner-out/smtp", &is_postfix).unwrap().unwrap();
+        assert_eq!(p.service, b"partner-out");
+        assert_eq!(program(b"dovecot", &is_postfix), Ok(None));
+        assert_eq!(program(b"amavis/x", &is_postfix), Ok(None));
+        assert_eq!(program(b"postfix/frobnicate", &is_postfix), Err(()));
+    }
+
+    #[test]
+    fn reads_tls_lines_of_every_daemon() {
+        let r = record(Daemon::Smtpd, b"Anonymous TLS connection established from unknown[192.0.2.9]: TLSv1.2 with cipher ECDHE-RSA-AES256-GCM-SHA384 (256/256 bits)").unwrap();
+        let Record::Tls(tls) = r else { panic!("{r:?}") };
+        assert_eq!(
+            (tls.trust, tls.version, tls.cipher, tls.outgoing),
+            (Some(Trust::Anonymous), TlsVersion::Tls1_2, &b"ECDHE-RSA-AES256-GCM-SHA384"[..], false)
+        );
+        let r = record(Daemon::Client, b"Verified TLS connection reused to mx.example.net[2001:db8::25]:25: TLSv1.3 with cipher TLS_AES_256_GCM_SHA384 (256/256 bits)").unwrap();
+        let Record::Tls(tls) = r else { panic!("{r:?}") };
+        assert_eq!(
+            (tls.peer.ip, tls.peer.port, tls.trust),
+            ("2001:db8::25".parse().ok(), Some(25), Some(Trust::Verified))
+        );
+        let r = record(
+            Daemon::Smtpd,
+            b"TLS connection established from x[192.0.2.1]: TLSv1 with cipher DHE-RSA-AES256-SHA (256/256 bits)",
+        )
+        .unwrap();
+        assert!(matches!(r, Record::Tls(TlsLine { trust: None, version: TlsVersion::Tls1_0, .. })));
+        assert!(
+            record(Daemon::Smtpd, b"Anonymous TLS connection established from x[192.0.2.1]: TLSv9 with cipher")
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn reads_delivery_lines() {
+        let line = b"4Bx2Lk0qzRz9vL: to=<a@example.net>, orig_to=<b@corp.test>, relay=mx.example.net[192.0.2.7]:25, conn_use=2, delay=1.2, delays=0.1/0/0.5/0.6, tls=may:none, dsn=2.0.0, status=sent (250 2.0.0 Ok: queued as X, status=bounced)";
+        let Record::Delivery { qid, delivery } = record(Daemon::Client, line).unwrap() else { panic!() };
+        assert_eq!(
+            (qid, delivery.to, delivery.status),
+            (&b"4Bx2Lk0qzRz9vL"[..], &b"a@example.net"[..], DeliveryStatus::Sent)
+        );
+        assert_eq!(delivery.tls_field, Some(&b"may:none"[..]));
+        let Relay::Remote(peer) = delivery.relay else { panic!() };
+        assert_eq!((peer.host, peer.port), (&b"mx.example.net"[..], Some(25)));
+        let lmtp = b"ABCDEF123: to=<u@corp.test>, relay=mail.corp.test[private/dovecot-lmtp], delay=0.1, delays=0/0/0/0.1, dsn=2.0.0, status=sent (250 2.0.0 Saved)";
+        assert!(matches!(
+            record(Daemon::Client, lmtp),
+            Ok(Record::Delivery { delivery: Delivery { relay: Relay::Local, .. }, .. })
+        ));
+        let none = b"ABCDEF123: to=<u@x.test>, relay=none, delay=30, delays=30/0/0/0, dsn=4.4.1, status=deferred (connect to x.test[192.0.2.1]:25: Connection refused)";
+        assert!(matches!(
+            record(Daemon::Client, none),
+            Ok(Record::Delivery {
+                delivery: Delivery { relay: Relay::None, status: DeliveryStatus::Deferred, .. },
+                ..
+            })
+        ));
+        assert!(record(Daemon::Client, b"ABCDEF123: to=<u@x.test>, delay=1").is_err());
+        assert_eq!(
+            record(Daemon::Client, b"ABCDEF123: breaking line > 998 bytes with <CR><LF>SPACE"),
+            Ok(Record::Irrelevant)
+        );
+    }
+
+    #[test]
+    fn reads_queue_manager_lines() {
+        assert_eq!(
+            record(Daemon::Qmgr, b"ABCDEF123: from=<a, b@x.test>, size=1234, nrcpt=2 (queue active)"),
+            Ok(Record::Queued { qid: b"ABCDEF123", sender: b"a, b@x.test", size: Some(1234), nrcpt: Some(2) })
+        );
+        assert_eq!(record(Daemon::Qmgr, b"ABCDEF123: removed"), Ok(Record::Removed { qid: b"ABCDEF123" }));
+        assert_eq!(
+            record(Daemon::Qmgr, b"ABCDEF123: from=<a@x.test>, status=expired, returned to sender"),
+            Ok(Record::Expired { qid: b"ABCDEF123" })
+        );
+    }
+
+    #[test]
+    fn smtpd_disconnect_tells_whether_starttls_was_used() {
+        let used = |s: &[u8]| match smtpd(s) {
+            Ok(Record::Disconnect { starttls }) => starttls,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(
+            used(b"disconnect from x[192.0.2.1] ehlo=2 starttls=1 mail=1 rcpt=1 data=1 quit=1 commands=7"),
+            Some(true)
+        );
+        assert_eq!(used(b"disconnect from x[192.0.2.1] ehlo=1 starttls=0/1 commands=1/2"), Some(false));
+        assert_eq!(used(b"disconnect from x[192.0.2.1] ehlo=1 mail=1 rcpt=1 data=1 quit=1 commands=5"), Some(false));
+        assert_eq!(used(b"disconnect from x[192.0.2.1]"), None);
+    }
+
+    #[test]
+    fn tls_field_levels() {
+        assert_eq!(tls_field_says(b"may:none"), Some(false));
+        assert_eq!(tls_field_says(b"none"), Some(false));
+        assert_eq!(tls_field_says(b"dane"), Some(true));
+        assert_eq!(tls_field_says(b"verify?/requiretls"), Some(true));
+        assert_eq!(tls_field_says(b"may"), None);
+    }
+}

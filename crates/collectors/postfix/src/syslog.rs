@@ -1,0 +1,396 @@
+//! The syslog header in front of every Postfix message, in the forms it reaches files:
+//! traditional BSD syslog (`Dec  4 15:00:00 host postfix/smtpd[123]: …`), Postfix's own
+//! `maillog_file` (`Dec 04 15:00:00 …`), RFC 3339 stamps as rsyslog writes them
+//! (`2026-12-04T15:05:07.910102+00:00 host …`) and RFC 5424 (`<22>1 2026-… host app pid - - …`).
+//!
+//! Parsing is by hand over bytes: this runs once per log line and must not allocate.
+//! Year-less stamps are local wall-clock time; [`Clock`] gives them a year and an offset.
+
+use chrono::{NaiveDate, Offset, TimeZone};
+use chrono_tz::Tz;
+
+/// A parsed header; `message` is what Postfix wrote.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Header<'a> {
+    pub stamp: Stamp,
+    pub host: &'a [u8],
+    /// The syslog tag without the pid, e.g. `postfix/submission/smtpd`.
+    pub program: &'a [u8],
+    pub pid: u32,
+    pub message: &'a [u8],
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stamp {
+    /// Wall-clock time without a year (`Dec  4 15:00:00`).
+    Local { month: u32, day: u32, second_of_day: u32, micros: u32 },
+    /// An instant: microseconds since the Unix epoch.
+    Instant(i64),
+}
+
+pub fn parse(line: &[u8]) -> Result<Header<'_>, &'static str> {
+    let mut rest = line;
+    if rest.first() == Some(&b'<') {
+        let end = rest.iter().take(6).position(|&b| b == b'>').ok_or("a syslog priority like <22> to end with '>'")?;
+        rest = &rest[end + 1..];
+        if let Some(after) = rest.strip_prefix(b"1 ") {
+            return rfc5424(after);
+        }
+    }
+    let (stamp, rest) = if rest.first().is_some_and(u8::is_ascii_digit) { rfc3339(rest)? } else { bsd_stamp(rest)? };
+    let rest = rest.strip_prefix(b" ").ok_or("a space after the timestamp")?;
+    let (host, rest) = word(rest).ok_or("a host name after the timestamp")?;
+    let (program, pid, message) = tag(rest)?;
+    Ok(Header { stamp, host, program, pid, message })
+}
+
+/// `<PRI>1 TIMESTAMP HOST APP-NAME PROCID MSGID STRUCTURED-DATA MSG`, after the `<PRI>1 `.
+fn rfc5424(rest: &[u8]) -> Result<Header<'_>, &'static str> {
+    let (stamp, rest) = rfc3339(rest)?;
+    let rest = rest.strip_prefix(b" ").ok_or("a space after the timestamp")?;
+    let (host, rest) = word(rest).ok_or("a host name after the timestamp")?;
+    let (program, rest) = word(rest).ok_or("an APP-NAME after the host name")?;
+    let (procid, rest) = word(rest).ok_or("a PROCID after the APP-NAME")?;
+    let (_msgid, mut rest) = word(rest).ok_or("a MSGID after the PROCID")?;
+    if let Some(after) = rest.strip_prefix(b"-") {
+        rest = after;
+    } else {
+        while rest.first() == Some(&b'[') {
+            rest = skip_sd_element(rest).ok_or("STRUCTURED-DATA elements to end with ']'")?;
+        }
+    }
+    let message = rest.strip_prefix(b" ").unwrap_or(rest);
+    let message = message.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(message);
+    Ok(Header { stamp, host, program, pid: digits(procid).unwrap_or(0) as u32, message })
+}
+
+/// Skips one `[id param="value" …]`, where values may hold escaped `\]` and `\"`.
+fn skip_sd_element(rest: &[u8]) -> Option<&[u8]> {
+    let mut escaped = false;
+    let mut quoted = false;
+    for (i, &b) in rest.iter().enumerate().skip(1) {
+        match b {
+            _ if escaped => escaped = false,
+            b'\\' => escaped = true,
+            b'"' => quoted = !quoted,
+            b']' if !quoted => return Some(&rest[i + 1..]),
+            _ => {}
+        }
+    }
+    None
+}
+
+/// `Dec  4 15:00:00`, `Dec 04 15:00:00` or `Dec 4 15:00:00`, optionally with a fraction.
+fn bsd_stamp(rest: &[u8]) -> Result<(Stamp, &[u8]), &'static str> {
+    const WANT: &str = "a timestamp like \"Dec  4 15:00:00\" or \"2026-12-04T15:00:00Z\"";
+    if rest.len() < 15 {
+        return Err(WANT);
+    }
+    let month = match &rest[..3] {
+        b"Jan" => 1,
+        b"Feb" => 2,
+        b"Mar" => 3,
+        b"Apr" => 4,
+        b"May" => 5,
+        b"Jun" => 6,
+        b"Jul" => 7,
+        b"Aug" => 8,
+        b"Sep" => 9,
+        b"Oct" => 10,
+        b"Nov" => 11,
+        b"Dec" => 12,
+        _ => return Err(WANT),
+    };
+    let mut rest = rest[3..].strip_prefix(b" ").ok_or(WANT)?;
+    if let Some(after) = rest.strip_prefix(b" ") {
+        rest = after;
+    }
+    let day_len = rest.iter().take(3).take_while(|b| b.is_ascii_digit()).count();
+    let day = match day_len {
+        1 | 2 => digits(&rest[..day_len]).ok_or(WANT)? as u32,
+        _ => return Err(WANT),
+    };
+    let rest = rest[day_len..].strip_prefix(b" ").ok_or(WANT)?;
+    let (second_of_day, micros, rest) = clock_time(rest).ok_or(WANT)?;
+    if !(1..=31).contains(&day) {
+        return Err("a day of the month from 1 to 31");
+    }
+    Ok((Stamp::Local { month, day, second_of_day, micros }, rest))
+}
+
+/// `HH:MM:SS` and an optional `.fraction`; returns seconds of the day and microseconds.
+fn clock_time(rest: &[u8]) -> Option<(u32, u32, &[u8])> {
+    if rest.len() < 8 || rest[2] != b':' || rest[5] != b':' {
+        return None;
+    }
+    let (h, m, s) = (two(&rest[0..2])?, two(&rest[3..5])?, two(&rest[6..8])?);
+    if h > 23 || m > 59 || s > 60 {
+        return None;
+    }
+    let mut rest = &rest[8..];
+    let mut micros = 0;
+    if let Some(after) = rest.strip_prefix(b".") {
+        let n = after.iter().take_while(|b| b.is_ascii_digit()).count();
+        if n == 0 {
+            return None;
+        }
+        for (i, b) in after[..n.min(6)].iter().enumerate() {
+            micros += u32::from(b - b'0') * 10u32.pow(5 - i as u32);
+        }
+        rest = &after[n..];
+    }
+    Some((h * 3600 + m * 60 + s.min(59), micros, rest))
+}
+
+/// `2026-12-04T15:05:07.910102+00:00` or `…Z`.
+fn rfc3339(rest: &[u8]) -> Result<(Stamp, &[u8]), &'static str> {
+    const WANT: &str = "an RFC 3339 timestamp like \"2026-12-04T15:00:00+01:00\"";
+    if rest.len() < 20 || rest[4] != b'-' || rest[7] != b'-' || !matches!(rest[10], b'T' | b't' | b' ') {
+        return Err(WANT);
+    }
+    let year = digits(&rest[0..4]).ok_or(WANT)? as i64;
+    let (month, day) = (two(&rest[5..7]).ok_or(WANT)?, two(&rest[8..10]).ok_or(WANT)?);
+    if !(1..=12).contains(&month) || day == 0 || day > days_in_month(year, month) {
+        return Err("a valid calendar date");
+    }
+    let (second_of_day, micros, rest) = clock_time(&rest[11..]).ok_or(WANT)?;
+    let (offset_secs, rest) = match rest.first() {
+        Some(b'Z' | b'z') => (0, &rest[1..]),
+        Some(&sign @ (b'+' | b'-')) if rest.len() >= 6 && rest[3] == b':' => {
+            let (h, m) = (two(&rest[1..3]).ok_or(WANT)?, two(&rest[4..6]).ok_or(WANT)?);
+            let secs = i64::from(h * 3600 + m * 60);
+            (if sign == b'-' { -secs } else { secs }, &rest[6..])
+        }
+        _ => return Err("a UTC offset (Z or +hh:mm) after the time"),
+    };
+    let local = days_from_civil(year, month, day) * 86_400 + i64::from(second_of_day);
+    Ok((Stamp::Instant((local - offset_secs) * 1_000_000 + i64::from(micros)), rest))
+}
+
+/// `program[pid]: message` or `program: message`.
+fn tag(rest: &[u8]) -> Result<(&[u8], u32, &[u8]), &'static str> {
+    const WANT: &str = "a syslog tag like \"postfix/smtpd[123]:\"";
+    let end = rest.iter().position(|&b| matches!(b, b'[' | b':' | b' ')).ok_or(WANT)?;
+    let program = &rest[..end];
+    if program.is_empty() {
+        return Err(WANT);
+    }
+    let (pid, rest) = match rest[end] {
+        b'[' => {
+            let close = rest[end..].iter().position(|&b| b == b']').ok_or(WANT)? + end;
+            let pid = digits(&rest[end + 1..close]).filter(|&p| p <= u64::from(u32::MAX)).ok_or(WANT)?;
+            (pid as u32, rest[close + 1..].strip_prefix(b":").ok_or(WANT)?)
+        }
+        b':' => (0, &rest[end + 1..]),
+        _ => return Err(WANT),
+    };
+    Ok((program, pid, rest.strip_prefix(b" ").unwrap_or(rest)))
+}
+
+/// The next space-separated word and what follows its space.
+fn word(rest: &[u8]) -> Option<(&[u8], &[u8])> {
+    let end = memchr::memchr(b' ', rest)?;
+    (end > 0).then(|| (&rest[..end], &rest[end + 1..]))
+}
+
+fn two(b: &[u8]) -> Option<u32> {
+    match b {
+        [a @ b'0'..=b'9', c @ b'0'..=b'9'] => Some(u32::from(a - b'0') * 10 + u32::from(c - b'0')),
+        _ => None,
+    }
+}
+
+/// A short run of ASCII digits as a number; `None` for anything else.
+pub fn digits(b: &[u8]) -> Option<u64> {
+    if b.is_empty() || b.len() > 19 {
+        return None;
+    }
+    b.iter().try_fold(0u64, |n, &d| d.is_ascii_digit().then(|| n * 10 + u64::from(d - b'0')))
+}
+
+fn is_leap(year: i64) -> bool {
+    (year % 4 == 0 && year % 100 != 0) || year % 400 == 0
+}
+
+fn days_in_month(year: i64, month: u32) -> u32 {
+    match month {
+        2 if is_leap(year) => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    }
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm).
+fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = if y >= 0 { y } else { y - 399 } / 400;
+    let yoe = y - era * 400;
+    let mp = i64::from((month + 9) % 12);
+    let doy = (153 * mp + 2) / 5 + i64::from(day) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// Turns stamps into instants: gives year-less stamps a year and the time zone's offset.
+#[derive(Debug, Clone)]
+pub struct Clock {
+    tz: Tz,
+    year: YearRule,
+    /// The local hour last converted and its offset from UTC in seconds: lines come in time
+    /// order, so one time-zone lookup serves an hour of log.
+    cached: Option<(i64, i64)>,
+}
+
+/// How a year-less stamp gets its year.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum YearRule {
+    /// The first line is in this year; a month that jumps back (December → January) starts
+    /// the next year.
+    Starting { year: i64, last_month: u32 },
+    /// Each line gets the latest year that does not put it after this date (a day of slack
+    /// for time zones): a log cannot hold lines written after it was last modified.
+    NotAfter { year: i64, month: u32, day: u32 },
+}
+
+impl YearRule {
+    pub fn starting(year: i64) -> Self {
+        YearRule::Starting { year, last_month: 0 }
+    }
+
+    pub fn not_after(date: NaiveDate) -> Self {
+        use chrono::Datelike;
+        YearRule::NotAfter { year: i64::from(date.year()), month: date.month(), day: date.day() }
+    }
+
+    fn year_of(&mut self, month: u32, day: u32) -> i64 {
+        match self {
+            YearRule::Starting { year, last_month } => {
+                // Six months back is a new year, not a line out of order.
+                if month + 6 < *last_month {
+                    *year += 1;
+                }
+                *last_month = month;
+                *year
+            }
+            YearRule::NotAfter { year, month: m, day: d } => {
+                if (month, day) <= (*m, *d + 1) {
+                    *year
+                } else {
+                    *year - 1
+                }
+            }
+        }
+    }
+}
+
+impl Clock {
+    pub fn new(tz: Tz, year: YearRule) -> Self {
+        Clock { tz, year, cached: None }
+    }
+
+    /// Microseconds since the epoch; `None` for a date that does not exist (Feb 29 of a common year).
+    pub fn instant(&mut self, stamp: Stamp) -> Option<i64> {
+        let (month, day, second_of_day, micros) = match stamp {
+            Stamp::Instant(t) => return Some(t),
+            Stamp::Local { month, day, second_of_day, micros } => (month, day, second_of_day, micros),
+        };
+        let year = self.year.year_of(month, day);
+        if day > days_in_month(year, month) {
+            return None;
+        }
+        let local = days_from_civil(year, month, day) * 86_400 + i64::from(second_of_day);
+        let hour = local.div_euclid(3600);
+        let offset = match self.cached {
+            Some((cached_hour, offset)) if cached_hour == hour => offset,
+            _ => {
+                let offset = self.offset_at(hour * 3600)?;
+                self.cached = Some((hour, offset));
+                offset
+            }
+        };
+        Some((local - offset) * 1_000_000 + i64::from(micros))
+    }
+
+    /// The zone's offset for a local time; in a repeated hour (autumn) the earlier, in a
+    /// skipped hour (spring) the one before the jump.
+    fn offset_at(&self, local_secs: i64) -> Option<i64> {
+        let naive = chrono::DateTime::from_timestamp(local_secs, 0)?.naive_utc();
+        let offset = match self.tz.offset_from_local_datetime(&naive) {
+            chrono::LocalResult::Single(o) | chrono::LocalResult::Ambiguous(o, _) => o,
+            chrono::LocalResult::None => self.tz.offset_from_utc_datetime(&naive),
+        };
+        Some(i64::from(offset.fix().local_minus_utc()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(text: &str) -> i64 {
+        chrono::DateTime::parse_from_rfc3339(text).unwrap().timestamp_micros()
+    }
+
+    #[test]
+    fn reads_every_header_form() {
+        let h = parse(b"Dec  4 15:00:00 mx postfix/smtpd[123]: connect from x[192.0.2.1]").unwrap();
+        assert_eq!(h.stamp, Stamp::Local { month: 12, day: 4, second_of_day: 54_000, micros: 0 });
+        assert_eq!((h.host, h.program, h.pid), (&b"mx"[..], &b"postfix/smtpd"[..], 123));
+        assert_eq!(h.message, b"connect from x[192.0.2.1]");
+        let h = parse(b"Dec 04 15:00:00 mx postfix/qmgr[9]: ABC: removed").unwrap();
+        assert_eq!(h.stamp, Stamp::Local { month: 12, day: 4, second_of_day: 54_000, micros: 0 });
+        let h = parse(b"2026-12-04T15:05:07.910102+01:00 gw1 postfix/smtp[77]: x").unwrap();
+        assert_eq!(h.stamp, Stamp::Instant(at("2026-12-04T15:05:07.910102+01:00")));
+        let h =
+            parse(b"<22>1 2026-12-04T15:05:07Z gw1 postfix/smtpd 4242 - [origin x=\"a]\"] \xEF\xBB\xBFhello").unwrap();
+        assert_eq!((h.program, h.pid, h.message), (&b"postfix/smtpd"[..], 4242, &b"hello"[..]));
+        let h = parse(b"<22>Dec  4 15:00:00 mx postfix/postfix-script: starting").unwrap();
+        assert_eq!((h.program, h.pid, h.message), (&b"postfix/postfix-script"[..], 0, &b"starting"[..]));
+    }
+
+    #[test]
+    fn rejects_what_is_not_a_header() {
+        for bad in [
+            &b""[..],
+            b"hello world",
+            b"Dec 44 15:00:00 mx p[1]: x",
+            b"Dec  4 25:00:00 mx p[1]: x",
+            b"2026-02-30T00:00:00Z mx p[1]: x",
+            b"2026-12-04T15:00:00 mx p[1]: x",
+            b"Dec  4 15:00:00 mx p[1",
+            b"Dec  4 15:00:00 mx p[x]: y",
+            b"<22",
+        ] {
+            assert!(parse(bad).is_err(), "{}", String::from_utf8_lossy(bad));
+        }
+    }
+
+    #[test]
+    fn year_less_stamps_roll_over_into_january() {
+        let mut clock = Clock::new(Tz::UTC, YearRule::starting(2026));
+        let dec = clock.instant(Stamp::Local { month: 12, day: 31, second_of_day: 86_399, micros: 0 }).unwrap();
+        let jan = clock.instant(Stamp::Local { month: 1, day: 1, second_of_day: 0, micros: 0 }).unwrap();
+        assert_eq!((dec, jan), (at("2026-12-31T23:59:59Z"), at("2027-01-01T00:00:00Z")));
+        // A file last written on 2 January 2027 holds December lines of 2026.
+        let mut clock = Clock::new(Tz::UTC, YearRule::not_after(NaiveDate::from_ymd_opt(2027, 1, 2).unwrap()));
+        assert_eq!(
+            clock.instant(Stamp::Local { month: 12, day: 31, second_of_day: 0, micros: 5 }),
+            Some(at("2026-12-31T00:00:00.000005Z"))
+        );
+        assert_eq!(
+            clock.instant(Stamp::Local { month: 1, day: 2, second_of_day: 0, micros: 0 }),
+            Some(at("2027-01-02T00:00:00Z"))
+        );
+        assert_eq!(clock.instant(Stamp::Local { month: 2, day: 29, second_of_day: 0, micros: 0 }), None);
+    }
+
+    #[test]
+    fn local_time_follows_daylight_saving() {
+        let mut clock = Clock::new(chrono_tz::Europe::Berlin, YearRule::starting(2026));
+        let summer = clock.instant(Stamp::Local { month: 7, day: 1, second_of_day: 12 * 3600, micros: 0 });
+        let winter = clock.instant(Stamp::Local { month: 12, day: 1, second_of_day: 12 * 3600, micros: 0 });
+        assert_eq!(summer, Some(at("2026-07-01T10:00:00Z")));
+        assert_eq!(winter, Some(at("2026-12-01T11:00:00Z")));
+    }
+}
