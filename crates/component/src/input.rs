@@ -226,10 +226,15 @@ pub fn for_each_line(
             loop {
                 let mut block = empty_rx.try_recv().unwrap_or_else(|_| Vec::with_capacity(BLOCK_BYTES));
                 block.clear();
+                // What was read before an error still counts.
                 let result = fill_block(&mut reader, &mut block, BLOCK_BYTES);
-                let last = result.is_err();
-                if matches!(result, Ok(0)) || full_tx.send(result.map(|_| block)).is_err() || last {
+                if !block.is_empty() && full_tx.send(Ok(block)).is_err() {
                     return;
+                }
+                match result {
+                    Ok(0) => return,
+                    Ok(_) => {}
+                    Err(e) => return drop(full_tx.send(Err(e))),
                 }
             }
         });
@@ -271,6 +276,7 @@ pub fn for_each_line(
 }
 
 /// Reads until `block` holds about `want` bytes or the input ends; returns the bytes read.
+/// On an error, `block` keeps what was read before it.
 fn fill_block(reader: &mut dyn BufRead, block: &mut Vec<u8>, want: usize) -> std::io::Result<usize> {
     while block.len() < want {
         let chunk = match reader.fill_buf() {
@@ -394,6 +400,68 @@ mod tests {
         let mut out = Emitter::new(&mut sink);
         let inputs = expand(&[PathSpec::new(Path::new("*.log"), &site)], &mut out);
         assert_eq!(inputs, vec![Input::File(site.join("a.log")), Input::File(site.join("mail[1].log"))]);
+    }
+
+    #[test]
+    fn rotated_logs_sort_oldest_first() {
+        let mut names = vec![
+            "mail.log",
+            "mail.log.1",
+            "mail.log.10.gz",
+            "mail.log.2.gz",
+            "maillog",
+            "maillog-20261206",
+            "maillog-20261129.gz",
+            "other.log",
+        ];
+        names.sort_by_cached_key(|n| rotation_order(Path::new(n)));
+        assert_eq!(
+            names,
+            [
+                "mail.log.10.gz",
+                "mail.log.2.gz",
+                "mail.log.1",
+                "mail.log",
+                "maillog-20261129.gz",
+                "maillog-20261206",
+                "maillog",
+                "other.log"
+            ]
+        );
+    }
+
+    #[test]
+    fn lines_straddle_blocks_and_compressed_input_reads_the_same() {
+        let mut text = Vec::new();
+        for i in 0..60_000 {
+            text.extend_from_slice(format!("line {i} {}\r\n", "x".repeat(i % 97)).as_bytes());
+        }
+        text.extend_from_slice(&[b'y'; 5000]);
+        text.extend_from_slice(b"\nlast");
+        let read = |input: Box<dyn BufRead + Send>| {
+            let mut lines = Vec::new();
+            for_each_line(input, 4096, |line| match line {
+                LineRef::Text(t) => lines.push(String::from_utf8(t.to_vec()).unwrap()),
+                LineRef::TooLong(n) => lines.push(format!("<{n}>")),
+            })
+            .unwrap();
+            lines
+        };
+        let plain = read(Box::new(std::io::Cursor::new(text.clone())));
+        assert_eq!(plain.len(), 60_002);
+        assert_eq!(plain[59_999], format!("line 59999 {}", "x".repeat(59_999 % 97)));
+        assert_eq!(plain[60_000..], ["<5000>", "last"]);
+
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("mail.log.1.gz");
+        let mut gz = flate2::write::GzEncoder::new(File::create(&path).unwrap(), flate2::Compression::fast());
+        std::io::Write::write_all(&mut gz, &text).unwrap();
+        gz.finish().unwrap();
+        let progress = Arc::new(Progress::default());
+        let input = Input::File(path.clone()).open_counted(Some(progress.clone())).unwrap();
+        assert_eq!(read(input), plain);
+        let size = std::fs::metadata(&path).unwrap().len();
+        assert_eq!(progress.get(), (size, size));
     }
 
     #[test]

@@ -269,7 +269,7 @@ impl<'c> Correlator<'c> {
             Record::Connect => {
                 if let Some(old) = self.sessions.remove(&proc_key) {
                     // The disconnect was lost (or the pid reused): settle with what is known.
-                    self.close_session(old, None, out);
+                    self.close_session(old, None, None, out);
                 }
                 let instance = self.instance(host, line.program.instance);
                 self.sessions.insert(proc_key, Session { instance, last: t, tls: None, waiting: Vec::new() });
@@ -280,7 +280,7 @@ impl<'c> Correlator<'c> {
             Record::Tls(tls) => self.tls_line(proc_key, host, &line.program, t, line.loc, tls),
             Record::Disconnect { starttls } => {
                 if let Some(session) = self.sessions.remove(&proc_key) {
-                    self.close_session(session, starttls, out);
+                    self.close_session(session, starttls, Some(line.loc), out);
                 }
             }
             Record::Client { qid, client } => self.client(proc_key, host, &line.program, t, line.loc, qid, client, out),
@@ -401,6 +401,8 @@ impl<'c> Correlator<'c> {
                 }
             }
             (parse::Daemon::Client, true) => {
+                let instance = self.instance(host, program.instance);
+                self.instances[instance as usize].logs_tls = Some(true);
                 let Some(ip) = line.peer.ip else { return };
                 let proc = self.procs.entry(proc_key).or_insert(ClientProc { last: t, tls: None, current: None });
                 proc.last = t;
@@ -473,12 +475,13 @@ impl<'c> Correlator<'c> {
         self.queue.insert(key, msg);
     }
 
-    /// Settles the TLS of a session's waiting messages at its end.
-    fn close_session(&mut self, session: Session, starttls: Option<bool>, out: &mut Emitter<'_>) {
+    /// Settles the TLS of a session's waiting messages at its end: `starttls` and `line` come
+    /// from its disconnect line, when there is one.
+    fn close_session(&mut self, session: Session, starttls: Option<bool>, line: Option<Loc>, out: &mut Emitter<'_>) {
         let tls = match (&session.tls, starttls) {
             (Some((tls, line)), _) => (tls.clone(), Some(*line)),
-            (None, Some(true)) => (Tls { version: Some(TlsVersion::Unknown), ..Tls::default() }, None),
-            (None, Some(false)) => (Tls { version: Some(TlsVersion::None), ..Tls::default() }, None),
+            (None, Some(true)) => (Tls { version: Some(TlsVersion::Unknown), ..Tls::default() }, line),
+            (None, Some(false)) => (Tls { version: Some(TlsVersion::None), ..Tls::default() }, line),
             (None, None) => (self.fallback_tls(session.instance), None),
         };
         for key in session.waiting {
@@ -731,7 +734,7 @@ impl<'c> Correlator<'c> {
         let stale: Vec<ProcKey> = self.sessions.iter().filter(|(_, s)| s.last < now - HOUR).map(|(k, _)| *k).collect();
         for key in stale {
             if let Some(session) = self.sessions.remove(&key) {
-                self.close_session(session, None, out);
+                self.close_session(session, None, None, out);
             }
         }
         self.procs.retain(|_, p| p.last >= now - HOUR);
@@ -760,7 +763,7 @@ impl<'c> Correlator<'c> {
         for key in old {
             if let Some(session) = self.sessions.remove(&key) {
                 self.evicted.sessions += 1;
-                self.close_session(session, None, out);
+                self.close_session(session, None, None, out);
             }
         }
     }
@@ -781,7 +784,7 @@ impl<'c> Correlator<'c> {
     pub fn finish(&mut self, out: &mut Emitter<'_>) {
         let sessions: Vec<Session> = self.sessions.drain().map(|(_, s)| s).collect();
         for session in sessions {
-            self.close_session(session, None, out);
+            self.close_session(session, None, None, out);
         }
         let mut left: Vec<(QueueKey, Message)> = self.queue.drain().collect();
         left.sort_by_key(|(_, m)| m.last);
@@ -792,7 +795,8 @@ impl<'c> Correlator<'c> {
     }
 
     /// In-flight entries, for tests of boundedness.
-    pub fn in_flight(&self) -> usize {
+    #[cfg(test)]
+    fn in_flight(&self) -> usize {
         self.sessions.len() + self.procs.len() + self.queue.len() + self.proxied.len() + self.undecided.len()
     }
 }
@@ -825,4 +829,52 @@ fn fnv1a(bytes: &[u8]) -> u64 {
     bytes
         .iter()
         .fold(0xcbf2_9ce4_8422_2325, |h, &b| (h ^ u64::from(b.to_ascii_lowercase())).wrapping_mul(0x0100_0000_01b3))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::parse::{Daemon, record};
+
+    fn program(daemon: Daemon) -> Program<'static> {
+        let (service, name): (&[u8], &[u8]) = match daemon {
+            Daemon::Smtpd => (b"smtpd", b"postfix"),
+            Daemon::Qmgr => (b"qmgr", b"postfix"),
+            _ => (b"smtp", b"postfix"),
+        };
+        Program { instance: name, service, daemon }
+    }
+
+    /// Messages that never leave the queue and sessions that never end do not grow memory
+    /// past the limits; what is evicted still counts.
+    #[test]
+    fn state_stays_bounded_by_the_limits() {
+        let limits = Limits { max_sessions: 100, max_messages: 1_000, message_ttl: 24 * HOUR, max_undecided: 10 };
+        let mut correlator = Correlator::new(limits, &[], None);
+        let file = correlator.add_file("t".into());
+        let mut emitted = 0u64;
+        let mut count = |_| emitted += 1;
+        let mut out = Emitter::new(&mut count);
+        let mut peak = 0;
+        for i in 0..50_000u32 {
+            let t = i64::from(i) * 1_000_000;
+            let qid = format!("ABC{i:08X}");
+            let lines = [
+                (Daemon::Smtpd, i, "connect from a.example[192.0.2.1]".to_string()),
+                (Daemon::Smtpd, i, format!("{qid}: client=a.example[192.0.2.1]")),
+                (Daemon::Qmgr, 1, format!("{qid}: from=<a@example.net>, size=10, nrcpt=1 (queue active)")),
+            ];
+            for (n, (daemon, pid, message)) in lines.iter().enumerate() {
+                let record = record(*daemon, message.as_bytes()).unwrap();
+                let loc = Loc { file, line: u64::from(i) * 3 + n as u64 };
+                let line = Line { time: t, loc, host: b"mx", pid: *pid, program: program(*daemon), record };
+                correlator.feed(line, &mut out);
+            }
+            peak = peak.max(correlator.in_flight());
+        }
+        assert!(peak <= 1_000 + 100 + 10, "peak in-flight entries: {peak}");
+        correlator.finish(&mut out);
+        drop(out);
+        assert_eq!(emitted, 50_000, "every accepted message is still counted");
+    }
 }

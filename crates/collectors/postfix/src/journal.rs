@@ -37,16 +37,20 @@ impl<'a> Entry<'a> {
     }
 
     pub fn header(&self) -> Result<Header<'_>, &'static str> {
-        let micros = self.realtime.as_deref().and_then(|t| digits(t.as_bytes())).ok_or("__REALTIME_TIMESTAMP")?;
-        let program = self.identifier.as_deref().ok_or("SYSLOG_IDENTIFIER")?;
+        let micros = self
+            .realtime
+            .as_deref()
+            .and_then(|t| digits(t.as_bytes()))
+            .ok_or("a journald entry with __REALTIME_TIMESTAMP")?;
+        let program = self.identifier.as_deref().ok_or("a journald entry with SYSLOG_IDENTIFIER")?;
         let pid = self.syslog_pid.as_deref().or(self.pid.as_deref()).and_then(|p| digits(p.as_bytes())).unwrap_or(0);
         let message = match &self.message {
             Some(Message::Text(text)) => text.as_bytes(),
             Some(Message::Bytes(bytes)) => bytes,
-            None => return Err("MESSAGE"),
+            None => return Err("a journald entry with MESSAGE"),
         };
         Ok(Header {
-            stamp: Stamp::Instant(i64::try_from(micros).map_err(|_| "__REALTIME_TIMESTAMP")?),
+            stamp: Stamp::Instant(i64::try_from(micros).map_err(|_| "a journald entry with __REALTIME_TIMESTAMP")?),
             host: self.hostname.as_deref().unwrap_or("").as_bytes(),
             program: program.as_bytes(),
             pid: u32::try_from(pid).unwrap_or(0),

@@ -162,13 +162,14 @@ impl Collector for PostfixCollector {
         let evicted = &correlator.evicted;
         if evicted.messages + evicted.sessions + evicted.undecided > 0 {
             out.warn(format!(
-                "memory limits finished {} messages and {} sessions early, and decided the TLS of {} deliveries \
-                 early as unknown; raise max_messages / max_sessions if the log is that busy",
+                "to stay within its memory limits, the collector finished {} queued messages and {} smtpd sessions \
+                 before their end was in the log, and decided the TLS of {} deliveries as unknown early; \
+                 raise max_messages or max_sessions, or lower message_ttl_hours, if this log is that busy",
                 evicted.messages, evicted.sessions, evicted.undecided
             ));
         }
         if !tally.other_programs.is_empty() {
-            tally.other_programs.sort_by(|a, b| b.1.cmp(&a.1));
+            tally.other_programs.sort_by_key(|(_, n)| std::cmp::Reverse(*n));
             let names: Vec<String> =
                 tally.other_programs.iter().take(5).map(|(name, n)| format!("{name} ({n})")).collect();
             tracing::info!(source = ctx.source, programs = %names.join(", "), "lines of other programs ignored");
@@ -225,7 +226,7 @@ impl FileReader<'_> {
         let program = match parse::program(header.program, &|first| self.collector.is_postfix(first)) {
             Ok(Some(program)) => program,
             Ok(None) => return self.other_program(header.program),
-            Err(()) => {
+            Err(parse::UnknownDaemon) => {
                 return out.skip(at(), format!("unknown Postfix daemon: {}", excerpt(header.program)));
             }
         };

@@ -35,9 +35,13 @@ pub struct Program<'a> {
     pub daemon: Daemon,
 }
 
+/// A Postfix syslog name whose daemon this collector does not know.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UnknownDaemon;
+
 /// Splits a syslog tag when it belongs to Postfix. `Ok(None)`: another program (dovecot,
-/// opendkim…); `Err`: a Postfix syslog name with a daemon this collector does not know.
-pub fn program<'a>(tag: &'a [u8], is_postfix: &dyn Fn(&[u8]) -> bool) -> Result<Option<Program<'a>>, ()> {
+/// opendkim…).
+pub fn program<'a>(tag: &'a [u8], is_postfix: &dyn Fn(&[u8]) -> bool) -> Result<Option<Program<'a>>, UnknownDaemon> {
     let Some(slash) = memchr::memrchr(b'/', tag) else {
         return Ok(None);
     };
@@ -57,7 +61,7 @@ pub fn program<'a>(tag: &'a [u8], is_postfix: &dyn Fn(&[u8]) -> bool) -> Result<
         | b"proxywrite" | b"master" | b"postfix-script" | b"postlogd" | b"showq" | b"flush" | b"sendmail"
         | b"postdrop" | b"postqueue" | b"postsuper" | b"spawn" | b"qmqpd" | b"postmap" | b"postalias"
         | b"postmulti" | b"postlog" | b"postconf" | b"smtp-sink" | b"smtp-source" => Daemon::Other,
-        _ => return Err(()),
+        _ => return Err(UnknownDaemon),
     };
     let service = match memchr::memrchr(b'/', instance) {
         Some(i) => &instance[i + 1..],
@@ -422,7 +426,7 @@ mod tests {
         assert_eq!(p.service, b"partner-out");
         assert_eq!(program(b"dovecot", &is_postfix), Ok(None));
         assert_eq!(program(b"amavis/x", &is_postfix), Ok(None));
-        assert_eq!(program(b"postfix/frobnicate", &is_postfix), Err(()));
+        assert_eq!(program(b"postfix/frobnicate", &is_postfix), Err(UnknownDaemon));
     }
 
     #[test]

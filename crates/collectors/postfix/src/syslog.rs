@@ -263,15 +263,18 @@ impl YearRule {
         YearRule::NotAfter { year: i64::from(date.year()), month: date.month(), day: date.day() }
     }
 
-    fn year_of(&mut self, month: u32, day: u32) -> i64 {
-        match self {
+    /// The year of a date; `None` when the date does not exist in it (and then nothing
+    /// changes, so a stray line cannot move the year).
+    fn year_of(&mut self, month: u32, day: u32) -> Option<i64> {
+        let year = match self {
             YearRule::Starting { year, last_month } => {
                 // Six months back is a new year, not a line out of order.
-                if month + 6 < *last_month {
-                    *year += 1;
+                let year = if month + 6 < *last_month { *year + 1 } else { *year };
+                if day > days_in_month(year, month) {
+                    return None;
                 }
-                *last_month = month;
-                *year
+                *self = YearRule::Starting { year, last_month: month };
+                year
             }
             YearRule::NotAfter { year, month: m, day: d } => {
                 if (month, day) <= (*m, *d + 1) {
@@ -280,7 +283,8 @@ impl YearRule {
                     *year - 1
                 }
             }
-        }
+        };
+        (day <= days_in_month(year, month)).then_some(year)
     }
 }
 
@@ -295,10 +299,7 @@ impl Clock {
             Stamp::Instant(t) => return Some(t),
             Stamp::Local { month, day, second_of_day, micros } => (month, day, second_of_day, micros),
         };
-        let year = self.year.year_of(month, day);
-        if day > days_in_month(year, month) {
-            return None;
-        }
+        let year = self.year.year_of(month, day)?;
         let local = days_from_civil(year, month, day) * 86_400 + i64::from(second_of_day);
         let hour = local.div_euclid(3600);
         let offset = match self.cached {
