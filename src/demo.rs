@@ -12,16 +12,20 @@ use mailflow_runner::Pipeline;
 pub const FROM: &str = "2026-11-23";
 pub const TO: &str = "2026-11-29";
 
-const FILES: &[(&str, &str)] = &[
-    ("mailflow.toml", include_str!("../demo/mailflow.toml")),
-    ("mx1.jsonl", include_str!("../demo/mx1.jsonl")),
-    ("partner-relay.csv", include_str!("../demo/partner-relay.csv")),
+const FILES: &[(&str, &[u8])] = &[
+    ("mailflow.toml", include_bytes!("../demo/mailflow.toml")),
+    ("mx1/mail.log.3.gz", include_bytes!("../demo/mx1/mail.log.3.gz")),
+    ("mx1/mail.log.2.gz", include_bytes!("../demo/mx1/mail.log.2.gz")),
+    ("mx1/mail.log.1", include_bytes!("../demo/mx1/mail.log.1")),
+    ("mx1/mail.log", include_bytes!("../demo/mx1/mail.log")),
+    ("partner-relay.csv", include_bytes!("../demo/partner-relay.csv")),
 ];
 
 pub fn run(out: &Path, quiet: bool) -> anyhow::Result<u8> {
-    std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
     for (name, content) in FILES {
         let path = out.join(name);
+        let dir = path.parent().unwrap_or(out);
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
         std::fs::write(&path, content).with_context(|| format!("cannot write {}", path.display()))?;
     }
     let config_path = out.join("mailflow.toml");

@@ -231,6 +231,7 @@ fn demo_writes_a_valid_report_with_every_seed_insight() {
             ["inbound", "outbound"].iter().map(|d| report["totals"][d]["tls"][version].as_u64().unwrap()).sum::<u64>();
         assert!(n > 0, "the demo has no {version} traffic");
     }
+    assert_eq!(report["sources"][0]["type"], "postfix", "the demo reads a Postfix log");
     assert!(report["sources"][0]["skipped"].as_u64().unwrap() > 0, "the demo shows skipped lines");
 
     // The schema is strict enough to catch a drifting report.
