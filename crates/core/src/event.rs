@@ -6,6 +6,7 @@
 
 use std::fmt;
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -228,8 +229,9 @@ pub struct Evidence(pub Vec<Location>);
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Location {
+    /// Shared: every event of a file names it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub file: Option<String>,
+    pub file: Option<Arc<str>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub line: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -237,7 +239,7 @@ pub struct Location {
 }
 
 impl Evidence {
-    pub fn at_line(file: impl Into<String>, line: u64) -> Self {
+    pub fn at_line(file: impl Into<Arc<str>>, line: u64) -> Self {
         Evidence(vec![Location { file: Some(file.into()), line: Some(line), page: None }])
     }
 

@@ -14,11 +14,13 @@
 pub mod registry;
 pub mod summary;
 
-use chrono::{DateTime, Utc};
+use std::collections::HashMap;
+
+use chrono::{DateTime, NaiveDate, Utc};
 use mailflow_component::{CollectContext, Collector, Emitter, Sink, SourceStats};
 use mailflow_config::{ComponentSection, Config, ConfigError};
 use mailflow_core::report::{self, ReportInput, SourceReport, SourceStatus};
-use mailflow_core::{MessageEvent, Report, ReportRange, Resolution, Rollup};
+use mailflow_core::{Counters, Direction, MessageEvent, Report, ReportRange, Resolution, Rollup, RollupKey, RollupRow};
 
 /// Components built from a config, ready to run.
 pub struct Pipeline {
@@ -112,8 +114,10 @@ impl Pipeline {
         visit: Option<Visit<'_>>,
     ) -> (Rollup, SourceReport) {
         let name = section.name.as_str();
-        let mut rollup = Rollup::new();
+        // Counted per connector first, so the hot path neither allocates nor compares keys.
+        let mut counts: HashMap<String, HashMap<(NaiveDate, Direction), Counters>> = HashMap::new();
         let mut source = source_report(section);
+        let mut dates = LocalDates::new(range);
         let mut on_event = |mut event: MessageEvent| {
             event.source = Some(name.to_string());
             source.first_event = Some(source.first_event.map_or(event.time, |t| t.min(event.time)));
@@ -121,7 +125,7 @@ impl Pipeline {
                 source.out_of_range += 1;
                 return;
             }
-            let date = range.local_date(event.time);
+            let date = dates.of(event.time);
             let in_range = range.contains(date);
             match (self.config.rules().resolve(&event), in_range) {
                 (Resolution::Internal, true) => source.internal += 1,
@@ -135,7 +139,11 @@ impl Pipeline {
                     } else {
                         source.out_of_range += 1;
                     }
-                    rollup.add(date, name, connector, &event);
+                    let days = match counts.get_mut(connector) {
+                        Some(days) => days,
+                        None => counts.entry(connector.to_string()).or_default(),
+                    };
+                    days.entry((date, event.direction)).or_default().count(&event);
                 }
             }
         };
@@ -144,6 +152,12 @@ impl Pipeline {
         let began = std::time::Instant::now();
         let result = collector.collect(&ctx, &mut emitter);
         let stats = emitter.into_stats();
+        let rollup = Rollup::from_rows(counts.into_iter().flat_map(|(connector, days)| {
+            days.into_iter().map(move |((date, direction), counters)| RollupRow {
+                key: RollupKey { date, source: name.to_string(), direction, connector: connector.clone() },
+                counters,
+            })
+        }));
         finish_source(&mut source, stats, result.err().map(|e| e.to_string()));
         tracing::info!(
             source = name,
@@ -212,10 +226,53 @@ fn finish_source(source: &mut SourceReport, stats: SourceStats, fatal: Option<St
     }
 }
 
+/// Local dates of instants, looked up once per quarter hour: time-zone offsets change only at
+/// quarter hours, and events come mostly in time order.
+struct LocalDates<'r> {
+    range: &'r ReportRange,
+    cached: Option<(i64, NaiveDate)>,
+}
+
+impl<'r> LocalDates<'r> {
+    fn new(range: &'r ReportRange) -> Self {
+        LocalDates { range, cached: None }
+    }
+
+    fn of(&mut self, time: DateTime<Utc>) -> NaiveDate {
+        let quarter = time.timestamp().div_euclid(900);
+        match self.cached {
+            Some((q, date)) if q == quarter => date,
+            _ => {
+                let date = self.range.local_date(time);
+                // Only a quarter hour that does not start or end a local day may be reused.
+                let start = DateTime::from_timestamp(quarter * 900, 0).unwrap_or(time);
+                let end = DateTime::from_timestamp(quarter * 900 + 899, 0).unwrap_or(time);
+                if self.range.local_date(start) == date && self.range.local_date(end) == date {
+                    self.cached = Some((quarter, date));
+                }
+                date
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::path::Path;
+
+    #[test]
+    fn cached_local_dates_match_the_time_zone_across_dst_and_midnight() {
+        for tz in [chrono_tz::Europe::Berlin, chrono_tz::Asia::Kolkata, chrono_tz::America::St_Johns] {
+            let range = ReportRange::new("2026-10-24".parse().unwrap(), "2026-10-27".parse().unwrap(), tz).unwrap();
+            let mut dates = LocalDates::new(&range);
+            let start = DateTime::parse_from_rfc3339("2026-10-24T00:00:00Z").unwrap().timestamp();
+            for step in 0..(4 * 24 * 60 / 7) {
+                let time = DateTime::from_timestamp(start + step * 7 * 60, 0).unwrap();
+                assert_eq!(dates.of(time), range.local_date(time), "{tz} at {time}");
+            }
+        }
+    }
 
     fn pipeline(dir: &Path, extra: &str) -> Pipeline {
         let text = format!(

@@ -20,10 +20,11 @@
 //! a line, messages after `message_ttl_hours` (Postfix keeps mail at most 5 days by default),
 //! and hard caps evict the oldest entries; each eviction is counted.
 
-use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::sync::Arc;
 
 use chrono::DateTime;
+use foldhash::HashMap;
 use ipnet::IpNet;
 use mailflow_component::Emitter;
 use mailflow_core::{Direction, Evidence, Location, MessageEvent, Peer, Status, Tls, TlsVersion};
@@ -39,7 +40,9 @@ pub struct Limits {
     pub max_sessions: usize,
     pub max_messages: usize,
     pub message_ttl: Micros,
-    /// Events waiting to learn whether their smtp instance logs TLS.
+    /// Deliveries of an smtp instance without a TLS line, before the instance counts as not
+    /// logging TLS (`smtp_tls_loglevel = 0`). Until then they wait, to be counted as plaintext
+    /// should a TLS line of that instance appear.
     pub max_undecided: usize,
 }
 
@@ -55,8 +58,6 @@ pub struct Loc {
 pub struct Evictions {
     pub sessions: u64,
     pub messages: u64,
-    /// Events decided `unknown` early because too many waited for their instance's TLS logging.
-    pub undecided: u64,
 }
 
 type ProcKey = (u32, u32);
@@ -94,7 +95,12 @@ enum Decision {
 struct Instance {
     host: u32,
     name: Box<[u8]>,
+    /// `None` until the log shows it: a TLS line (true) or `max_undecided` silent deliveries (false).
     logs_tls: Option<bool>,
+    /// Events of silent deliveries waiting for `logs_tls`.
+    held: Vec<MessageEvent>,
+    /// Silent deliveries counted as unknown before a late first TLS line.
+    counted_unknown: u64,
 }
 
 /// One smtpd connection.
@@ -210,8 +216,17 @@ pub struct Line<'a> {
     pub loc: Loc,
     pub host: &'a [u8],
     pub pid: u32,
-    pub program: Program<'a>,
-    pub record: Record<'a>,
+    pub program: Program<&'a [u8]>,
+    pub record: Record<&'a [u8]>,
+}
+
+/// Where a line came from: its process, host, program, time and place in the log.
+struct At<'l> {
+    proc_key: ProcKey,
+    host: u32,
+    program: &'l Program<&'l [u8]>,
+    time: Micros,
+    loc: Loc,
 }
 
 pub struct Correlator<'c> {
@@ -219,14 +234,13 @@ pub struct Correlator<'c> {
     internal: &'c [IpNet],
     /// `smtp_tls_loglevel` from the config: `Some(true)` when it is ≥ 1; `None` to detect.
     smtp_tls_logged: Option<bool>,
-    files: Vec<String>,
+    files: Vec<Arc<str>>,
     hosts: Vec<Box<[u8]>>,
     instances: Vec<Instance>,
     sessions: HashMap<ProcKey, Session>,
     procs: HashMap<ProcKey, ClientProc>,
     queue: HashMap<QueueKey, Message>,
     proxied: HashMap<(u32, IpAddr, Option<u16>), ProxyTls>,
-    undecided: Vec<(u32, MessageEvent)>,
     pub evicted: Evictions,
     next_sweep: Micros,
 }
@@ -240,19 +254,18 @@ impl<'c> Correlator<'c> {
             files: Vec::new(),
             hosts: Vec::new(),
             instances: Vec::new(),
-            sessions: HashMap::new(),
-            procs: HashMap::new(),
-            queue: HashMap::new(),
-            proxied: HashMap::new(),
-            undecided: Vec::new(),
+            sessions: HashMap::default(),
+            procs: HashMap::default(),
+            queue: HashMap::default(),
+            proxied: HashMap::default(),
             evicted: Evictions::default(),
             next_sweep: Micros::MIN,
         }
     }
 
     /// Registers an input's name for evidence; lines of it carry the returned index.
-    pub fn add_file(&mut self, name: String) -> u32 {
-        self.files.push(name);
+    pub fn add_file(&mut self, name: &str) -> u32 {
+        self.files.push(name.into());
         (self.files.len() - 1) as u32
     }
 
@@ -264,6 +277,7 @@ impl<'c> Correlator<'c> {
         let host = self.host(line.host);
         let proc_key = (host, line.pid);
         let t = line.time;
+        let at = At { proc_key, host, program: &line.program, time: t, loc: line.loc };
         match line.record {
             Record::Irrelevant => {}
             Record::Connect => {
@@ -277,13 +291,13 @@ impl<'c> Correlator<'c> {
                     self.evict_oldest_sessions(out);
                 }
             }
-            Record::Tls(tls) => self.tls_line(proc_key, host, &line.program, t, line.loc, tls),
+            Record::Tls(tls) => self.tls_line(&at, tls, out),
             Record::Disconnect { starttls } => {
                 if let Some(session) = self.sessions.remove(&proc_key) {
                     self.close_session(session, starttls, Some(line.loc), out);
                 }
             }
-            Record::Client { qid, client } => self.client(proc_key, host, &line.program, t, line.loc, qid, client, out),
+            Record::Client { qid, client } => self.client(&at, qid, client, out),
             Record::MessageId { qid, message_id } => {
                 if let Some(msg) = QueueKey::new(host, qid).and_then(|k| self.queue.get_mut(&k)) {
                     msg.message_id = Some(String::from_utf8_lossy(message_id).into());
@@ -340,7 +354,7 @@ impl<'c> Correlator<'c> {
                     return;
                 }
                 let Some(key) = QueueKey::new(host, qid) else { return };
-                self.delivery(proc_key, host, &line.program, t, line.loc, key, peer, ip, delivery);
+                self.delivery(&at, key, peer, ip, delivery, out);
             }
             Record::ProxyDisconnect { peer } => {
                 if let Some(ip) = peer.ip
@@ -364,7 +378,7 @@ impl<'c> Correlator<'c> {
         if let Some(i) = self.instances.iter().position(|i| i.host == host && &i.name[..] == name) {
             return i as u32;
         }
-        self.instances.push(Instance { host, name: name.into(), logs_tls: None });
+        self.instances.push(Instance { host, name: name.into(), logs_tls: None, held: Vec::new(), counted_unknown: 0 });
         (self.instances.len() - 1) as u32
     }
 
@@ -377,15 +391,8 @@ impl<'c> Correlator<'c> {
             || self.internal.iter().any(|n| n.contains(&ip))
     }
 
-    fn tls_line(
-        &mut self,
-        proc_key: ProcKey,
-        host: u32,
-        program: &Program<'_>,
-        t: Micros,
-        loc: Loc,
-        line: TlsLine<'_>,
-    ) {
+    fn tls_line(&mut self, at: &At<'_>, line: TlsLine<&[u8]>, out: &mut Emitter<'_>) {
+        let (proc_key, host, program, t, loc) = (at.proc_key, at.host, at.program, at.time, at.loc);
         let tls = Tls {
             version: Some(line.version),
             cipher: (!line.cipher.is_empty()).then(|| String::from_utf8_lossy(line.cipher).into_owned()),
@@ -394,7 +401,7 @@ impl<'c> Correlator<'c> {
         match (program.daemon, line.outgoing) {
             (parse::Daemon::Smtpd, false) => {
                 let instance = self.instance(host, program.instance);
-                self.instances[instance as usize].logs_tls = Some(true);
+                self.logs_tls(instance, out);
                 if let Some(session) = self.sessions.get_mut(&proc_key) {
                     session.tls = Some((tls, loc));
                     session.last = t;
@@ -402,7 +409,7 @@ impl<'c> Correlator<'c> {
             }
             (parse::Daemon::Client, true) => {
                 let instance = self.instance(host, program.instance);
-                self.instances[instance as usize].logs_tls = Some(true);
+                self.logs_tls(instance, out);
                 let Some(ip) = line.peer.ip else { return };
                 let proc = self.procs.entry(proc_key).or_insert(ClientProc { last: t, tls: None, current: None });
                 proc.last = t;
@@ -419,18 +426,8 @@ impl<'c> Correlator<'c> {
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn client(
-        &mut self,
-        proc_key: ProcKey,
-        host: u32,
-        program: &Program<'_>,
-        t: Micros,
-        loc: Loc,
-        qid: &[u8],
-        client: Endpoint<'_>,
-        out: &mut Emitter<'_>,
-    ) {
+    fn client(&mut self, at: &At<'_>, qid: &[u8], client: Endpoint<&[u8]>, out: &mut Emitter<'_>) {
+        let (proc_key, host, program, t, loc) = (at.proc_key, at.host, at.program, at.time, at.loc);
         let Some(key) = QueueKey::new(host, qid) else { return };
         if let Some(old) = self.queue.remove(&key) {
             // A queue id seen again: the earlier message's end was not in the log.
@@ -507,19 +504,16 @@ impl<'c> Correlator<'c> {
         Tls { version: Some(version), ..Tls::default() }
     }
 
-    #[allow(clippy::too_many_arguments)]
     fn delivery(
         &mut self,
-        proc_key: ProcKey,
-        host: u32,
-        program: &Program<'_>,
-        t: Micros,
-        loc: Loc,
+        at: &At<'_>,
         key: QueueKey,
-        peer: Endpoint<'_>,
+        peer: Endpoint<&[u8]>,
         ip: IpAddr,
-        delivery: parse::Delivery<'_>,
+        delivery: parse::Delivery<&[u8]>,
+        out: &mut Emitter<'_>,
     ) {
+        let (proc_key, host, program, t, loc) = (at.proc_key, at.host, at.program, at.time, at.loc);
         let instance = self.instance(host, program.instance);
         let proc = self.procs.entry(proc_key).or_insert(ClientProc { last: t, tls: None, current: None });
         proc.last = t;
@@ -529,6 +523,7 @@ impl<'c> Correlator<'c> {
         let same = proc
             .current
             .filter(|&(k, i)| k == key && msg.attempts.get(i).is_some_and(|a| a.ip == ip && a.port == peer.port));
+        let mut proxied_tls = false;
         let index = match same {
             Some((_, index)) => index,
             None => {
@@ -550,9 +545,7 @@ impl<'c> Correlator<'c> {
                 } else {
                     Decision::Undecided(instance)
                 };
-                if matches!(&decision, Decision::Known(_, Some(_))) {
-                    self.instances[instance as usize].logs_tls = Some(true);
-                }
+                proxied_tls = matches!(&decision, Decision::Known(_, Some(_)));
                 msg.attempts.push(Attempt {
                     host: String::from_utf8_lossy(peer.host).into(),
                     ip,
@@ -566,6 +559,11 @@ impl<'c> Correlator<'c> {
             }
         };
         proc.current = Some((key, index));
+        if same.is_none() && proxied_tls {
+            // tlsproxy logged this instance's TLS session.
+            self.logs_tls(instance, out);
+        }
+        let Some(msg) = self.queue.get_mut(&key) else { return };
         let attempt = &mut msg.attempts[index];
         attempt.time = t;
         attempt.lines.push(loc);
@@ -678,39 +676,49 @@ impl<'c> Correlator<'c> {
 
     /// Holds an event of a silent connection until its instance's TLS logging is known.
     fn undecided(&mut self, instance: u32, mut event: MessageEvent, out: &mut Emitter<'_>) {
-        let logged = self.smtp_tls_logged.or(self.instances[instance as usize].logs_tls);
-        match logged {
+        let limit = self.limits.max_undecided;
+        let entry = &mut self.instances[instance as usize];
+        match self.smtp_tls_logged.or(entry.logs_tls) {
             Some(logged) => {
                 event.tls.version = Some(if logged { TlsVersion::None } else { TlsVersion::Unknown });
+                if entry.logs_tls == Some(false) {
+                    entry.counted_unknown += 1;
+                }
                 out.event(event);
             }
-            None if self.undecided.len() >= self.limits.max_undecided => {
-                self.evicted.undecided += 1;
-                event.tls.version = Some(TlsVersion::Unknown);
-                out.event(event);
+            None => {
+                entry.held.push(event);
+                if entry.held.len() >= limit {
+                    // So many deliveries and never a TLS line: smtp_tls_loglevel = 0.
+                    entry.logs_tls = Some(false);
+                    entry.counted_unknown += entry.held.len() as u64;
+                    release(entry, TlsVersion::Unknown, out);
+                }
             }
-            None => self.undecided.push((instance, event)),
         }
     }
 
-    /// Emits the held events whose instance has since shown how it logs.
-    fn release_undecided(&mut self, out: &mut Emitter<'_>, at_end: bool) {
-        if self.undecided.is_empty() {
-            return;
-        }
-        let held = std::mem::take(&mut self.undecided);
-        for (instance, mut event) in held {
-            let logged = self.smtp_tls_logged.or(self.instances[instance as usize].logs_tls);
-            match (logged, at_end) {
-                (Some(true), _) => event.tls.version = Some(TlsVersion::None),
-                (_, true) | (Some(false), _) => event.tls.version = Some(TlsVersion::Unknown),
-                (None, false) => {
-                    self.undecided.push((instance, event));
-                    continue;
-                }
+    /// The log showed a TLS line of this instance: its silent connections are plaintext.
+    fn logs_tls(&mut self, instance: u32, out: &mut Emitter<'_>) {
+        let entry = &mut self.instances[instance as usize];
+        match entry.logs_tls {
+            Some(true) => {}
+            Some(false) => entry.logs_tls = Some(true),
+            None => {
+                entry.logs_tls = Some(true);
+                release(entry, TlsVersion::None, out);
             }
-            out.event(event);
         }
+    }
+
+    /// Instances that showed their first TLS line only after `max_undecided` silent deliveries:
+    /// (syslog name, deliveries counted as unknown until then).
+    pub fn late_tls_logging(&self) -> Vec<(String, u64)> {
+        self.instances
+            .iter()
+            .filter(|i| i.logs_tls == Some(true) && i.counted_unknown > 0)
+            .map(|i| (String::from_utf8_lossy(&i.name).into_owned(), i.counted_unknown))
+            .collect()
     }
 
     /// A message whose end will not be seen: emits what it has.
@@ -754,7 +762,6 @@ impl<'c> Correlator<'c> {
                 self.finish_message(key, msg, out);
             }
         }
-        self.release_undecided(out, false);
     }
 
     fn evict_oldest_sessions(&mut self, out: &mut Emitter<'_>) {
@@ -791,13 +798,25 @@ impl<'c> Correlator<'c> {
         for (key, msg) in left {
             self.finish_message(key, msg, out);
         }
-        self.release_undecided(out, true);
+        // Instances that never logged a TLS session: their silent connections' TLS is unknown.
+        for instance in &mut self.instances {
+            release(instance, TlsVersion::Unknown, out);
+        }
     }
 
     /// In-flight entries, for tests of boundedness.
     #[cfg(test)]
     fn in_flight(&self) -> usize {
-        self.sessions.len() + self.procs.len() + self.queue.len() + self.proxied.len() + self.undecided.len()
+        let held: usize = self.instances.iter().map(|i| i.held.len()).sum();
+        self.sessions.len() + self.procs.len() + self.queue.len() + self.proxied.len() + held
+    }
+}
+
+/// Emits an instance's held events with the TLS version now known.
+fn release(instance: &mut Instance, version: TlsVersion, out: &mut Emitter<'_>) {
+    for mut event in instance.held.drain(..) {
+        event.tls.version = Some(version);
+        out.event(event);
     }
 }
 
@@ -808,7 +827,7 @@ fn tenth_oldest(lasts: impl Iterator<Item = Micros>) -> Micros {
 }
 
 /// The lines an event was built from, in log order.
-fn evidence(files: &[String], lines: impl Iterator<Item = Loc>) -> Evidence {
+fn evidence(files: &[Arc<str>], lines: impl Iterator<Item = Loc>) -> Evidence {
     let mut lines: Vec<Loc> = lines.collect();
     lines.sort_by_key(|l| (l.file, l.line));
     lines.dedup();
@@ -836,7 +855,7 @@ mod tests {
     use super::*;
     use crate::parse::{Daemon, record};
 
-    fn program(daemon: Daemon) -> Program<'static> {
+    fn program(daemon: Daemon) -> Program<&'static [u8]> {
         let (service, name): (&[u8], &[u8]) = match daemon {
             Daemon::Smtpd => (b"smtpd", b"postfix"),
             Daemon::Qmgr => (b"qmgr", b"postfix"),
@@ -851,7 +870,7 @@ mod tests {
     fn state_stays_bounded_by_the_limits() {
         let limits = Limits { max_sessions: 100, max_messages: 1_000, message_ttl: 24 * HOUR, max_undecided: 10 };
         let mut correlator = Correlator::new(limits, &[], None);
-        let file = correlator.add_file("t".into());
+        let file = correlator.add_file("t");
         let mut emitted = 0u64;
         let mut count = |_| emitted += 1;
         let mut out = Emitter::new(&mut count);

@@ -29,6 +29,7 @@ use mailflow_config::{ComponentSection, ConfigError};
 use serde::Deserialize;
 
 use correlate::{Correlator, Limits, Line, Loc};
+use parse::Span;
 use syslog::{Clock, YearRule};
 
 /// Options of a `postfix` collector.
@@ -108,7 +109,7 @@ impl PostfixCollector {
             max_sessions: self.config.max_sessions,
             max_messages: self.config.max_messages,
             message_ttl: i64::from(self.config.message_ttl_hours) * 3_600_000_000,
-            max_undecided: 100_000,
+            max_undecided: UNDECIDED_DELIVERIES,
         }
     }
 
@@ -120,6 +121,10 @@ impl PostfixCollector {
         }
     }
 }
+
+/// Silent deliveries of an smtp/lmtp instance, without any TLS line, after which the instance
+/// counts as not logging TLS (`smtp_tls_loglevel = 0`).
+const UNDECIDED_DELIVERIES: usize = 1000;
 
 /// Counts that end up in the source's warnings.
 #[derive(Default)]
@@ -141,31 +146,36 @@ impl Collector for PostfixCollector {
                 (None, Input::File(path)) => YearRule::not_after(modified_date(path, tz)),
                 (None, Input::Stdin) => YearRule::not_after(ctx.end.with_timezone(&tz).date_naive()),
             };
-            let file = correlator.add_file(name.clone());
-            let mut reader = FileReader {
+            let file = correlator.add_file(&name);
+            let reader = FileReader {
                 collector: self,
-                name: &name,
-                file,
                 clock: Clock::new(tz, year),
                 line_number: 0,
                 tally: &mut tally,
+                batch: Batch::default(),
             };
-            let result = input.open_counted(Some(out.progress().clone())).and_then(|source| {
-                input::for_each_line(source, self.config.max_line_bytes, |line| reader.line(line, &mut correlator, out))
-                    .map_err(|e| CollectError::Other(format!("{name}: stopped after line {}: {e}", reader.line_number)))
-            });
+            let result = input
+                .open_counted(Some(out.progress().clone()))
+                .and_then(|source| reader.run(source, file, &name, &mut correlator, out));
             if let Err(e) = result {
                 out.error(e.to_string());
             }
         }
         correlator.finish(out);
         let evicted = &correlator.evicted;
-        if evicted.messages + evicted.sessions + evicted.undecided > 0 {
+        if evicted.messages + evicted.sessions > 0 {
             out.warn(format!(
                 "to stay within its memory limits, the collector finished {} queued messages and {} smtpd sessions \
-                 before their end was in the log, and decided the TLS of {} deliveries as unknown early; \
-                 raise max_messages or max_sessions, or lower message_ttl_hours, if this log is that busy",
-                evicted.messages, evicted.sessions, evicted.undecided
+                 before their end was in the log; raise max_messages or max_sessions, or lower message_ttl_hours, \
+                 if this log is that busy",
+                evicted.messages, evicted.sessions
+            ));
+        }
+        for (instance, n) in correlator.late_tls_logging() {
+            out.warn(format!(
+                "{instance}/smtp logged its first TLS session only after {} deliveries without one, which count \
+                 as TLS version unknown; set smtp_tls_loglevel if the log is from a server that logs TLS",
+                n
             ));
         }
         if !tally.other_programs.is_empty() {
@@ -185,26 +195,99 @@ fn modified_date(path: &std::path::Path, tz: Tz) -> NaiveDate {
     modified.with_timezone(&tz).date_naive()
 }
 
-/// Reads one input's lines into the correlator.
+/// Reads one input's lines into the correlator, on two threads: this one parses (and
+/// `input::for_each_line` reads on a third), the caller's correlates. Parsed lines cross over
+/// in batches: the relevant lines copied into one buffer, each with spans into it.
 struct FileReader<'r> {
     collector: &'r PostfixCollector,
-    name: &'r str,
-    file: u32,
     clock: Clock,
     line_number: u64,
     tally: &'r mut Tally,
+    batch: Batch,
 }
 
+#[derive(Default)]
+struct Batch {
+    buffer: Vec<u8>,
+    lines: Vec<Parsed>,
+    /// Lines skipped, with why.
+    skipped: Vec<(u64, String)>,
+}
+
+struct Parsed {
+    line: u64,
+    time: i64,
+    host: Span,
+    pid: u32,
+    program: parse::Program<Span>,
+    record: parse::Record<Span>,
+}
+
+/// Bytes of relevant lines per batch: large enough to make handing over cheap, small enough
+/// to stay in cache.
+const BATCH_BYTES: usize = 256 * 1024;
+
 impl FileReader<'_> {
-    fn line(&mut self, line: LineRef<'_>, correlator: &mut Correlator<'_>, out: &mut Emitter<'_>) {
+    fn run(
+        mut self,
+        source: Box<dyn std::io::BufRead + Send>,
+        file: u32,
+        name: &str,
+        correlator: &mut Correlator<'_>,
+        out: &mut Emitter<'_>,
+    ) -> Result<(), CollectError> {
+        use std::sync::mpsc::sync_channel;
+        let (full_tx, full_rx) = sync_channel::<Batch>(2);
+        let (empty_tx, empty_rx) = sync_channel::<Batch>(3);
+        let max_line_bytes = self.collector.config.max_line_bytes;
+        let result = std::thread::scope(|scope| {
+            let parser = scope.spawn(move || {
+                let result = input::for_each_line(source, max_line_bytes, |line| {
+                    self.line(line);
+                    if self.batch.buffer.len() >= BATCH_BYTES || self.batch.skipped.len() >= 64 {
+                        let next = empty_rx.try_recv().unwrap_or_default();
+                        // A closed channel means the correlating side is gone; nothing to do.
+                        let _ = full_tx.send(std::mem::replace(&mut self.batch, next));
+                    }
+                });
+                let _ = full_tx.send(std::mem::take(&mut self.batch));
+                (result, self.line_number)
+            });
+            for mut batch in full_rx {
+                for (line, why) in batch.skipped.drain(..) {
+                    out.skip(format!("{name}:{line}"), why);
+                }
+                for parsed in batch.lines.drain(..) {
+                    let resolve = &mut |span: Span| span.get(&batch.buffer);
+                    let line = Line {
+                        time: parsed.time,
+                        loc: Loc { file, line: parsed.line },
+                        host: parsed.host.get(&batch.buffer),
+                        pid: parsed.pid,
+                        program: parsed.program.map(resolve),
+                        record: parsed.record.map(resolve),
+                    };
+                    correlator.feed(line, out);
+                }
+                batch.buffer.clear();
+                let _ = empty_tx.try_send(batch);
+            }
+            parser.join()
+        });
+        match result {
+            Ok((Ok(()), _)) => Ok(()),
+            Ok((Err(e), lines)) => Err(CollectError::Other(format!("{name}: stopped after line {lines}: {e}"))),
+            Err(_) => Err(CollectError::Other(format!("{name}: the parser crashed; please report this as a bug"))),
+        }
+    }
+
+    /// Parses one line into the batch: relevant lines as `Parsed`, malformed ones as skipped.
+    fn line(&mut self, line: LineRef<'_>) {
         self.line_number += 1;
-        let at = || format!("{}:{}", self.name, self.line_number);
         let text = match line {
             LineRef::TooLong(n) => {
-                return out.skip(
-                    at(),
-                    format!("line of {n} bytes is over max_line_bytes ({})", self.collector.config.max_line_bytes),
-                );
+                let max = self.collector.config.max_line_bytes;
+                return self.skip(format!("line of {n} bytes is over max_line_bytes ({max})"));
             }
             LineRef::Text(text) if text.iter().all(u8::is_ascii_whitespace) => return,
             LineRef::Text(text) => text,
@@ -213,7 +296,7 @@ impl FileReader<'_> {
         let header = if text.first() == Some(&b'{') {
             entry = match journal::Entry::parse(text) {
                 Ok(entry) => entry,
-                Err(why) => return out.skip(at(), why),
+                Err(why) => return self.skip(why),
             };
             entry.header()
         } else {
@@ -221,25 +304,41 @@ impl FileReader<'_> {
         };
         let header = match header {
             Ok(header) => header,
-            Err(expected) => return out.skip(at(), format!("expected {expected}: {}", excerpt(text))),
+            Err(expected) => return self.skip(format!("expected {expected}: {}", excerpt(text))),
         };
         let program = match parse::program(header.program, &|first| self.collector.is_postfix(first)) {
             Ok(Some(program)) => program,
             Ok(None) => return self.other_program(header.program),
             Err(parse::UnknownDaemon) => {
-                return out.skip(at(), format!("unknown Postfix daemon: {}", excerpt(header.program)));
+                return self.skip(format!("unknown Postfix daemon: {}", excerpt(header.program)));
             }
         };
         let record = match parse::record(program.daemon, header.message) {
             Ok(parse::Record::Irrelevant) => return,
             Ok(record) => record,
-            Err(expected) => return out.skip(at(), format!("expected {expected}: {}", excerpt(header.message))),
+            Err(expected) => return self.skip(format!("expected {expected}: {}", excerpt(header.message))),
         };
         let Some(time) = self.clock.instant(header.stamp) else {
-            return out.skip(at(), "the date does not exist in the inferred year; set `year`");
+            return self.skip("the date does not exist in the inferred year; set `year`".into());
         };
-        let loc = Loc { file: self.file, line: self.line_number };
-        correlator.feed(Line { time, loc, host: header.host, pid: header.pid, program, record }, out);
+        let buffer = &mut self.batch.buffer;
+        let (host_at, program_at) = (buffer.len(), buffer.len() + header.host.len());
+        let message_at = program_at + header.program.len();
+        buffer.extend_from_slice(header.host);
+        buffer.extend_from_slice(header.program);
+        buffer.extend_from_slice(header.message);
+        self.batch.lines.push(Parsed {
+            line: self.line_number,
+            time,
+            host: Span::of(header.host, header.host, host_at),
+            pid: header.pid,
+            program: program.map(&mut |part| Span::of(part, header.program, program_at)),
+            record: record.map(&mut |part| Span::of(part, header.message, message_at)),
+        });
+    }
+
+    fn skip(&mut self, why: String) {
+        self.batch.skipped.push((self.line_number, why));
     }
 
     fn other_program(&mut self, program: &[u8]) {

@@ -10,6 +10,15 @@ use memchr::memmem;
 
 use crate::syslog::digits;
 
+/// `memmem::find` with the searcher built once per needle, not per line.
+macro_rules! find {
+    ($haystack:expr, $needle:literal) => {{
+        static FINDER: std::sync::LazyLock<memmem::Finder<'static>> =
+            std::sync::LazyLock::new(|| memmem::Finder::new($needle));
+        FINDER.find($haystack)
+    }};
+}
+
 /// The daemon that wrote a line: the last part of the syslog name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Daemon {
@@ -26,12 +35,12 @@ pub enum Daemon {
 /// A syslog name split up: `postfix/submission/smtpd` → instance `postfix/submission`,
 /// service `submission`, daemon smtpd.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Program<'a> {
+pub struct Program<B> {
     /// Everything before the daemon name; one smtp or smtpd "instance" for TLS-logging purposes.
-    pub instance: &'a [u8],
+    pub instance: B,
     /// The master.cf service when the syslog name carries one (`-o syslog_name=postfix/submission`),
     /// else the daemon's own name (`smtpd`, `smtp`).
-    pub service: &'a [u8],
+    pub service: B,
     pub daemon: Daemon,
 }
 
@@ -41,7 +50,10 @@ pub struct UnknownDaemon;
 
 /// Splits a syslog tag when it belongs to Postfix. `Ok(None)`: another program (dovecot,
 /// opendkim…).
-pub fn program<'a>(tag: &'a [u8], is_postfix: &dyn Fn(&[u8]) -> bool) -> Result<Option<Program<'a>>, UnknownDaemon> {
+pub fn program<'a>(
+    tag: &'a [u8],
+    is_postfix: &dyn Fn(&[u8]) -> bool,
+) -> Result<Option<Program<&'a [u8]>>, UnknownDaemon> {
     let Some(slash) = memchr::memrchr(b'/', tag) else {
         return Ok(None);
     };
@@ -53,14 +65,15 @@ pub fn program<'a>(tag: &'a [u8], is_postfix: &dyn Fn(&[u8]) -> bool) -> Result<
     let daemon = match name {
         b"smtpd" => Daemon::Smtpd,
         b"smtp" | b"lmtp" => Daemon::Client,
-        b"qmgr" | b"oqmgr" => Daemon::Qmgr,
+        // `postsuper -d` logs the removals it makes as qmgr does.
+        b"qmgr" | b"oqmgr" | b"postsuper" => Daemon::Qmgr,
         b"cleanup" => Daemon::Cleanup,
         b"tlsproxy" => Daemon::Tlsproxy,
         b"postscreen" | b"dnsblog" | b"pickup" | b"bounce" | b"defer" | b"trace" | b"local" | b"virtual" | b"pipe"
         | b"error" | b"retry" | b"discard" | b"anvil" | b"scache" | b"tlsmgr" | b"verify" | b"proxymap"
         | b"proxywrite" | b"master" | b"postfix-script" | b"postlogd" | b"showq" | b"flush" | b"sendmail"
-        | b"postdrop" | b"postqueue" | b"postsuper" | b"spawn" | b"qmqpd" | b"postmap" | b"postalias"
-        | b"postmulti" | b"postlog" | b"postconf" | b"smtp-sink" | b"smtp-source" => Daemon::Other,
+        | b"postdrop" | b"postqueue" | b"spawn" | b"qmqpd" | b"postmap" | b"postalias" | b"postmulti" | b"postlog"
+        | b"postconf" | b"smtp-sink" | b"smtp-source" => Daemon::Other,
         _ => return Err(UnknownDaemon),
     };
     let service = match memchr::memrchr(b'/', instance) {
@@ -72,15 +85,15 @@ pub fn program<'a>(tag: &'a [u8], is_postfix: &dyn Fn(&[u8]) -> bool) -> Result<
 
 /// A host as Postfix prints it: `name[address]` and, for servers, `:port`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Endpoint<'a> {
-    pub host: &'a [u8],
+pub struct Endpoint<B> {
+    pub host: B,
     /// `None` when the brackets hold no IP address (`private/dovecot-lmtp`, a unix socket).
     pub ip: Option<IpAddr>,
     pub port: Option<u16>,
 }
 
 /// Reads `host[address]` or `host[address]:port` at the start of `text`; returns what follows.
-pub fn endpoint(text: &[u8]) -> Option<(Endpoint<'_>, &[u8])> {
+pub fn endpoint(text: &[u8]) -> Option<(Endpoint<&[u8]>, &[u8])> {
     let open = memchr::memchr(b'[', text)?;
     let close = memchr::memchr(b']', &text[open..])? + open;
     let host = &text[..open];
@@ -99,21 +112,21 @@ pub fn endpoint(text: &[u8]) -> Option<(Endpoint<'_>, &[u8])> {
 
 /// `Trusted TLS connection established to host[ip]:25: TLSv1.3 with cipher X (256/256 bits)`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct TlsLine<'a> {
-    pub peer: Endpoint<'a>,
+pub struct TlsLine<B> {
+    pub peer: Endpoint<B>,
     pub trust: Option<Trust>,
     pub version: TlsVersion,
-    pub cipher: &'a [u8],
+    pub cipher: B,
     /// `to` (smtp, lmtp, tlsproxy as a client) or `from` (smtpd, postscreen's tlsproxy).
     pub outgoing: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Relay<'a> {
+pub enum Relay<B> {
     /// `relay=none`: no server was reached (DNS failure, connection refused).
     None,
     /// A host reached over the network.
-    Remote(Endpoint<'a>),
+    Remote(Endpoint<B>),
     /// A mailbox, a pipe, a unix socket: not another host.
     Local,
 }
@@ -129,17 +142,17 @@ pub enum DeliveryStatus {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Delivery<'a> {
-    pub to: &'a [u8],
-    pub relay: Relay<'a>,
+pub struct Delivery<B> {
+    pub to: B,
+    pub relay: Relay<B>,
     /// Postfix ≥ 3.11: `tls=<level>[:<downgrade>]`.
-    pub tls_field: Option<&'a [u8]>,
+    pub tls_field: Option<B>,
     pub status: DeliveryStatus,
 }
 
 /// One Postfix line, as far as mail flow is concerned.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Record<'a> {
+pub enum Record<B> {
     /// smtpd: `connect from host[ip]`.
     Connect,
     /// smtpd: `disconnect from host[ip] ehlo=1 starttls=1 … commands=7`; `None` when the
@@ -147,51 +160,123 @@ pub enum Record<'a> {
     Disconnect {
         starttls: Option<bool>,
     },
-    Tls(TlsLine<'a>),
+    Tls(TlsLine<B>),
     /// smtpd: `QUEUEID: client=host[ip]…`.
     Client {
-        qid: &'a [u8],
-        client: Endpoint<'a>,
+        qid: B,
+        client: Endpoint<B>,
     },
     /// cleanup: `QUEUEID: message-id=<…>`.
     MessageId {
-        qid: &'a [u8],
-        message_id: &'a [u8],
+        qid: B,
+        message_id: B,
     },
     /// cleanup: the message was rejected or discarded before it was queued.
     Dropped {
-        qid: &'a [u8],
+        qid: B,
     },
     /// qmgr: `QUEUEID: from=<…>, size=N, nrcpt=N (queue active)`.
     Queued {
-        qid: &'a [u8],
-        sender: &'a [u8],
+        qid: B,
+        sender: B,
         size: Option<u64>,
         nrcpt: Option<u32>,
     },
     /// qmgr: `QUEUEID: from=<…>, status=expired, returned to sender`.
     Expired {
-        qid: &'a [u8],
+        qid: B,
     },
     /// qmgr: `QUEUEID: removed`.
     Removed {
-        qid: &'a [u8],
+        qid: B,
     },
     /// smtp/lmtp: `QUEUEID: to=<…>, relay=…, status=…`.
     Delivery {
-        qid: &'a [u8],
-        delivery: Delivery<'a>,
+        qid: B,
+        delivery: Delivery<B>,
     },
     /// tlsproxy (for smtp with connection reuse): `DISCONNECT [ip]:port`.
     ProxyDisconnect {
-        peer: Endpoint<'a>,
+        peer: Endpoint<B>,
     },
     /// A line that says nothing about mail flow.
     Irrelevant,
 }
 
+/// A byte range of a buffer: a line parsed on one thread, used on another (see `lib.rs`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Span {
+    start: u32,
+    len: u32,
+}
+
+impl Span {
+    /// Where `part`, a slice of `whole`, lies once `whole` is copied into a buffer at `at`.
+    pub fn of(part: &[u8], whole: &[u8], at: usize) -> Span {
+        let offset = (part.as_ptr() as usize).wrapping_sub(whole.as_ptr() as usize);
+        debug_assert!(offset + part.len() <= whole.len());
+        Span { start: (at + offset) as u32, len: part.len() as u32 }
+    }
+
+    pub fn get(self, buffer: &[u8]) -> &[u8] {
+        buffer.get(self.start as usize..(self.start + self.len) as usize).unwrap_or_default()
+    }
+}
+
+// Moving parsed lines between threads: every byte slice becomes a `Span` and back.
+impl<B> Program<B> {
+    pub fn map<C>(self, f: &mut impl FnMut(B) -> C) -> Program<C> {
+        Program { instance: f(self.instance), service: f(self.service), daemon: self.daemon }
+    }
+}
+
+impl<B> Endpoint<B> {
+    fn map<C>(self, f: &mut impl FnMut(B) -> C) -> Endpoint<C> {
+        Endpoint { host: f(self.host), ip: self.ip, port: self.port }
+    }
+}
+
+impl<B> Record<B> {
+    pub fn map<C>(self, f: &mut impl FnMut(B) -> C) -> Record<C> {
+        match self {
+            Record::Connect => Record::Connect,
+            Record::Disconnect { starttls } => Record::Disconnect { starttls },
+            Record::Tls(t) => Record::Tls(TlsLine {
+                peer: t.peer.map(f),
+                trust: t.trust,
+                version: t.version,
+                cipher: f(t.cipher),
+                outgoing: t.outgoing,
+            }),
+            Record::Client { qid, client } => Record::Client { qid: f(qid), client: client.map(f) },
+            Record::MessageId { qid, message_id } => Record::MessageId { qid: f(qid), message_id: f(message_id) },
+            Record::Dropped { qid } => Record::Dropped { qid: f(qid) },
+            Record::Queued { qid, sender, size, nrcpt } => {
+                Record::Queued { qid: f(qid), sender: f(sender), size, nrcpt }
+            }
+            Record::Expired { qid } => Record::Expired { qid: f(qid) },
+            Record::Removed { qid } => Record::Removed { qid: f(qid) },
+            Record::Delivery { qid, delivery } => Record::Delivery {
+                qid: f(qid),
+                delivery: Delivery {
+                    to: f(delivery.to),
+                    relay: match delivery.relay {
+                        Relay::None => Relay::None,
+                        Relay::Local => Relay::Local,
+                        Relay::Remote(peer) => Relay::Remote(peer.map(f)),
+                    },
+                    tls_field: delivery.tls_field.map(&mut *f),
+                    status: delivery.status,
+                },
+            },
+            Record::ProxyDisconnect { peer } => Record::ProxyDisconnect { peer: peer.map(f) },
+            Record::Irrelevant => Record::Irrelevant,
+        }
+    }
+}
+
 /// Reads one message of a Postfix daemon. `Err` says what a line that looked relevant lacked.
-pub fn record(daemon: Daemon, message: &[u8]) -> Result<Record<'_>, &'static str> {
+pub fn record(daemon: Daemon, message: &[u8]) -> Result<Record<&[u8]>, &'static str> {
     match daemon {
         Daemon::Smtpd => smtpd(message),
         Daemon::Client => client(message),
@@ -202,7 +287,7 @@ pub fn record(daemon: Daemon, message: &[u8]) -> Result<Record<'_>, &'static str
     }
 }
 
-fn smtpd(message: &[u8]) -> Result<Record<'_>, &'static str> {
+fn smtpd(message: &[u8]) -> Result<Record<&[u8]>, &'static str> {
     if message.starts_with(b"connect from ") {
         return Ok(Record::Connect);
     }
@@ -223,8 +308,8 @@ fn smtpd(message: &[u8]) -> Result<Record<'_>, &'static str> {
 
 /// `… ehlo=2 starttls=1 mail=1 … commands=7`: `starttls=N` or `starttls=N/M` (N succeeded).
 fn starttls_used(rest: &[u8]) -> Option<bool> {
-    memmem::find(rest, b" commands=")?;
-    let Some(at) = memmem::find(rest, b" starttls=") else {
+    find!(rest, b" commands=")?;
+    let Some(at) = find!(rest, b" starttls=") else {
         return Some(false);
     };
     let value = &rest[at + 10..];
@@ -232,7 +317,7 @@ fn starttls_used(rest: &[u8]) -> Option<bool> {
     Some(digits(&value[..n]).is_some_and(|ok| ok > 0))
 }
 
-fn client(message: &[u8]) -> Result<Record<'_>, &'static str> {
+fn client(message: &[u8]) -> Result<Record<&[u8]>, &'static str> {
     if let Some(tls) = tls_line(message) {
         return tls.map(Record::Tls);
     }
@@ -243,22 +328,41 @@ fn client(message: &[u8]) -> Result<Record<'_>, &'static str> {
         return Ok(Record::Irrelevant);
     };
     const WANT: &str = "a delivery line: to=<…>, relay=…, …, status=…";
-    let relay_at = memmem::find(rest, b">, relay=").or_else(|| memmem::find(rest, b", relay=")).ok_or(WANT)?;
-    // `to=<a>, orig_to=<b>, relay=` keeps only the address in `to`.
-    let to_end = memmem::find(&rest[..relay_at], b">, orig_to=<").unwrap_or(relay_at);
+    // One pass over `to=<a>, [orig_to=<b>, ]relay=…, [conn_use=N, ]delay=…, …, [tls=…, ]dsn=…,
+    // status=… (text)`: `status` comes last and its text may hold anything.
+    let to_end = find!(rest, b">, ").ok_or(WANT)?;
     let to = &rest[..to_end];
-    let rest = &rest[relay_at..];
-    let rest = &rest[memmem::find(rest, b"relay=").ok_or(WANT)? + 6..];
-    let relay = if rest.starts_with(b"none,") {
+    let mut rest = &rest[to_end + 1..];
+    let (mut relay, mut tls_field, mut status) = (None, None, None);
+    while let Some(field) = rest.strip_prefix(b", ") {
+        let eq = memchr::memchr(b'=', field).ok_or(WANT)?;
+        let (key, value) = (&field[..eq], &field[eq + 1..]);
+        if key == b"status" {
+            status = Some(value);
+            break;
+        }
+        // orig_to=<…> may hold ", " inside its brackets.
+        let end = if value.first() == Some(&b'<') {
+            find!(value, b">, ").map_or(value.len(), |i| i + 1)
+        } else {
+            memchr::memchr(b',', value).unwrap_or(value.len())
+        };
+        match key {
+            b"relay" => relay = Some(value),
+            b"tls" => tls_field = Some(&value[..end]),
+            _ => {}
+        }
+        rest = &value[end..];
+    }
+    let (relay, status) = (relay.ok_or(WANT)?, status.ok_or(WANT)?);
+    let relay = if relay.starts_with(b"none,") {
         Relay::None
     } else {
-        match endpoint(rest) {
+        match endpoint(relay) {
             Some((peer, after)) if peer.ip.is_some() && after.starts_with(b",") => Relay::Remote(peer),
             _ => Relay::Local,
         }
     };
-    let status_at = memmem::find(rest, b", status=").ok_or(WANT)? + 9;
-    let status = &rest[status_at..];
     let status = if status.starts_with(b"sent") {
         DeliveryStatus::Sent
     } else if status.starts_with(b"deferred") || status.starts_with(b"SOFTBOUNCE") {
@@ -272,15 +376,10 @@ fn client(message: &[u8]) -> Result<Record<'_>, &'static str> {
     } else {
         return Err("status=sent, deferred, bounced or expired");
     };
-    let fields = &rest[..status_at];
-    let tls_field = memmem::find(fields, b", tls=").map(|at| {
-        let value = &fields[at + 6..];
-        &value[..memchr::memchr(b',', value).unwrap_or(value.len())]
-    });
     Ok(Record::Delivery { qid, delivery: Delivery { to, relay, tls_field, status } })
 }
 
-fn qmgr(message: &[u8]) -> Result<Record<'_>, &'static str> {
+fn qmgr(message: &[u8]) -> Result<Record<&[u8]>, &'static str> {
     let Some((qid, rest)) = queue_id(message) else {
         return Ok(Record::Irrelevant);
     };
@@ -290,24 +389,24 @@ fn qmgr(message: &[u8]) -> Result<Record<'_>, &'static str> {
     let Some(rest) = rest.strip_prefix(b"from=<") else {
         return Ok(Record::Irrelevant);
     };
-    if let Some(end) = memmem::find(rest, b">, size=") {
+    if let Some(end) = find!(rest, b">, size=") {
         let fields = &rest[end + 8..];
         let n = fields.iter().take_while(|b| b.is_ascii_digit()).count();
         let size = digits(&fields[..n]);
-        let nrcpt = memmem::find(fields, b", nrcpt=").and_then(|at| {
+        let nrcpt = find!(fields, b", nrcpt=").and_then(|at| {
             let value = &fields[at + 8..];
             let n = value.iter().take_while(|b| b.is_ascii_digit()).count();
             digits(&value[..n]).and_then(|v| u32::try_from(v).ok())
         });
         return Ok(Record::Queued { qid, sender: &rest[..end], size, nrcpt });
     }
-    if memmem::find(rest, b">, status=expired").is_some() {
+    if find!(rest, b">, status=expired").is_some() {
         return Ok(Record::Expired { qid });
     }
     Err("from=<…>, size=N, nrcpt=N or from=<…>, status=expired")
 }
 
-fn cleanup(message: &[u8]) -> Result<Record<'_>, &'static str> {
+fn cleanup(message: &[u8]) -> Result<Record<&[u8]>, &'static str> {
     let Some((qid, rest)) = queue_id(message) else {
         return Ok(Record::Irrelevant);
     };
@@ -326,7 +425,7 @@ fn cleanup(message: &[u8]) -> Result<Record<'_>, &'static str> {
     Ok(Record::Irrelevant)
 }
 
-fn tlsproxy(message: &[u8]) -> Result<Record<'_>, &'static str> {
+fn tlsproxy(message: &[u8]) -> Result<Record<&[u8]>, &'static str> {
     if let Some(tls) = tls_line(message) {
         return tls.map(Record::Tls);
     }
@@ -339,18 +438,17 @@ fn tlsproxy(message: &[u8]) -> Result<Record<'_>, &'static str> {
 
 /// `[Anonymous|Untrusted|Trusted|Verified ]TLS connection (established|reused) (to|from) …`.
 /// `None` when the line is no TLS line at all.
-fn tls_line(message: &[u8]) -> Option<Result<TlsLine<'_>, &'static str>> {
+fn tls_line(message: &[u8]) -> Option<Result<TlsLine<&[u8]>, &'static str>> {
     const WANT: &str = "TLS connection established to|from host[address]: TLSvN with cipher …";
-    let at = memmem::find(message, b"TLS connection ")?;
-    let trust = match &message[..at] {
-        b"" => None,
-        b"Anonymous " => Some(Trust::Anonymous),
-        b"Untrusted " => Some(Trust::Untrusted),
-        b"Trusted " => Some(Trust::Trusted),
-        b"Verified " => Some(Trust::Verified),
+    let (trust, rest) = match message.first()? {
+        b'A' => (Some(Trust::Anonymous), message.strip_prefix(b"Anonymous ")?),
+        b'U' => (Some(Trust::Untrusted), message.strip_prefix(b"Untrusted ")?),
+        b'T' if message.starts_with(b"Trusted ") => (Some(Trust::Trusted), &message[8..]),
+        b'T' => (None, message),
+        b'V' => (Some(Trust::Verified), message.strip_prefix(b"Verified ")?),
         _ => return None,
     };
-    let rest = &message[at + 15..];
+    let rest = rest.strip_prefix(b"TLS connection ")?;
     let rest = rest.strip_prefix(b"established ").or_else(|| rest.strip_prefix(b"reused "))?;
     let (outgoing, rest) = match (rest.strip_prefix(b"to "), rest.strip_prefix(b"from ")) {
         (Some(rest), _) => (true, rest),
@@ -490,12 +588,17 @@ mod tests {
     fn reads_queue_manager_lines() {
         assert_eq!(
             record(Daemon::Qmgr, b"ABCDEF123: from=<a, b@x.test>, size=1234, nrcpt=2 (queue active)"),
-            Ok(Record::Queued { qid: b"ABCDEF123", sender: b"a, b@x.test", size: Some(1234), nrcpt: Some(2) })
+            Ok(Record::Queued {
+                qid: &b"ABCDEF123"[..],
+                sender: &b"a, b@x.test"[..],
+                size: Some(1234),
+                nrcpt: Some(2)
+            })
         );
-        assert_eq!(record(Daemon::Qmgr, b"ABCDEF123: removed"), Ok(Record::Removed { qid: b"ABCDEF123" }));
+        assert_eq!(record(Daemon::Qmgr, b"ABCDEF123: removed"), Ok(Record::Removed { qid: &b"ABCDEF123"[..] }));
         assert_eq!(
             record(Daemon::Qmgr, b"ABCDEF123: from=<a@x.test>, status=expired, returned to sender"),
-            Ok(Record::Expired { qid: b"ABCDEF123" })
+            Ok(Record::Expired { qid: &b"ABCDEF123"[..] })
         );
     }
 

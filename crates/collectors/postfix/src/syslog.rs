@@ -170,7 +170,7 @@ fn rfc3339(rest: &[u8]) -> Result<(Stamp, &[u8]), &'static str> {
 /// `program[pid]: message` or `program: message`.
 fn tag(rest: &[u8]) -> Result<(&[u8], u32, &[u8]), &'static str> {
     const WANT: &str = "a syslog tag like \"postfix/smtpd[123]:\"";
-    let end = rest.iter().position(|&b| matches!(b, b'[' | b':' | b' ')).ok_or(WANT)?;
+    let end = memchr::memchr3(b'[', b':', b' ', rest).ok_or(WANT)?;
     let program = &rest[..end];
     if program.is_empty() {
         return Err(WANT);
