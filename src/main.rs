@@ -3,6 +3,7 @@
 
 mod cli;
 mod demo;
+mod progress;
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -95,7 +96,7 @@ fn resolve_range(pipeline: &Pipeline, args: &RangeArgs) -> Result<ReportRange, m
 
 /// Collects, reports, delivers; prints the summary. Returns the exit code.
 fn run(pipeline: &Pipeline, range: ReportRange, quiet: bool) -> u8 {
-    let collected = pipeline.collect(&range, None);
+    let collected = progress::while_collecting(pipeline, quiet, || pipeline.collect(&range, None));
     let report = pipeline.report(range, &collected, Utc::now().trunc_subsecs(0));
     let outcomes = pipeline.deliver(&report);
     if !quiet {

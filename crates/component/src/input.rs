@@ -35,7 +35,8 @@ impl Input {
         self.open_counted(None)
     }
 
-    /// [`Input::open`], adding the file's size to `progress` and the bytes read as they are read.
+    /// [`Input::open`], adding the bytes read to `progress` as they are read (before
+    /// decompression; [`expand`] added the files' sizes to its total).
     pub fn open_counted(&self, progress: Option<Arc<Progress>>) -> Result<Box<dyn BufRead + Send>, CollectError> {
         const BUFFER_BYTES: usize = 256 * 1024;
         let raw: Box<dyn Read + Send> = match self {
@@ -51,9 +52,6 @@ impl Input {
             }
             Input::File(path) => {
                 let file = File::open(path).map_err(|source| CollectError::Io { path: path.clone(), source })?;
-                if let Some(progress) = &progress {
-                    progress.add_total(file.metadata().map(|m| m.len()).unwrap_or(0));
-                }
                 Box::new(file)
             }
         };
@@ -121,7 +119,8 @@ impl PathSpec {
 }
 
 /// Expands specs into inputs, in a stable order: specs in the order given, each glob's matches
-/// in time order (see [`rotation_order`]), no file twice.
+/// in time order (see [`rotation_order`]), no file twice. Adds the files' sizes to the
+/// emitter's progress total.
 pub fn expand(specs: &[PathSpec], out: &mut Emitter<'_>) -> Vec<Input> {
     let mut inputs: Vec<Input> = Vec::new();
     let mut push = |input: Input| {
@@ -169,6 +168,11 @@ pub fn expand(specs: &[PathSpec], out: &mut Emitter<'_>) -> Vec<Input> {
         }
         files.sort_by_cached_key(|p| rotation_order(p));
         files.into_iter().map(Input::File).for_each(&mut push);
+    }
+    for input in &inputs {
+        if let Input::File(path) = input {
+            out.progress().add_total(std::fs::metadata(path).map(|m| m.len()).unwrap_or(0));
+        }
     }
     inputs
 }
@@ -461,7 +465,7 @@ mod tests {
         let input = Input::File(path.clone()).open_counted(Some(progress.clone())).unwrap();
         assert_eq!(read(input), plain);
         let size = std::fs::metadata(&path).unwrap().len();
-        assert_eq!(progress.get(), (size, size));
+        assert_eq!(progress.get(), (size, 0));
     }
 
     #[test]

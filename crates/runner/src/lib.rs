@@ -15,9 +15,10 @@ pub mod registry;
 pub mod summary;
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use chrono::{DateTime, NaiveDate, Utc};
-use mailflow_component::{CollectContext, Collector, Emitter, Sink, SourceStats};
+use mailflow_component::{CollectContext, Collector, Emitter, Progress, Sink, SourceStats};
 use mailflow_config::{ComponentSection, Config, ConfigError};
 use mailflow_core::report::{self, ReportInput, SourceReport, SourceStatus};
 use mailflow_core::{Counters, Direction, MessageEvent, Report, ReportRange, Resolution, Rollup, RollupKey, RollupRow};
@@ -25,6 +26,8 @@ use mailflow_core::{Counters, Direction, MessageEvent, Report, ReportRange, Reso
 /// Components built from a config, ready to run.
 pub struct Pipeline {
     config: Config,
+    /// Bytes read by all collectors, for a progress bar.
+    progress: Arc<Progress>,
     collectors: Vec<(ComponentSection, Box<dyn Collector>)>,
     sinks: Vec<(ComponentSection, Box<dyn Sink>)>,
 }
@@ -57,11 +60,16 @@ impl Pipeline {
             .iter()
             .map(|s| Ok((s.clone(), registry::build_sink(s)?)))
             .collect::<Result<_, ConfigError>>()?;
-        Ok(Pipeline { config, collectors, sinks })
+        Ok(Pipeline { config, progress: Arc::default(), collectors, sinks })
     }
 
     pub fn config(&self) -> &Config {
         &self.config
+    }
+
+    /// What the collectors have read so far, and of how much; updated while `collect` runs.
+    pub fn progress(&self) -> &Arc<Progress> {
+        &self.progress
     }
 
     /// Runs all collectors concurrently over `range` and its previous period (for comparisons).
@@ -147,7 +155,7 @@ impl Pipeline {
                 }
             }
         };
-        let mut emitter = Emitter::new(&mut on_event);
+        let mut emitter = Emitter::new(&mut on_event).with_progress(self.progress.clone());
         let ctx = CollectContext { source: name, site: &self.config.site, start, end };
         let began = std::time::Instant::now();
         let result = collector.collect(&ctx, &mut emitter);
