@@ -188,6 +188,40 @@ impl Collector for PostfixCollector {
     }
 }
 
+/// Runs the whole collector over `text` as if it were one log file, with default options and
+/// year-less stamps in 2026 UTC: for fuzzing and property tests, which need no files.
+#[doc(hidden)]
+pub fn collect_text(text: &[u8], out: &mut Emitter<'_>) {
+    let config = PostfixConfig {
+        paths: Vec::new(),
+        timezone: Some(Tz::UTC),
+        year: Some(2026),
+        syslog_names: Vec::new(),
+        smtp_tls_loglevel: None,
+        max_line_bytes: default_max_line_bytes(),
+        max_messages: default_max_messages(),
+        max_sessions: default_max_sessions(),
+        message_ttl_hours: default_message_ttl_hours(),
+    };
+    let collector = PostfixCollector { config, inputs: Vec::new() };
+    let internal = ["10.0.0.0/8".parse().expect("a valid network")];
+    let mut correlator = Correlator::new(collector.limits(), &internal, None);
+    let file = correlator.add_file("text");
+    let mut tally = Tally::default();
+    let reader = FileReader {
+        collector: &collector,
+        clock: Clock::new(Tz::UTC, YearRule::starting(2026)),
+        line_number: 0,
+        tally: &mut tally,
+        batch: Batch::default(),
+    };
+    let source = Box::new(std::io::Cursor::new(text.to_vec()));
+    if let Err(e) = reader.run(source, file, "text", &mut correlator, out) {
+        out.error(e.to_string());
+    }
+    correlator.finish(out);
+}
+
 /// The local date a file was last written, the latest date its year-less lines can have.
 fn modified_date(path: &std::path::Path, tz: Tz) -> NaiveDate {
     let modified = std::fs::metadata(path).and_then(|m| m.modified()).ok();

@@ -212,10 +212,13 @@ pub struct Span {
 
 impl Span {
     /// Where `part`, a slice of `whole`, lies once `whole` is copied into a buffer at `at`.
+    /// Parsers only ever return slices of their input; anything else becomes empty.
     pub fn of(part: &[u8], whole: &[u8], at: usize) -> Span {
         let offset = (part.as_ptr() as usize).wrapping_sub(whole.as_ptr() as usize);
-        debug_assert!(offset + part.len() <= whole.len());
-        Span { start: (at + offset) as u32, len: part.len() as u32 }
+        match offset.checked_add(part.len()) {
+            Some(end) if end <= whole.len() => Span { start: (at + offset) as u32, len: part.len() as u32 },
+            _ => Span { start: at as u32, len: 0 },
+        }
     }
 
     pub fn get(self, buffer: &[u8]) -> &[u8] {
@@ -460,7 +463,7 @@ fn tls_line(message: &[u8]) -> Option<Result<TlsLine<&[u8]>, &'static str>> {
         let rest = rest.strip_prefix(b": ")?;
         let (version, rest) = rest.split_at(memchr::memchr(b' ', rest)?);
         let version = tls_version(version)?;
-        let cipher = rest.strip_prefix(b" with cipher ").unwrap_or(b"");
+        let cipher = rest.strip_prefix(b" with cipher ").unwrap_or(&rest[..0]);
         let cipher = &cipher[..memchr::memchr(b' ', cipher).unwrap_or(cipher.len())];
         Some(TlsLine { peer, trust, version, cipher, outgoing })
     })();
