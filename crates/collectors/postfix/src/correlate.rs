@@ -857,9 +857,9 @@ mod tests {
 
     fn program(daemon: Daemon) -> Program<&'static [u8]> {
         let (service, name): (&[u8], &[u8]) = match daemon {
-            Daemon::Smtpd => (b"smtpd", b"postfix"),
-            Daemon::Qmgr => (b"qmgr", b"postfix"),
-            _ => (b"smtp", b"postfix"),
+            Daemon::Smtpd => (b"smtpd", b"postfix/smtpd"),
+            Daemon::Qmgr => (b"qmgr", b"postfix/qmgr"),
+            _ => (b"smtp", b"postfix/smtp"),
         };
         Program { instance: name, service, daemon }
     }

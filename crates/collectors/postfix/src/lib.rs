@@ -173,7 +173,7 @@ impl Collector for PostfixCollector {
         }
         for (instance, n) in correlator.late_tls_logging() {
             out.warn(format!(
-                "{instance}/smtp logged its first TLS session only after {} deliveries without one, which count \
+                "{instance} logged its first TLS session only after {} deliveries without one, which count \
                  as TLS version unknown; set smtp_tls_loglevel if the log is from a server that logs TLS",
                 n
             ));

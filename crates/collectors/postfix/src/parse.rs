@@ -36,7 +36,8 @@ pub enum Daemon {
 /// service `submission`, daemon smtpd.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Program<B> {
-    /// Everything before the daemon name; one smtp or smtpd "instance" for TLS-logging purposes.
+    /// The whole syslog name (`postfix/partner-out/smtp`): processes under one name share
+    /// their TLS logging settings, so the log tells them as one.
     pub instance: B,
     /// The master.cf service when the syslog name carries one (`-o syslog_name=postfix/submission`),
     /// else the daemon's own name (`smtpd`, `smtp`).
@@ -80,7 +81,7 @@ pub fn program<'a>(
         Some(i) => &instance[i + 1..],
         None => name,
     };
-    Ok(Some(Program { instance, service, daemon }))
+    Ok(Some(Program { instance: tag, service, daemon }))
 }
 
 /// A host as Postfix prints it: `name[address]` and, for servers, `:port`.
@@ -403,7 +404,8 @@ fn qmgr(message: &[u8]) -> Result<Record<&[u8]>, &'static str> {
         });
         return Ok(Record::Queued { qid, sender: &rest[..end], size, nrcpt });
     }
-    if find!(rest, b">, status=expired").is_some() {
+    // `postsuper -e` logs `status=force-expired`.
+    if find!(rest, b">, status=expired").or_else(|| find!(rest, b">, status=force-expired")).is_some() {
         return Ok(Record::Expired { qid });
     }
     Err("from=<…>, size=N, nrcpt=N or from=<…>, status=expired")
@@ -500,11 +502,14 @@ fn queue_id(message: &[u8]) -> Option<(&[u8], &[u8])> {
 /// `Some(true)` TLS for sure, `None` when it does not decide (`may`: TLS if offered).
 pub fn tls_field_says(field: &[u8]) -> Option<bool> {
     let field = &field[..field.iter().position(|&b| b == b'/').unwrap_or(field.len())];
+    // `?`: the policy was not decided yet, e.g. the connection failed before STARTTLS.
+    if field.ends_with(b"?") {
+        return None;
+    }
     let effective = field.rsplit(|&b| b == b':').next().unwrap_or(field);
-    let effective = effective.strip_suffix(b"?").unwrap_or(effective);
     match effective {
         b"none" => Some(false),
-        b"encrypt" | b"dane" | b"dane-only" | b"fingerprint" | b"verify" | b"secure" => Some(true),
+        b"encrypt" | b"dane" | b"dane-only" | b"halfdane" | b"fingerprint" | b"verify" | b"secure" => Some(true),
         _ => None,
     }
 }
@@ -520,9 +525,12 @@ mod tests {
     #[test]
     fn syslog_names_give_instance_service_and_daemon() {
         let p = program(b"postfix/submission/smtpd", &is_postfix).unwrap().unwrap();
-        assert_eq!((p.instance, p.service, p.daemon), (&b"postfix/submission"[..], &b"submission"[..], Daemon::Smtpd));
+        assert_eq!(
+            (p.instance, p.service, p.daemon),
+            (&b"postfix/submission/smtpd"[..], &b"submission"[..], Daemon::Smtpd)
+        );
         let p = program(b"postfix-out/smtp", &is_postfix).unwrap().unwrap();
-        assert_eq!((p.instance, p.service, p.daemon), (&b"postfix-out"[..], &b"smtp"[..], Daemon::Client));
+        assert_eq!((p.instance, p.service, p.daemon), (&b"postfix-out/smtp"[..], &b"smtp"[..], Daemon::Client));
         let p = program(b"postfix/partner-out/smtp", &is_postfix).unwrap().unwrap();
         assert_eq!(p.service, b"partner-out");
         assert_eq!(program(b"dovecot", &is_postfix), Ok(None));
@@ -625,7 +633,10 @@ mod tests {
         assert_eq!(tls_field_says(b"may:none"), Some(false));
         assert_eq!(tls_field_says(b"none"), Some(false));
         assert_eq!(tls_field_says(b"dane"), Some(true));
-        assert_eq!(tls_field_says(b"verify?/requiretls"), Some(true));
+        assert_eq!(tls_field_says(b"dane:encrypt"), Some(true));
+        assert_eq!(tls_field_says(b"dane/!requiretls:nocertmatch"), Some(true));
+        assert_eq!(tls_field_says(b"may?"), None);
+        assert_eq!(tls_field_says(b"dane?"), None);
         assert_eq!(tls_field_says(b"may"), None);
     }
 }
