@@ -226,21 +226,20 @@ pub fn for_each_line(
 ) -> std::io::Result<()> {
     use std::sync::mpsc::sync_channel;
     const BLOCK_BYTES: usize = 1024 * 1024;
-    let (full_tx, full_rx) = sync_channel::<std::io::Result<Vec<u8>>>(2);
+    let (full_tx, full_rx) = sync_channel::<std::io::Result<(Vec<u8>, usize)>>(2);
     let (empty_tx, empty_rx) = sync_channel::<Vec<u8>>(3);
     std::thread::scope(|scope| {
         scope.spawn(move || {
             loop {
-                let mut block = empty_rx.try_recv().unwrap_or_else(|_| Vec::with_capacity(BLOCK_BYTES));
-                block.clear();
+                let mut block = empty_rx.try_recv().unwrap_or_else(|_| vec![0; BLOCK_BYTES]);
                 // What was read before an error still counts.
-                let result = fill_block(&mut reader, &mut block, BLOCK_BYTES);
-                if !block.is_empty() && full_tx.send(Ok(block)).is_err() {
+                let (filled, result) = fill_block(&mut reader, &mut block);
+                if filled > 0 && full_tx.send(Ok((block, filled))).is_err() {
                     return;
                 }
                 match result {
-                    Ok(0) => return,
-                    Ok(_) => {}
+                    Ok(true) => return,
+                    Ok(false) => {}
                     Err(e) => return drop(full_tx.send(Err(e))),
                 }
             }
@@ -254,8 +253,8 @@ pub fn for_each_line(
             visit(if len > max_line_bytes { LineRef::TooLong(len) } else { LineRef::Text(text) })
         };
         for block in full_rx {
-            let block = block?;
-            let mut rest = &block[..];
+            let (block, filled) = block?;
+            let mut rest = &block[..filled];
             while let Some(i) = memchr::memchr(b'\n', rest) {
                 let (line, next) = (&rest[..i], &rest[i + 1..]);
                 if carry_len == 0 {
@@ -282,23 +281,20 @@ pub fn for_each_line(
     })
 }
 
-/// Reads until `block` holds about `want` bytes or the input ends; returns the bytes read.
-/// On an error, `block` keeps what was read before it.
-fn fill_block(reader: &mut dyn BufRead, block: &mut Vec<u8>, want: usize) -> std::io::Result<usize> {
-    while block.len() < want {
-        let chunk = match reader.fill_buf() {
-            Ok(chunk) => chunk,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
-        };
-        if chunk.is_empty() {
-            break;
+/// Fills `block` from `reader`, straight into it (a `BufReader` passes reads this large
+/// through without copying): returns the bytes read and whether the input ended, or the error
+/// that stopped it after those bytes.
+fn fill_block(reader: &mut dyn BufRead, block: &mut [u8]) -> (usize, std::io::Result<bool>) {
+    let mut filled = 0;
+    while filled < block.len() {
+        match reader.read(&mut block[filled..]) {
+            Ok(0) => return (filled, Ok(true)),
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return (filled, Err(e)),
         }
-        let n = chunk.len();
-        block.extend_from_slice(chunk);
-        reader.consume(n);
     }
-    Ok(block.len())
+    (filled, Ok(false))
 }
 
 /// Reads one line (without its `\n` or `\r\n`) into `buf`, holding at most `max_bytes` of it in
