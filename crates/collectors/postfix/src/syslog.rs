@@ -24,6 +24,9 @@ pub struct Header<'a> {
 pub enum Stamp {
     /// Wall-clock time without a year (`Dec  4 15:00:00`).
     Local { month: u32, day: u32, second_of_day: u32, micros: u32 },
+    /// Wall-clock date and time without an offset (`2026-12-04T15:00:00`): seconds since
+    /// 1970-01-01 00:00 local time.
+    Wall { seconds: i64, micros: u32 },
     /// An instant: microseconds since the Unix epoch.
     Instant(i64),
 }
@@ -161,7 +164,11 @@ fn rfc3339(rest: &[u8]) -> Result<(Stamp, &[u8]), &'static str> {
             let secs = i64::from(h * 3600 + m * 60);
             (if sign == b'-' { -secs } else { secs }, &rest[6..])
         }
-        _ => return Err("a UTC offset (Z or +hh:mm) after the time"),
+        // No offset: local time, as some syslog templates write it.
+        _ => {
+            let seconds = days_from_civil(year, month, day) * 86_400 + i64::from(second_of_day);
+            return Ok((Stamp::Wall { seconds, micros }, rest));
+        }
     };
     let local = days_from_civil(year, month, day) * 86_400 + i64::from(second_of_day);
     Ok((Stamp::Instant((local - offset_secs) * 1_000_000 + i64::from(micros)), rest))
@@ -295,12 +302,14 @@ impl Clock {
 
     /// Microseconds since the epoch; `None` for a date that does not exist (Feb 29 of a common year).
     pub fn instant(&mut self, stamp: Stamp) -> Option<i64> {
-        let (month, day, second_of_day, micros) = match stamp {
+        let (local, micros) = match stamp {
             Stamp::Instant(t) => return Some(t),
-            Stamp::Local { month, day, second_of_day, micros } => (month, day, second_of_day, micros),
+            Stamp::Wall { seconds, micros } => (seconds, micros),
+            Stamp::Local { month, day, second_of_day, micros } => {
+                let year = self.year.year_of(month, day)?;
+                (days_from_civil(year, month, day) * 86_400 + i64::from(second_of_day), micros)
+            }
         };
-        let year = self.year.year_of(month, day)?;
-        let local = days_from_civil(year, month, day) * 86_400 + i64::from(second_of_day);
         let hour = local.div_euclid(3600);
         let offset = match self.cached {
             Some((cached_hour, offset)) if cached_hour == hour => offset,
@@ -343,6 +352,10 @@ mod tests {
         assert_eq!(h.stamp, Stamp::Local { month: 12, day: 4, second_of_day: 54_000, micros: 0 });
         let h = parse(b"2026-12-04T15:05:07.910102+01:00 gw1 postfix/smtp[77]: x").unwrap();
         assert_eq!(h.stamp, Stamp::Instant(at("2026-12-04T15:05:07.910102+01:00")));
+        let h = parse(b"2026-12-04T15:05:07.5 gw1 postfix/smtpd[77]: x").unwrap();
+        assert_eq!(h.stamp, Stamp::Wall { seconds: at("2026-12-04T15:05:07Z") / 1_000_000, micros: 500_000 });
+        let mut berlin = Clock::new(chrono_tz::Europe::Berlin, YearRule::starting(2026));
+        assert_eq!(berlin.instant(h.stamp), Some(at("2026-12-04T14:05:07.5Z")));
         let h =
             parse(b"<22>1 2026-12-04T15:05:07Z gw1 postfix/smtpd 4242 - [origin x=\"a]\"] \xEF\xBB\xBFhello").unwrap();
         assert_eq!((h.program, h.pid, h.message), (&b"postfix/smtpd"[..], 4242, &b"hello"[..]));
@@ -358,7 +371,6 @@ mod tests {
             b"Dec 44 15:00:00 mx p[1]: x",
             b"Dec  4 25:00:00 mx p[1]: x",
             b"2026-02-30T00:00:00Z mx p[1]: x",
-            b"2026-12-04T15:00:00 mx p[1]: x",
             b"Dec  4 15:00:00 mx p[1",
             b"Dec  4 15:00:00 mx p[x]: y",
             b"<22",
