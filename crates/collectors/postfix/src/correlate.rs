@@ -208,6 +208,16 @@ impl Message {
     fn inbound_pending(&self) -> bool {
         self.inbound.as_ref().is_some_and(|i| i.tls.is_none())
     }
+
+    /// An event of this message with what every event of it shares.
+    fn event(&self, key: QueueKey, time: Micros, direction: Direction) -> MessageEvent {
+        let mut event = MessageEvent::new(to_time(time), direction);
+        event.sender = self.sender.as_deref().map(Into::into);
+        event.size = self.size;
+        event.message_id = self.message_id.as_deref().map(Into::into);
+        event.queue_id = Some(key.as_str().to_string());
+        event
+    }
 }
 
 /// One parsed line and where it came from.
@@ -385,10 +395,7 @@ impl<'c> Correlator<'c> {
     /// Deliveries to this host itself or into the site's own networks are hops inside the
     /// site (a content filter, a mailbox server), not outbound traffic.
     fn is_internal(&self, ip: IpAddr) -> bool {
-        let ip = ip.to_canonical();
-        ip == IpAddr::V4(Ipv4Addr::LOCALHOST)
-            || ip == IpAddr::V6(Ipv6Addr::LOCALHOST)
-            || self.internal.iter().any(|n| n.contains(&ip))
+        is_this_host(ip) || self.internal.iter().any(|n| n.contains(&ip.to_canonical()))
     }
 
     fn tls_line(&mut self, at: &At<'_>, line: TlsLine<&[u8]>, out: &mut Emitter<'_>) {
@@ -434,25 +441,20 @@ impl<'c> Correlator<'c> {
             self.finish_message(key, old, out);
         }
         let mut msg = Message::new(t);
-        msg.lines.push(loc);
         // Mail re-injected by this host (a content filter's return) was counted when it first arrived.
-        let from_self = client.ip.is_some_and(|ip| {
-            let ip = ip.to_canonical();
-            ip == IpAddr::V4(Ipv4Addr::LOCALHOST) || ip == IpAddr::V6(Ipv6Addr::LOCALHOST)
-        });
-        if !from_self {
+        if client.ip.is_some_and(is_this_host) {
+            msg.lines.push(loc);
+        } else {
             let instance = self.instance(host, program.instance);
             let session = self.sessions.get_mut(&proc_key);
+            let has_session = session.is_some();
             let tls = session.as_ref().and_then(|s| s.tls.clone()).map(|(tls, line)| (tls, Some(line)));
-            match session {
-                Some(session) if tls.is_none() => {
+            if let Some(session) = session {
+                session.last = t;
+                if tls.is_none() {
                     session.waiting.push(key);
-                    session.last = t;
                 }
-                Some(session) => session.last = t,
-                None => {}
             }
-            let has_session = self.sessions.contains_key(&proc_key);
             let mut inbound = Inbound {
                 time: t,
                 host: String::from_utf8_lossy(client.host).into(),
@@ -466,7 +468,6 @@ impl<'c> Correlator<'c> {
                 // The log began inside this session: only the instance's habits are known.
                 inbound.tls = Some((self.fallback_tls(instance), None));
             }
-            msg.lines.clear();
             msg.inbound = Some(inbound);
         }
         self.queue.insert(key, msg);
@@ -477,8 +478,8 @@ impl<'c> Correlator<'c> {
     fn close_session(&mut self, session: Session, starttls: Option<bool>, line: Option<Loc>, out: &mut Emitter<'_>) {
         let tls = match (&session.tls, starttls) {
             (Some((tls, line)), _) => (tls.clone(), Some(*line)),
-            (None, Some(true)) => (Tls { version: Some(TlsVersion::Unknown), ..Tls::default() }, line),
-            (None, Some(false)) => (Tls { version: Some(TlsVersion::None), ..Tls::default() }, line),
+            (None, Some(true)) => (version_only(TlsVersion::Unknown), line),
+            (None, Some(false)) => (version_only(TlsVersion::None), line),
             (None, None) => (self.fallback_tls(session.instance), None),
         };
         for key in session.waiting {
@@ -497,11 +498,10 @@ impl<'c> Correlator<'c> {
     /// TLS of a silent session when nothing else tells: plaintext where the instance is
     /// known to log TLS sessions, else unknown.
     fn fallback_tls(&self, instance: u32) -> Tls {
-        let version = match self.instances[instance as usize].logs_tls {
+        version_only(match self.instances[instance as usize].logs_tls {
             Some(true) => TlsVersion::None,
             _ => TlsVersion::Unknown,
-        };
-        Tls { version: Some(version), ..Tls::default() }
+        })
     }
 
     fn delivery(
@@ -530,7 +530,7 @@ impl<'c> Correlator<'c> {
                 let field = delivery.tls_field.and_then(parse::tls_field_says);
                 let own = proc.tls.as_mut().filter(|s| s.fresh && s.peer == (ip, peer.port));
                 let decision = if field == Some(false) {
-                    Decision::Known(Tls { version: Some(TlsVersion::None), ..Tls::default() }, None)
+                    Decision::Known(version_only(TlsVersion::None), None)
                 } else if let Some(session) = own {
                     session.fresh = false;
                     Decision::Known(session.tls.clone(), Some(session.line))
@@ -541,7 +541,7 @@ impl<'c> Correlator<'c> {
                 {
                     Decision::Known(p.tls.clone(), Some(p.line))
                 } else if field == Some(true) {
-                    Decision::Known(Tls { version: Some(TlsVersion::Unknown), ..Tls::default() }, None)
+                    Decision::Known(version_only(TlsVersion::Unknown), None)
                 } else {
                     Decision::Undecided(instance)
                 };
@@ -587,15 +587,11 @@ impl<'c> Correlator<'c> {
         let Some(msg) = self.queue.get_mut(&key) else { return };
         let Some(inbound) = msg.inbound.take() else { return };
         let (tls, tls_line) = inbound.tls.unwrap_or_default();
-        let mut event = MessageEvent::new(to_time(inbound.time), Direction::Inbound);
+        let mut event = msg.event(key, inbound.time, Direction::Inbound);
         event.tls = tls;
         event.peer = Peer { host: Some(inbound.host.into()), ip: inbound.ip, port: None };
         event.service = Some(inbound.service.into());
-        event.sender = msg.sender.as_deref().map(Into::into);
         event.recipients = msg.nrcpt;
-        event.size = msg.size;
-        event.message_id = msg.message_id.as_deref().map(Into::into);
-        event.queue_id = Some(key.as_str().to_string());
         let lines = tls_line.into_iter().chain(inbound.lines).chain(msg.lines.iter().copied());
         event.evidence = evidence(&self.files, lines);
         out.event(event);
@@ -643,16 +639,12 @@ impl<'c> Correlator<'c> {
             };
             let last = &attempts[latest];
             let time = if expired { msg.expired_at.unwrap_or(last.time) } else { last.time };
-            let mut event = MessageEvent::new(to_time(time), Direction::Outbound);
+            let mut event = msg.event(key, time, Direction::Outbound);
             event.peer = Peer { host: Some(last.host.to_string()), ip: Some(last.ip), port: last.port };
             event.transport = Some(last.transport.to_string());
-            event.sender = msg.sender.as_deref().map(Into::into);
             event.recipients = Some(recipients);
             event.recipient_domains = domains;
-            event.size = msg.size;
             event.status = Some(status);
-            event.message_id = msg.message_id.as_deref().map(Into::into);
-            event.queue_id = Some(key.as_str().to_string());
             let (tls_line, undecided) = match &last.tls {
                 Decision::Known(tls, line) => {
                     event.tls = tls.clone();
@@ -739,50 +731,40 @@ impl<'c> Correlator<'c> {
 
     /// Drops state the log has left behind.
     fn sweep(&mut self, now: Micros, out: &mut Emitter<'_>) {
-        let stale: Vec<ProcKey> = self.sessions.iter().filter(|(_, s)| s.last < now - HOUR).map(|(k, _)| *k).collect();
-        for key in stale {
-            if let Some(session) = self.sessions.remove(&key) {
-                self.close_session(session, None, None, out);
-            }
+        let stale: Vec<Session> = self.sessions.extract_if(|_, s| s.last < now - HOUR).map(|(_, s)| s).collect();
+        for session in stale {
+            self.close_session(session, None, None, out);
         }
         self.procs.retain(|_, p| p.last >= now - HOUR);
         self.proxied.retain(|_, p| p.established >= now - HOUR);
         let ttl = self.limits.message_ttl;
-        let stale: Vec<QueueKey> = self
+        let stale: Vec<(QueueKey, Message)> = self
             .queue
-            .iter()
-            .filter(|(_, m)| m.last < now - ttl || (!m.queued && m.inbound.is_some() && m.last < now - HOUR))
-            .map(|(k, _)| *k)
+            .extract_if(|_, m| m.last < now - ttl || (!m.queued && m.inbound.is_some() && m.last < now - HOUR))
             .collect();
-        for key in stale {
-            if let Some(msg) = self.queue.remove(&key) {
-                if msg.queued {
-                    self.evicted.messages += 1;
-                }
-                self.finish_message(key, msg, out);
+        for (key, msg) in stale {
+            if msg.queued {
+                self.evicted.messages += 1;
             }
+            self.finish_message(key, msg, out);
         }
     }
 
     fn evict_oldest_sessions(&mut self, out: &mut Emitter<'_>) {
         let cutoff = tenth_oldest(self.sessions.values().map(|s| s.last));
-        let old: Vec<ProcKey> = self.sessions.iter().filter(|(_, s)| s.last <= cutoff).map(|(k, _)| *k).collect();
-        for key in old {
-            if let Some(session) = self.sessions.remove(&key) {
-                self.evicted.sessions += 1;
-                self.close_session(session, None, None, out);
-            }
+        let old: Vec<Session> = self.sessions.extract_if(|_, s| s.last <= cutoff).map(|(_, s)| s).collect();
+        for session in old {
+            self.evicted.sessions += 1;
+            self.close_session(session, None, None, out);
         }
     }
 
     fn evict_oldest_messages(&mut self, out: &mut Emitter<'_>) {
         let cutoff = tenth_oldest(self.queue.values().map(|m| m.last));
-        let old: Vec<QueueKey> = self.queue.iter().filter(|(_, m)| m.last <= cutoff).map(|(k, _)| *k).collect();
-        for key in old {
-            if let Some(msg) = self.queue.remove(&key) {
-                self.evicted.messages += 1;
-                self.finish_message(key, msg, out);
-            }
+        let old: Vec<(QueueKey, Message)> = self.queue.extract_if(|_, m| m.last <= cutoff).collect();
+        for (key, msg) in old {
+            self.evicted.messages += 1;
+            self.finish_message(key, msg, out);
         }
     }
 
@@ -810,6 +792,17 @@ impl<'c> Correlator<'c> {
         let held: usize = self.instances.iter().map(|i| i.held.len()).sum();
         self.sessions.len() + self.procs.len() + self.queue.len() + self.proxied.len() + held
     }
+}
+
+/// The host itself: a delivery there or mail from there is a hop inside this server.
+fn is_this_host(ip: IpAddr) -> bool {
+    let ip = ip.to_canonical();
+    ip == IpAddr::V4(Ipv4Addr::LOCALHOST) || ip == IpAddr::V6(Ipv6Addr::LOCALHOST)
+}
+
+/// TLS of which only the version is known (or that it was none or unknown).
+fn version_only(version: TlsVersion) -> Tls {
+    Tls { version: Some(version), ..Tls::default() }
 }
 
 /// Emits an instance's held events with the TLS version now known.
