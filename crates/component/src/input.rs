@@ -218,7 +218,9 @@ pub enum LineRef<'a> {
 /// Calls `visit` with every line of `reader`, in order. Reading (and decompressing) runs on a
 /// second thread, a block at a time, so a file parses while the next block is read; no line
 /// is copied unless it straddles two blocks, and no line holds more than `max_line_bytes` in
-/// memory. An I/O error (a truncated gzip file, say) ends the input after the lines before it.
+/// memory: a longer line is reported as [`LineRef::TooLong`], so one runaway line cannot exhaust
+/// memory or hide the lines after it. An I/O error (a truncated gzip file, say) ends the input
+/// after the lines before it.
 pub fn for_each_line(
     mut reader: Box<dyn BufRead + Send>,
     max_line_bytes: usize,
@@ -297,56 +299,6 @@ fn fill_block(reader: &mut dyn BufRead, block: &mut [u8]) -> (usize, std::io::Re
     (filled, Ok(false))
 }
 
-/// Reads one line (without its `\n` or `\r\n`) into `buf`, holding at most `max_bytes` of it in
-/// memory: a longer line is consumed to its end and reported as [`Line::TooLong`], so one
-/// runaway line cannot exhaust memory or hide the lines after it.
-pub fn read_line_capped(reader: &mut dyn BufRead, buf: &mut Vec<u8>, max_bytes: usize) -> std::io::Result<Line> {
-    buf.clear();
-    let mut total = 0usize;
-    loop {
-        let chunk = reader.fill_buf()?;
-        if chunk.is_empty() {
-            break;
-        }
-        let (take, done) = match memchr::memchr(b'\n', chunk) {
-            Some(i) => (i + 1, true),
-            None => (chunk.len(), false),
-        };
-        let room = max_bytes.saturating_sub(buf.len());
-        buf.extend_from_slice(&chunk[..take.min(room + 1)]);
-        total += take;
-        reader.consume(take);
-        if done {
-            break;
-        }
-    }
-    if total == 0 {
-        return Ok(Line::Eof);
-    }
-    if buf.last() == Some(&b'\n') {
-        buf.pop();
-        total -= 1;
-        if buf.last() == Some(&b'\r') {
-            buf.pop();
-            total -= 1;
-        }
-    }
-    if total > max_bytes {
-        buf.clear();
-        return Ok(Line::TooLong(total));
-    }
-    Ok(Line::Read)
-}
-
-/// What [`read_line_capped`] found.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Line {
-    Read,
-    /// A line of this many bytes, over the limit; its content was dropped.
-    TooLong(usize),
-    Eof,
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -375,20 +327,17 @@ mod tests {
 
     #[test]
     fn lines_are_capped_without_losing_the_next_line() {
-        let mut reader = std::io::BufReader::with_capacity(4, &b"short\r\nthis line is too long\nok\nlast"[..]);
-        let mut buf = Vec::new();
-        let mut got = Vec::new();
-        loop {
-            match read_line_capped(&mut reader, &mut buf, 8).unwrap() {
-                Line::Read => got.push(String::from_utf8(buf.clone()).unwrap()),
-                Line::TooLong(n) => got.push(format!("<{n} bytes>")),
-                Line::Eof => break,
-            }
-        }
-        assert_eq!(got, ["short", "<21 bytes>", "ok", "last"]);
-        let mut exact = &b"12345678\n"[..];
-        assert_eq!(read_line_capped(&mut exact, &mut buf, 8).unwrap(), Line::Read);
-        assert_eq!(buf, b"12345678");
+        let read = |text: &'static [u8]| {
+            let mut got = Vec::new();
+            for_each_line(Box::new(text), 8, |line| match line {
+                LineRef::Text(t) => got.push(String::from_utf8(t.to_vec()).unwrap()),
+                LineRef::TooLong(n) => got.push(format!("<{n} bytes>")),
+            })
+            .unwrap();
+            got
+        };
+        assert_eq!(read(b"short\r\nthis line is too long\nok\nlast"), ["short", "<21 bytes>", "ok", "last"]);
+        assert_eq!(read(b"12345678\n"), ["12345678"]);
     }
 
     #[test]

@@ -13,7 +13,7 @@
 use std::io::BufRead;
 use std::path::PathBuf;
 
-use mailflow_component::input::{self, Input, Line, PathSpec};
+use mailflow_component::input::{self, Input, LineRef, PathSpec};
 use mailflow_component::{CollectContext, CollectError, Collector, Emitter};
 use mailflow_config::{ComponentSection, ConfigError};
 use mailflow_core::{Evidence, MessageEvent};
@@ -95,27 +95,27 @@ impl Collector for EventsCollector {
 }
 
 fn read_jsonl(
-    mut reader: Box<dyn BufRead + Send>,
+    reader: Box<dyn BufRead + Send>,
     name: &str,
     max_line_bytes: usize,
     out: &mut Emitter<'_>,
 ) -> Result<(), CollectError> {
-    let io_error = |source| CollectError::Io { path: name.into(), source };
-    let mut buf = Vec::new();
     let mut line_number = 0u64;
-    loop {
+    input::for_each_line(reader, max_line_bytes, |line| {
         line_number += 1;
         let at = || format!("{name}:{line_number}");
-        match input::read_line_capped(&mut reader, &mut buf, max_line_bytes).map_err(io_error)? {
-            Line::Eof => return Ok(()),
-            Line::TooLong(n) => out.skip(at(), format!("line of {n} bytes is over max_line_bytes ({max_line_bytes})")),
-            Line::Read if buf.iter().all(u8::is_ascii_whitespace) => {}
-            Line::Read => match serde_json::from_slice::<MessageEvent>(strip_bom(&buf, line_number)) {
+        match line {
+            LineRef::TooLong(n) => {
+                out.skip(at(), format!("line of {n} bytes is over max_line_bytes ({max_line_bytes})"))
+            }
+            LineRef::Text(text) if text.iter().all(u8::is_ascii_whitespace) => {}
+            LineRef::Text(text) => match serde_json::from_slice::<MessageEvent>(strip_bom(text, line_number)) {
                 Ok(event) => out.event(with_evidence(event, name, line_number)),
                 Err(e) => out.skip(at(), format!("expected one JSON event per line: {e}")),
             },
         }
-    }
+    })
+    .map_err(|source| CollectError::Io { path: name.into(), source })
 }
 
 /// Keeps evidence the producer supplied (it knows better); otherwise points at this line.
