@@ -113,6 +113,21 @@ impl PostfixCollector {
         }
     }
 
+    /// Reads one input, named `name` in evidence and messages, into the correlator.
+    fn read(
+        &self,
+        source: Box<dyn std::io::BufRead + Send>,
+        name: &str,
+        clock: Clock,
+        correlator: &mut Correlator<'_>,
+        tally: &mut Tally,
+        out: &mut Emitter<'_>,
+    ) -> Result<(), CollectError> {
+        let file = correlator.add_file(name);
+        let reader = FileReader { collector: self, clock, line_number: 0, tally, batch: Batch::default() };
+        reader.run(source, file, name, correlator, out)
+    }
+
     fn is_postfix(&self, first: &[u8]) -> bool {
         if self.config.syslog_names.is_empty() {
             first.starts_with(b"postfix")
@@ -146,17 +161,10 @@ impl Collector for PostfixCollector {
                 (None, Input::File(path)) => YearRule::not_after(modified_date(path, tz)),
                 (None, Input::Stdin) => YearRule::not_after(ctx.end.with_timezone(&tz).date_naive()),
             };
-            let file = correlator.add_file(&name);
-            let reader = FileReader {
-                collector: self,
-                clock: Clock::new(tz, year),
-                line_number: 0,
-                tally: &mut tally,
-                batch: Batch::default(),
-            };
+            let clock = Clock::new(tz, year);
             let result = input
                 .open_counted(Some(out.progress().clone()))
-                .and_then(|source| reader.run(source, file, &name, &mut correlator, out));
+                .and_then(|source| self.read(source, &name, clock, &mut correlator, &mut tally, out));
             if let Err(e) = result {
                 out.error(e.to_string());
             }
@@ -206,17 +214,9 @@ pub fn collect_text(text: &[u8], out: &mut Emitter<'_>) {
     let collector = PostfixCollector { config, inputs: Vec::new() };
     let internal = ["10.0.0.0/8".parse().expect("a valid network")];
     let mut correlator = Correlator::new(collector.limits(), &internal, None);
-    let file = correlator.add_file("text");
-    let mut tally = Tally::default();
-    let reader = FileReader {
-        collector: &collector,
-        clock: Clock::new(Tz::UTC, YearRule::starting(2026)),
-        line_number: 0,
-        tally: &mut tally,
-        batch: Batch::default(),
-    };
+    let clock = Clock::new(Tz::UTC, YearRule::starting(2026));
     let source = Box::new(std::io::Cursor::new(text.to_vec()));
-    if let Err(e) = reader.run(source, file, "text", &mut correlator, out) {
+    if let Err(e) = collector.read(source, "text", clock, &mut correlator, &mut Tally::default(), out) {
         out.error(e.to_string());
     }
     correlator.finish(out);
