@@ -29,5 +29,5 @@ pub use event::{Direction, Evidence, Location, MessageEvent, Peer, Status, Tls, 
 pub use insights::{Insight, InsightKind, InsightSettings, Severity};
 pub use range::ReportRange;
 pub use report::Report;
-pub use rollup::{Counters, Rollup, RollupKey, RollupRow};
+pub use rollup::{Counters, Rollup};
 pub use rules::{ConnectorConfig, ConnectorRules, NO_CONNECTOR, Resolution, SiteConfig};

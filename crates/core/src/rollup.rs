@@ -171,10 +171,16 @@ pub struct RollupKey {
 }
 
 /// Counters per (date, source, direction, connector). Serialized as a list of rows.
+///
+/// Stored nested, in `RollupKey`'s order, so counting an event into a row that exists looks it
+/// up by `&str` and allocates nothing: this runs once per event.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Rollup {
-    rows: BTreeMap<RollupKey, Counters>,
+    rows: BTreeMap<NaiveDate, BySource>,
 }
+
+type BySource = BTreeMap<String, BTreeMap<Direction, ByConnector>>;
+type ByConnector = BTreeMap<String, Counters>;
 
 /// One serialized rollup row.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -192,24 +198,39 @@ impl Rollup {
 
     /// Counts `event` under `date`, `source` and `connector`.
     pub fn add(&mut self, date: NaiveDate, source: &str, connector: &str, event: &MessageEvent) {
-        let key = RollupKey {
-            date,
-            source: source.to_string(),
-            direction: event.direction,
-            connector: connector.to_string(),
-        };
-        self.rows.entry(key).or_default().count(event);
+        self.row(date, source, event.direction, connector).count(event);
+    }
+
+    /// The counters of one row, created empty if missing.
+    fn row(&mut self, date: NaiveDate, source: &str, direction: Direction, connector: &str) -> &mut Counters {
+        let directions = by_name(self.rows.entry(date).or_default(), source);
+        by_name(directions.entry(direction).or_default(), connector)
     }
 
     /// Adds `other` into `self`. Associative and commutative.
     pub fn merge(&mut self, other: Rollup) {
-        for (key, counters) in other.rows {
-            *self.rows.entry(key).or_default() += counters;
+        for (key, counters) in other.iter() {
+            *self.row(key.date, &key.source, key.direction, &key.connector) += *counters;
         }
     }
 
-    pub fn iter(&self) -> impl Iterator<Item = (&RollupKey, &Counters)> {
-        self.rows.iter()
+    /// Every row, ordered by (date, source, direction, connector).
+    pub fn iter(&self) -> impl Iterator<Item = (RollupKey, &Counters)> {
+        self.rows.iter().flat_map(|(date, sources)| {
+            sources.iter().flat_map(move |(source, directions)| {
+                directions.iter().flat_map(move |(direction, connectors)| {
+                    connectors.iter().map(move |(connector, counters)| {
+                        let key = RollupKey {
+                            date: *date,
+                            source: source.clone(),
+                            direction: *direction,
+                            connector: connector.clone(),
+                        };
+                        (key, counters)
+                    })
+                })
+            })
+        })
     }
 
     pub fn is_empty(&self) -> bool {
@@ -218,16 +239,24 @@ impl Rollup {
 
     pub fn from_rows(rows: impl IntoIterator<Item = RollupRow>) -> Self {
         let mut rollup = Rollup::new();
-        for row in rows {
-            *rollup.rows.entry(row.key).or_default() += row.counters;
+        for RollupRow { key, counters } in rows {
+            *rollup.row(key.date, &key.source, key.direction, &key.connector) += counters;
         }
         rollup
     }
 }
 
+/// `map[name]`, created empty if missing; the name is copied only then.
+fn by_name<'m, V: Default>(map: &'m mut BTreeMap<String, V>, name: &str) -> &'m mut V {
+    if !map.contains_key(name) {
+        map.insert(name.to_string(), V::default());
+    }
+    map.get_mut(name).expect("inserted above")
+}
+
 impl Serialize for Rollup {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_seq(self.iter().map(|(key, counters)| RollupRow { key: key.clone(), counters: *counters }))
+        s.collect_seq(self.iter().map(|(key, counters)| RollupRow { key, counters: *counters }))
     }
 }
 

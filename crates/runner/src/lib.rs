@@ -14,14 +14,13 @@
 pub mod registry;
 pub mod summary;
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use mailflow_component::{CollectContext, Collector, Emitter, Progress, Sink, SourceStats};
 use mailflow_config::{ComponentSection, Config, ConfigError};
 use mailflow_core::report::{self, ReportInput, SourceReport, SourceStatus};
-use mailflow_core::{Counters, Direction, MessageEvent, Report, ReportRange, Resolution, Rollup, RollupKey, RollupRow};
+use mailflow_core::{MessageEvent, Report, ReportRange, Resolution, Rollup};
 
 /// Components built from a config, ready to run.
 pub struct Pipeline {
@@ -122,8 +121,7 @@ impl Pipeline {
         visit: Option<Visit<'_>>,
     ) -> (Rollup, SourceReport) {
         let name = section.name.as_str();
-        // Counted per connector first, so the hot path neither allocates nor compares keys.
-        let mut counts: HashMap<String, HashMap<(NaiveDate, Direction), Counters>> = HashMap::new();
+        let mut rollup = Rollup::new();
         let mut source = source_report(section);
         let mut dates = LocalDates::new(range);
         let mut on_event = |mut event: MessageEvent| {
@@ -147,11 +145,7 @@ impl Pipeline {
                     } else {
                         source.out_of_range += 1;
                     }
-                    let days = match counts.get_mut(connector) {
-                        Some(days) => days,
-                        None => counts.entry(connector.to_string()).or_default(),
-                    };
-                    days.entry((date, event.direction)).or_default().count(&event);
+                    rollup.add(date, name, connector, &event);
                 }
             }
         };
@@ -160,12 +154,6 @@ impl Pipeline {
         let began = std::time::Instant::now();
         let result = collector.collect(&ctx, &mut emitter);
         let stats = emitter.into_stats();
-        let rollup = Rollup::from_rows(counts.into_iter().flat_map(|(connector, days)| {
-            days.into_iter().map(move |((date, direction), counters)| RollupRow {
-                key: RollupKey { date, source: name.to_string(), direction, connector: connector.clone() },
-                counters,
-            })
-        }));
         finish_source(&mut source, stats, result.err().map(|e| e.to_string()));
         tracing::info!(
             source = name,
