@@ -8,7 +8,7 @@ use std::net::IpAddr;
 use mailflow_core::{TlsVersion, Trust};
 use memchr::memmem;
 
-use crate::syslog::digits;
+use crate::syslog::leading_number;
 
 /// `memmem::find` with the searcher built once per needle, not per line.
 macro_rules! find {
@@ -104,9 +104,9 @@ pub fn endpoint(text: &[u8]) -> Option<(Endpoint<&[u8]>, &[u8])> {
     if let Some(after) = rest.strip_prefix(b":")
         && after.first().is_some_and(u8::is_ascii_digit)
     {
-        let n = after.iter().take_while(|b| b.is_ascii_digit()).count();
-        port = digits(&after[..n]).and_then(|p| u16::try_from(p).ok());
-        rest = &after[n..];
+        let (number, after) = leading_number(after);
+        port = number.and_then(|p| u16::try_from(p).ok());
+        rest = after;
     }
     Some((Endpoint { host, ip, port }, rest))
 }
@@ -316,9 +316,7 @@ fn starttls_used(rest: &[u8]) -> Option<bool> {
     let Some(at) = find!(rest, b" starttls=") else {
         return Some(false);
     };
-    let value = &rest[at + 10..];
-    let n = value.iter().take_while(|b| b.is_ascii_digit()).count();
-    Some(digits(&value[..n]).is_some_and(|ok| ok > 0))
+    Some(leading_number(&rest[at + 10..]).0.is_some_and(|ok| ok > 0))
 }
 
 fn client(message: &[u8]) -> Result<Record<&[u8]>, &'static str> {
@@ -395,13 +393,9 @@ fn qmgr(message: &[u8]) -> Result<Record<&[u8]>, &'static str> {
     };
     if let Some(end) = find!(rest, b">, size=") {
         let fields = &rest[end + 8..];
-        let n = fields.iter().take_while(|b| b.is_ascii_digit()).count();
-        let size = digits(&fields[..n]);
-        let nrcpt = find!(fields, b", nrcpt=").and_then(|at| {
-            let value = &fields[at + 8..];
-            let n = value.iter().take_while(|b| b.is_ascii_digit()).count();
-            digits(&value[..n]).and_then(|v| u32::try_from(v).ok())
-        });
+        let size = leading_number(fields).0;
+        let nrcpt = find!(fields, b", nrcpt=").and_then(|at| leading_number(&fields[at + 8..]).0);
+        let nrcpt = nrcpt.and_then(|v| u32::try_from(v).ok());
         return Ok(Record::Queued { qid, sender: &rest[..end], size, nrcpt });
     }
     // `postsuper -e` logs `status=force-expired`.

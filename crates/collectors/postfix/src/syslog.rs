@@ -207,6 +207,12 @@ fn two(b: &[u8]) -> Option<u32> {
     }
 }
 
+/// The number the bytes start with, and what follows it; `None` without a leading digit.
+pub fn leading_number(b: &[u8]) -> (Option<u64>, &[u8]) {
+    let n = b.iter().take_while(|d| d.is_ascii_digit()).count();
+    (digits(&b[..n]), &b[n..])
+}
+
 /// A short run of ASCII digits as a number; `None` for anything else.
 pub fn digits(b: &[u8]) -> Option<u64> {
     if b.is_empty() || b.len() > 19 {
