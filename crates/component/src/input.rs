@@ -101,6 +101,15 @@ pub enum PathSpec {
 }
 
 impl PathSpec {
+    /// A collector's `paths` option, relative paths taken from `base`; `Err` says why the list
+    /// is unusable, for the collector's config error.
+    pub fn all(configured: &[PathBuf], base: &Path) -> Result<Vec<PathSpec>, &'static str> {
+        if configured.is_empty() {
+            return Err("`paths` is empty; name at least one file, glob or \"-\"");
+        }
+        Ok(configured.iter().map(|p| PathSpec::new(p, base)).collect())
+    }
+
     /// `configured` as written in the config; relative paths are taken from `base`.
     pub fn new(configured: &Path, base: &Path) -> PathSpec {
         if configured == Path::new("-") {

@@ -53,13 +53,10 @@ pub enum Format {
 /// Builds the collector from its config section (the registry's entry point).
 pub fn build(section: &ComponentSection) -> Result<Box<dyn Collector>, ConfigError> {
     let config: EventsConfig = section.options()?;
-    if config.paths.is_empty() {
-        return Err(section.error("`paths` is empty; name at least one file, glob or \"-\""));
-    }
+    let inputs = PathSpec::all(&config.paths, section.config_dir()).map_err(|why| section.error(why))?;
     if config.max_line_bytes == 0 {
         return Err(section.error("`max_line_bytes` must be above 0"));
     }
-    let inputs = config.paths.iter().map(|p| PathSpec::new(p, section.config_dir())).collect();
     Ok(Box::new(EventsCollector { config, inputs }))
 }
 

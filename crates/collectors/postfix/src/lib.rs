@@ -85,16 +85,13 @@ fn default_message_ttl_hours() -> u32 {
 /// Builds the collector from its config section (the registry's entry point).
 pub fn build(section: &ComponentSection) -> Result<Box<dyn Collector>, ConfigError> {
     let config: PostfixConfig = section.options()?;
-    if config.paths.is_empty() {
-        return Err(section.error("`paths` is empty; name at least one file, glob or \"-\""));
-    }
+    let inputs = PathSpec::all(&config.paths, section.config_dir()).map_err(|why| section.error(why))?;
     if config.max_line_bytes == 0 || config.max_messages == 0 || config.max_sessions == 0 {
         return Err(section.error("`max_line_bytes`, `max_messages` and `max_sessions` must be above 0"));
     }
     if config.year.is_some_and(|y| !(1970..=9999).contains(&y)) {
         return Err(section.error("`year` must be between 1970 and 9999"));
     }
-    let inputs = config.paths.iter().map(|p| PathSpec::new(p, section.config_dir())).collect();
     Ok(Box::new(PostfixCollector { config, inputs }))
 }
 
