@@ -30,14 +30,10 @@ impl Input {
     }
 
     /// Opens the input for reading, decompressing gzip, xz and zstd files (told by their first
-    /// bytes, not their names, so `mail.log.2.gz` renamed by hand still reads).
-    pub fn open(&self) -> Result<Box<dyn BufRead + Send>, CollectError> {
-        self.open_counted(None)
-    }
-
-    /// [`Input::open`], adding the bytes read to `progress` as they are read (before
-    /// decompression; [`expand`] added the files' sizes to its total).
-    pub fn open_counted(&self, progress: Option<Arc<Progress>>) -> Result<Box<dyn BufRead + Send>, CollectError> {
+    /// bytes, not their names, so `mail.log.2.gz` renamed by hand still reads). The bytes read
+    /// are added to `progress` as they are read (before decompression; [`expand`] added the
+    /// files' sizes to its total).
+    pub fn open(&self, progress: &Arc<Progress>) -> Result<Box<dyn BufRead + Send>, CollectError> {
         const BUFFER_BYTES: usize = 256 * 1024;
         let raw: Box<dyn Read + Send> = match self {
             Input::Stdin => {
@@ -55,11 +51,8 @@ impl Input {
                 Box::new(file)
             }
         };
-        let raw: Box<dyn Read + Send> = match progress {
-            Some(progress) => Box::new(Counted { inner: raw, progress }),
-            None => raw,
-        };
-        let mut reader = BufReader::with_capacity(BUFFER_BYTES, raw);
+        let counted = Counted { inner: raw, progress: progress.clone() };
+        let mut reader = BufReader::with_capacity(BUFFER_BYTES, counted);
         let io_error = |source| CollectError::Io { path: self.display_name().into(), source };
         let head = reader.fill_buf().map_err(io_error)?;
         if head.starts_with(&[0x1f, 0x8b]) {
@@ -419,7 +412,7 @@ mod tests {
         std::io::Write::write_all(&mut gz, &text).unwrap();
         gz.finish().unwrap();
         let progress = Arc::new(Progress::default());
-        let input = Input::File(path.clone()).open_counted(Some(progress.clone())).unwrap();
+        let input = Input::File(path.clone()).open(&progress).unwrap();
         assert_eq!(read(input), plain);
         let size = std::fs::metadata(&path).unwrap().len();
         assert_eq!(progress.get(), (size, 0));
@@ -451,14 +444,14 @@ mod tests {
             let path = dir.path().join(name);
             std::fs::write(&path, bytes).unwrap();
             let mut read = String::new();
-            Input::File(path).open().unwrap().read_to_string(&mut read).unwrap();
+            Input::File(path).open(&Arc::default()).unwrap().read_to_string(&mut read).unwrap();
             assert_eq!(read, text, "{name}");
         }
     }
 
     #[test]
     fn missing_files_fail_when_opened_naming_the_path() {
-        let e = Input::File(PathBuf::from("/nonexistent/x.jsonl")).open().err().unwrap();
+        let e = Input::File(PathBuf::from("/nonexistent/x.jsonl")).open(&Arc::default()).err().unwrap();
         assert!(e.to_string().starts_with("/nonexistent/x.jsonl: "), "{e}");
     }
 }

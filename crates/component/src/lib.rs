@@ -56,7 +56,7 @@ pub struct Emitter<'a> {
 
 /// Bytes to read and bytes read so far, summed over every collector of a run; the terminal
 /// draws it as a progress bar. Collectors that read files add to it through
-/// [`input::Input::open_counted`].
+/// [`input::Input::open`].
 #[derive(Debug, Default)]
 pub struct Progress {
     total: AtomicU64,

@@ -76,7 +76,7 @@ impl Collector for EventsCollector {
                     matches!(&input, Input::File(p) if p.extension().is_some_and(|e| e.eq_ignore_ascii_case("csv")))
                 }
             };
-            let result = input.open_counted(Some(out.progress().clone())).and_then(|reader| {
+            let result = input.open(out.progress()).and_then(|reader| {
                 if is_csv {
                     csv_row::read(reader, &name, self.config.max_line_bytes, out)
                 } else {

@@ -160,7 +160,7 @@ impl Collector for PostfixCollector {
             };
             let clock = Clock::new(tz, year);
             let result = input
-                .open_counted(Some(out.progress().clone()))
+                .open(out.progress())
                 .and_then(|source| self.read(source, &name, clock, &mut correlator, &mut tally, out));
             if let Err(e) = result {
                 out.error(e.to_string());
