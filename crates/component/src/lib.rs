@@ -12,9 +12,11 @@
 //! - [`Collector`], [`CollectContext`], [`Emitter`]: the collector side.
 //! - [`Sink`]: the sink side.
 //! - [`input`]: files, globs and stdin, shared by every file-reading collector.
+//! - [`output`]: atomic file writes, shared by every file-writing sink.
 //! - [`CollectError`], [`SinkError`].
 
 pub mod input;
+pub mod output;
 
 use std::fmt::Display;
 use std::path::PathBuf;

@@ -4,9 +4,9 @@
 //! (a dashboard, a cron job copying it) never sees half a report. The schema is documented in
 //! `docs/report.md` and shipped as `docs/report.schema.json`.
 
-use std::io::Write;
 use std::path::PathBuf;
 
+use mailflow_component::output::write_atomically;
 use mailflow_component::{Sink, SinkError};
 use mailflow_config::{ComponentSection, ConfigError};
 use mailflow_core::Report;
@@ -44,27 +44,11 @@ pub struct JsonSink {
 impl Sink for JsonSink {
     fn write(&self, report: &Report) -> Result<String, SinkError> {
         let path = &self.config.path;
-        let io = |source| SinkError::Io { path: path.clone(), source };
-        let dir = match path.parent() {
-            Some(dir) if !dir.as_os_str().is_empty() => dir,
-            _ => std::path::Path::new("."),
-        };
-        std::fs::create_dir_all(dir).map_err(io)?;
-        let mut builder = tempfile::Builder::new();
-        builder.prefix(".mailflow-report");
-        // Temporary files are private (0600); a report is meant to be read like any other file.
-        #[cfg(unix)]
-        builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644));
-        let mut file = builder.tempfile_in(dir).map_err(io)?;
-        let result = if self.config.pretty {
-            serde_json::to_writer_pretty(&mut file, report)
-        } else {
-            serde_json::to_writer(&mut file, report)
-        };
-        result.map_err(|e| io(e.into()))?;
-        file.write_all(b"\n").map_err(io)?;
-        file.as_file().sync_all().map_err(io)?;
-        file.persist(path).map_err(|e| io(e.error))?;
+        let mut content =
+            if self.config.pretty { serde_json::to_vec_pretty(report) } else { serde_json::to_vec(report) }
+                .map_err(|e| SinkError::Io { path: path.clone(), source: e.into() })?;
+        content.push(b'\n');
+        write_atomically(path, &content)?;
         Ok(format!("wrote the JSON report to {}", path.display()))
     }
 }
