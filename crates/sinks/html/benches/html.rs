@@ -1,0 +1,21 @@
+//! Rendering the dashboard for a fleet: 30 days × 50 connectors. Prints the page size, which must
+//! stay under 1 MB; the time Chromium takes to draw it is in the browser test's log.
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use mailflow_sink_html::{HtmlConfig, Templates};
+
+#[path = "../tests/support.rs"]
+mod support;
+
+fn render(c: &mut Criterion) {
+    let report = support::fleet_report(30, 50);
+    let templates = Templates::new(None);
+    let config =
+        HtmlConfig { path: "unused.html".into(), title: "Mail flow".into(), default_days: 7, template_dir: None };
+    let page = templates.render(&report, &config).unwrap();
+    println!("page for 30 days × 50 connectors: {} bytes ({:.0}% of 1 MB)", page.len(), page.len() as f64 / 1e4);
+    c.bench_function("render 30 days x 50 connectors", |b| b.iter(|| templates.render(&report, &config).unwrap()));
+}
+
+criterion_group!(benches, render);
+criterion_main!(benches);
