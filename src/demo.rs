@@ -34,6 +34,10 @@ pub fn run(out: &Path, quiet: bool) -> anyhow::Result<u8> {
     let range = ReportRange::new(FROM.parse()?, TO.parse()?, tz)?;
     let code = super::run(&pipeline, range, quiet);
     if !quiet {
+        let page = out.join("dashboard.html");
+        if let Ok(page) = page.canonicalize() {
+            println!("\nOpen the dashboard in a browser: file://{}", page.display());
+        }
         println!(
             "\nThe demo's config and input are in {}; run it again with\n  mailflow run --config {} --from {FROM} --to {TO}",
             out.display(),

@@ -240,6 +240,8 @@ fn demo_writes_a_valid_report_with_every_seed_insight() {
     drifted["totals"]["inbound"].as_object_mut().unwrap().remove("daily");
     assert_eq!(schema().iter_errors(&drifted).count(), 2);
     assert!(text(&out.stdout).contains("mailflow run --config"), "{}", text(&out.stdout));
+    let page = out_dir.join("dashboard.html").canonicalize().unwrap();
+    assert!(text(&out.stdout).contains(&format!("file://{}", page.display())), "{}", text(&out.stdout));
 }
 
 #[test]
