@@ -138,11 +138,15 @@ impl Browser {
             .collect()
     }
 
-    async fn dark(&self, on: bool) {
-        let scheme = if on { "dark" } else { "light" };
-        let params = json!({"features": [{"name": "prefers-color-scheme", "value": scheme}]});
+    /// Emulates a CSS media type or feature (Chrome DevTools `Emulation.setEmulatedMedia`).
+    async fn media(&self, params: Value) {
         let body = json!({"cmd": "Emulation.setEmulatedMedia", "params": params});
         self.client.issue_cmd(SessionPost { path: "goog/cdp/execute", body }).await.unwrap();
+    }
+
+    async fn dark(&self, on: bool) {
+        let scheme = if on { "dark" } else { "light" };
+        self.media(json!({"features": [{"name": "prefers-color-scheme", "value": scheme}]})).await;
     }
 
     async fn screenshot(&self, name: &str) {
@@ -292,6 +296,13 @@ async fn the_demo_dashboard_shows_the_reports_figures_in_every_view() {
         assert_eq!(browser.text(&css).await, count(&source["skipped"]));
     }
     assert_eq!(browser.console().await, Vec::<String>::new(), "console errors");
+
+    // Printed, the page shows every view one after another, without the controls.
+    browser.media(json!({"media": "print"})).await;
+    let shown = "return [...document.querySelectorAll('.view')].filter(v => v.checkVisibility()).length";
+    assert_eq!(browser.js(shown).await, 5, "every view prints");
+    assert_eq!(browser.js("return document.getElementById('filter').checkVisibility()").await, false);
+    browser.media(json!({"media": ""})).await;
 
     // Screenshots of each view, light and dark, and on a phone.
     browser.client.set_window_size(1280, 1500).await.unwrap();

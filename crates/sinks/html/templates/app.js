@@ -329,14 +329,13 @@
         columns(`Messages per day ${state.by === 'status' ? 'by status' : 'by direction'}, ${traffic.name}`, rows.map((d) => d.date), series, (i) => rows[i][group]),
         tableWrap(flowTable(traffic, series, group)),
       ];
-    } else if (selected) {
+    } else {
       body = [
         legend(TLS),
-        columns(`TLS versions per day (100%), ${selected.name}`, rows.map((d) => d.date), TLS, (i) => rows[i].tls, { percent: true }),
-        tableWrap(dayTable(`Share of messages per TLS version per day, ${selected.name}`, TLS, selected, 'tls', { percent: true, key: 'connector-tls-daily' })),
+        columns(`TLS versions per day (100%), ${traffic.name}`, rows.map((d) => d.date), TLS, (i) => rows[i].tls, { percent: true }),
+        tableWrap(dayTable(`Share of messages per TLS version per day, ${traffic.name}`, TLS, traffic, 'tls', { percent: true, key: 'connector-tls-daily' })),
+        selected ? null : [h('h3', {}, 'TLS usage per connector'), tableWrap(tlsUsageTable())],
       ];
-    } else {
-      body = [legend(TLS), tableWrap(tlsUsageTable())];
     }
     return [toolbar, card(title, body), card(h('h2', {}, 'Connectors'), h('p', { class: 'note' }, `${span()}. Pick a name to see its mail flow and TLS usage.`), tableWrap(connectorTable()))];
   };
