@@ -431,6 +431,9 @@ async fn a_fleet_page_of_30_days_and_50_connectors_stays_small_and_fast() {
     let redraw = started.elapsed();
     let rows = browser.js("return document.querySelectorAll('[data-table=tls-usage] tbody tr').length").await;
     assert_eq!(rows, 52, "50 connectors and No connector per direction");
+    browser.screenshot("fleet-tls-usage-30-days").await;
+    browser.click("[role=tab][data-view=tls]").await;
+    browser.screenshot("fleet-tls-30-days").await;
     assert_eq!(browser.console().await, Vec::<String>::new(), "console errors");
     eprintln!(
         "fleet page (30 days × 50 connectors): {size} bytes; first draw {first_draw} ms in Chromium; \
