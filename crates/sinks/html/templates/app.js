@@ -247,7 +247,6 @@
       mixBar(`${direction.label} TLS version mix`, TLS, c.tls, { small: false }),
       shares(TLS, c.tls, c.messages),
       folded('Table', shareTable(`${direction.label} messages by TLS version, ${span()}`, TLS, c.tls, c.messages, `overview-${direction.key}-tls`)));
-    const flow = days.map((_, i) => i).slice(state.from, state.to + 1);
     return [
       h('div', { class: 'grid' },
         kpi(DIRECTIONS[0], inbound, previous && previous.inbound),
@@ -263,7 +262,7 @@
       card(h('h2', {}, 'Outbound and inbound mail flow'),
         legend(DIRECTIONS),
         columns(`Messages per day by direction, ${span()}`, days.slice(state.from, state.to + 1), DIRECTIONS,
-          (i) => ({ inbound: report.totals.inbound.daily[flow[i]].messages, outbound: report.totals.outbound.daily[flow[i]].messages })),
+          (i) => ({ inbound: report.totals.inbound.daily[state.from + i].messages, outbound: report.totals.outbound.daily[state.from + i].messages })),
         h('h3', {}, 'Message protected in transit (by TLS)'),
         legend(TLS),
         mix(DIRECTIONS[0], inbound), mix(DIRECTIONS[1], outbound)),
