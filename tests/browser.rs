@@ -441,3 +441,30 @@ async fn a_fleet_page_of_30_days_and_50_connectors_stays_small_and_fast() {
         redraw.as_millis()
     );
 }
+
+#[tokio::test]
+async fn a_day_without_mail_and_a_failed_source_still_make_a_page() {
+    let Some(browser) = browser().await else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let config = "[[collector]]\ntype = \"events\"\nname = \"gone\"\npaths = [\"missing.jsonl\"]\n\n\
+                  [[sink]]\ntype = \"html\"\npath = \"dashboard.html\"\n";
+    std::fs::write(dir.path().join("mailflow.toml"), config).unwrap();
+    let config = dir.path().join("mailflow.toml");
+    let out = Command::new(env!("CARGO_BIN_EXE_mailflow"))
+        .args(["-q", "run", "--config", config.to_str().unwrap(), "--from", "2026-11-29", "--to", "2026-11-29"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "a failed source exits 1, and the page is still written");
+    let page = dir.path().join("dashboard.html");
+    browser.open(&page, "").await;
+    assert_eq!(browser.text("[data-metric=inbound-messages]").await, "0");
+    assert_eq!(browser.text("[data-metric=inbound-protected]").await, "–");
+    assert_eq!(browser.js("return [...document.querySelectorAll('#filter button:disabled')].length").await, 3);
+    browser.click("[role=tab][data-view=sources]").await;
+    let sources = browser.text("[data-table=sources]").await;
+    assert!(sources.contains("failed") && sources.contains("missing.jsonl"), "{sources}");
+    for view in ["tls", "connectors", "insights"] {
+        browser.click(&format!("[role=tab][data-view={view}]")).await;
+    }
+    assert_eq!(browser.console().await, Vec::<String>::new(), "console errors");
+}

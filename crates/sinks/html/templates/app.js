@@ -429,7 +429,7 @@
     const last = days.length - 1;
     const current = isFullRange() && !PRESETS.includes(days.length) ? 'all' : state.to === last ? state.to - state.from + 1 : null;
     const presets = PRESETS.map((n) => [n, `Last ${n} days`, n > days.length, n > days.length ? `The page holds ${days.length} days` : null]);
-    if (!PRESETS.includes(days.length)) presets.push(['all', `All ${days.length} days`]);
+    if (!PRESETS.includes(days.length)) presets.push(['all', days.length === 1 ? 'The one day' : `All ${days.length} days`]);
     const dateInput = (id, index, onpick) => {
       const input = h('input', { type: 'date', id, min: days[0], max: days[last], value: days[index], required: true });
       input.addEventListener('change', () => {
