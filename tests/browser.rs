@@ -186,11 +186,12 @@ fn days_sum(traffic: &Value, from: &str, to: &str, field: &[&str]) -> u64 {
     picked.map(|d| field.iter().fold(d, |v, k| &v[*k]).as_u64().unwrap()).sum()
 }
 
-/// A connector's index in the report (the page's `value` for it in the picker).
-fn connector_id(report: &Value, name: &str, direction: &str) -> String {
+/// A connector of the report, and its id in the page (its `value` in the picker, `connector=` in
+/// links).
+fn connector<'a>(report: &'a Value, name: &str, direction: &str) -> (&'a Value, String) {
     let connectors = report["connectors"].as_array().unwrap();
-    let found = connectors.iter().position(|c| c["name"] == name && c["direction"] == direction);
-    found.unwrap_or_else(|| panic!("no connector {name} ({direction})")).to_string()
+    let found = connectors.iter().find(|c| c["name"] == name && c["direction"] == direction);
+    (found.unwrap_or_else(|| panic!("no connector {name} ({direction})")), format!("{direction}:{name}"))
 }
 
 #[tokio::test]
@@ -230,8 +231,7 @@ async fn the_demo_dashboard_shows_the_reports_figures_in_every_view() {
 
     // Connector report: pick a connector by name; its days and total are the report's.
     browser.click("[role=tab][data-view=connectors]").await;
-    let id = connector_id(&report, "Partner Contoso", "outbound");
-    let connector = &report["connectors"][id.parse::<usize>().unwrap()];
+    let (connector, id) = connector(&report, "Partner Contoso", "outbound");
     browser.client.find(Locator::Id("connector")).await.unwrap().select_by_value(&id).await.unwrap();
     assert!(browser.text("#view-connectors h2").await.starts_with("Partner Contoso (outbound)"));
     assert!(browser.text("#view-connectors h2").await.contains("Volume rose"), "the insight badge sits by the name");
@@ -241,6 +241,8 @@ async fn the_demo_dashboard_shows_the_reports_figures_in_every_view() {
         assert_eq!(browser.text(&css).await, count(&day["messages"]));
     }
     browser.click("#view-connectors .seg [data-value=status]").await;
+    let focused = browser.js("return document.activeElement.dataset.focus").await;
+    assert_eq!(focused, "Break down by:status", "a redraw keeps the focus on the control used");
     assert_eq!(browser.text("[data-table=flow] tfoot [data-key=failed]").await, count(&connector["status"]["failed"]));
     browser.click("#view-connectors .seg [data-value=tls]").await;
     assert!(
@@ -275,6 +277,15 @@ async fn the_demo_dashboard_shows_the_reports_figures_in_every_view() {
     browser.click("#filter [data-value='7']").await;
     assert_eq!(browser.js("return document.getElementById('from').value").await, "2026-11-23");
 
+    // Typed from the keyboard, a date applies once complete, and the field keeps the focus.
+    browser.click("[role=tab][data-view=overview]").await;
+    browser.js("document.getElementById('from').focus()").await;
+    browser.client.find(Locator::Id("from")).await.unwrap().send_keys("11242026").await.unwrap();
+    assert_eq!(browser.js("return document.getElementById('from').value").await, "2026-11-24");
+    assert_eq!(browser.js("return document.activeElement.id").await, "from");
+    let sub = days_sum(&totals["inbound"], "2026-11-24", "2026-11-29", &["messages"]);
+    assert_eq!(browser.text("[data-metric=inbound-messages]").await, thousands(sub));
+
     // A link with the state in it opens where it was.
     browser
         .open(&page, &format!("#view=connectors&from=2026-11-24&to=2026-11-24&connector={id}&mode=flow&by=direction"))
@@ -290,6 +301,11 @@ async fn the_demo_dashboard_shows_the_reports_figures_in_every_view() {
     let first_text = browser.text("#view-insights article").await;
     assert!(first_text.contains(first["message"].as_str().unwrap()), "{first_text}");
     assert!(first_text.contains(first["remediation"].as_str().unwrap()), "{first_text}");
+    browser.click("#view-insights article .link").await;
+    let picked = browser.js("return document.getElementById('connector').value").await;
+    let expected = format!("{}:{}", first["direction"].as_str().unwrap(), first["connector"].as_str().unwrap());
+    assert_eq!(picked, expected.as_str(), "an insight's connector opens its report");
+    browser.click("[role=tab][data-view=insights]").await;
     browser.click("[role=tab][data-view=sources]").await;
     for source in report["sources"].as_array().unwrap() {
         let css = format!("tr[data-source='{}'] [data-field=skipped]", source["name"].as_str().unwrap());

@@ -314,3 +314,24 @@ fn events_from_standard_input_and_only_one_reader() {
     assert!(text(&out.stderr).contains("already read by another collector"), "{}", text(&out.stderr));
     assert_eq!(text(&out.stdout).lines().count(), 3, "the first reader still read everything");
 }
+
+#[test]
+fn html_sink_settings_are_checked_before_anything_runs() {
+    for (extra, expected) in [
+        ("default_days = 0", "`default_days` must be at least 1"),
+        ("template_dir = \"no-such-folder\"", "no-such-folder cannot be read"),
+        ("template_dir = \".\"\nfancy = true", "unknown field `fancy`"),
+    ] {
+        let site = Site::new(&format!("\n[[sink]]\ntype = \"html\"\npath = \"out/dashboard.html\"\n{extra}\n"), EVENTS);
+        let out = mailflow(&["check", "--config", &site.config()]);
+        assert_eq!(out.status.code(), Some(2), "{extra}");
+        assert!(text(&out.stderr).contains(expected), "{extra}: {}", text(&out.stderr));
+    }
+    let site =
+        Site::new("\n[[sink]]\ntype = \"html\"\npath = \"out/dashboard.html\"\ntemplate_dir = \"brand\"\n", EVENTS);
+    std::fs::create_dir(site.dir.path().join("brand")).unwrap();
+    std::fs::write(site.dir.path().join("brand/brand.html"), "<div>\n{{ title }\n</div>").unwrap();
+    let out = mailflow(&["check", "--config", &site.config()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("template brand.html, line 2: syntax error"), "{}", text(&out.stderr));
+}

@@ -10,8 +10,7 @@ mod support;
 fn render(c: &mut Criterion) {
     let report = support::fleet_report(30, 50);
     let templates = Templates::new(None);
-    let config =
-        HtmlConfig { path: "unused.html".into(), title: "Mail flow".into(), default_days: 7, template_dir: None };
+    let config = HtmlConfig::new("unused.html");
     let page = templates.render(&report, &config).unwrap();
     println!("page for 30 days × 50 connectors: {} bytes ({:.0}% of 1 MB)", page.len(), page.len() as f64 / 1e4);
     c.bench_function("render 30 days x 50 connectors", |b| b.iter(|| templates.render(&report, &config).unwrap()));

@@ -12,8 +12,8 @@
 //!
 //! # Layout
 //! - [`HtmlConfig`], [`build`]: the sink's options and constructor.
-//! - [`Templates`]: the page's templates (`page.html`, `brand.html`, `style.css`, `app.js`), built
-//!   in and overridable one by one from `template_dir`.
+//! - [`Templates`], [`BUILT_IN`]: the page's templates (`brand.html`, `style.css`, `page.html`,
+//!   `app.js`), built in and overridable one by one from `template_dir`.
 //! - `templates/`: the built-in templates.
 
 use std::path::{Path, PathBuf};
@@ -43,6 +43,13 @@ pub struct HtmlConfig {
     pub template_dir: Option<PathBuf>,
 }
 
+impl HtmlConfig {
+    /// The defaults, writing to `path`.
+    pub fn new(path: impl Into<PathBuf>) -> HtmlConfig {
+        HtmlConfig { path: path.into(), title: default_title(), default_days: default_days(), template_dir: None }
+    }
+}
+
 fn default_title() -> String {
     "Mail flow".to_string()
 }
@@ -51,10 +58,9 @@ fn default_days() -> u32 {
     7
 }
 
-/// The templates a page is made of, in the order a branding change usually needs them.
-pub const TEMPLATE_NAMES: [&str; 4] = ["brand.html", "style.css", "page.html", "app.js"];
-
-const BUILT_IN: [(&str, &str); 4] = [
+/// The templates a page is made of (name, built-in source), in the order a branding change
+/// usually needs them.
+pub const BUILT_IN: [(&str, &str); 4] = [
     ("brand.html", include_str!("../templates/brand.html")),
     ("style.css", include_str!("../templates/style.css")),
     ("page.html", include_str!("../templates/page.html")),
@@ -73,8 +79,16 @@ pub fn build(section: &ComponentSection) -> Result<Box<dyn Sink>, ConfigError> {
     }
     if let Some(dir) = &mut config.template_dir {
         *dir = section.resolve_path(dir);
-        if !dir.is_dir() {
-            return Err(section.error(format!("`template_dir` {} is not a folder", dir.display())));
+        let entries = std::fs::read_dir(&*dir)
+            .map_err(|e| section.error(format!("`template_dir` {} cannot be read: {e}", dir.display())))?;
+        for name in entries.filter_map(|e| Some(e.ok()?.file_name().to_string_lossy().into_owned())) {
+            if !BUILT_IN.iter().any(|(known, _)| *known == name) {
+                tracing::warn!(
+                    template_dir = %dir.display(),
+                    "`{name}` is not one of the page's templates ({}) and is not used",
+                    BUILT_IN.map(|(n, _)| n).join(", ")
+                );
+            }
         }
     }
     let templates = Templates::new(config.template_dir.clone());
@@ -110,7 +124,19 @@ impl Templates {
         env.set_syntax(
             minijinja::syntax::SyntaxConfig::builder().keep_trailing_newline(true).build().expect("default delimiters"),
         );
-        env.set_auto_escape_callback(|name| if name.ends_with(".html") { AutoEscape::Html } else { AutoEscape::None });
+        // Values put into the script or the styles become JSON literals that cannot close the
+        // block they sit in: a name from a log can never turn into code there either.
+        env.set_auto_escape_callback(|name| if name.ends_with(".html") { AutoEscape::Html } else { IN_SCRIPT });
+        env.set_formatter(|out, state, value| {
+            if *state.auto_escape() != IN_SCRIPT || value.is_safe() {
+                return minijinja::escape_formatter(out, state, value);
+            }
+            let json = serde_json::to_string(value).map_err(|e| {
+                minijinja::Error::new(minijinja::ErrorKind::BadSerialization, "cannot write a value as JSON")
+                    .with_source(e)
+            })?;
+            out.write_str(&escape_for_script(&json)).map_err(minijinja::Error::from)
+        });
         env.set_loader(move |name| {
             if let Some(dir) = &template_dir
                 && let Some(source) = read_override(dir, name)?
@@ -122,12 +148,20 @@ impl Templates {
         Templates { env }
     }
 
-    /// Compiles every template, naming the first broken one.
+    /// Renders a page for an empty one-day report: names the first broken template, or a
+    /// `page.html` that would leave the script out or blocked.
     pub fn check(&self) -> Result<(), String> {
-        for name in TEMPLATE_NAMES {
-            self.env.get_template(name).map_err(|e| describe(&e))?;
-        }
-        Ok(())
+        let day = chrono::NaiveDate::from_ymd_opt(2026, 1, 1).expect("a valid date");
+        let range = mailflow_core::ReportRange::new(day, day, chrono_tz::Tz::UTC).map_err(|e| e.to_string())?;
+        let report = mailflow_core::report::build(mailflow_core::report::ReportInput {
+            range,
+            rollup: &mailflow_core::Rollup::new(),
+            connectors: &[],
+            insights: &mailflow_core::InsightSettings::default(),
+            sources: Vec::new(),
+            generated_at: chrono::DateTime::UNIX_EPOCH,
+        });
+        self.render(&report, &HtmlConfig::new("check.html")).map(drop)
     }
 
     /// The whole page for `report`.
@@ -142,13 +176,31 @@ impl Templates {
             default_days => config.default_days,
             version => env!("CARGO_PKG_VERSION"),
         };
-        let script = render("app.js", ctx.clone())?;
+        // Browsers read CR LF in a page as LF before they hash a script, so hash what they see.
+        let script = render("app.js", ctx.clone())?.replace("\r\n", "\n").replace('\r', "\n");
         let style = render("style.css", ctx.clone())?;
         let script_hash =
             format!("sha256-{}", base64::engine::general_purpose::STANDARD.encode(Sha256::digest(&script)));
-        render("page.html", context! { script, style, script_hash, report_json, ..ctx })
+        let page = render(
+            "page.html",
+            context! { script => &script, style, script_hash => &script_hash, report_json, ..ctx },
+        )?;
+        if !page.contains(&script) {
+            return Err(
+                "template page.html: the page lacks the script; keep `<script>{{ script|safe }}</script>`".into()
+            );
+        }
+        if !page.contains(&format!("'{script_hash}'")) {
+            return Err("template page.html: the Content-Security-Policy does not allow the script; keep \
+                        `script-src '{{ script_hash|safe }}'`"
+                .into());
+        }
+        Ok(page)
     }
 }
+
+/// The escaping of values rendered into `app.js` and `style.css`.
+const IN_SCRIPT: AutoEscape = AutoEscape::Custom(std::borrow::Cow::Borrowed("script"));
 
 fn read_override(dir: &Path, name: &str) -> Result<Option<String>, minijinja::Error> {
     let path = dir.join(name);
@@ -156,7 +208,7 @@ fn read_override(dir: &Path, name: &str) -> Result<Option<String>, minijinja::Er
         Ok(source) => Ok(Some(source)),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(minijinja::Error::new(
-            minijinja::ErrorKind::TemplateNotFound,
+            minijinja::ErrorKind::InvalidOperation,
             format!("cannot read template {}: {e}", path.display()),
         )),
     }
@@ -176,19 +228,25 @@ fn describe(e: &minijinja::Error) -> String {
     out
 }
 
-/// The report as JSON that can sit inside `<script type="application/json">`: `<`, `>` and `&`
-/// appear in JSON only inside strings, where their `\u` escapes mean the same, so no log line can
+/// The report as JSON that can sit inside `<script type="application/json">`: no log line can
 /// close the block or open a comment.
 pub fn script_json(report: &Report) -> serde_json::Result<String> {
-    let json = serde_json::to_string(report)?;
+    Ok(escape_for_script(&serde_json::to_string(report)?))
+}
+
+/// JSON with `<`, `>`, `&` and `'` written as `\u` escapes, which mean the same inside its strings
+/// (the only place JSON has them) but cannot end a `<script>` or `<style>` block or a quoted
+/// attribute.
+fn escape_for_script(json: &str) -> String {
     let mut out = String::with_capacity(json.len() + json.len() / 64);
     for c in json.chars() {
         match c {
             '<' => out.push_str("\\u003c"),
             '>' => out.push_str("\\u003e"),
             '&' => out.push_str("\\u0026"),
+            '\'' => out.push_str("\\u0027"),
             c => out.push(c),
         }
     }
-    Ok(out)
+    out
 }

@@ -22,12 +22,14 @@
   const PRESETS = [7, 14, 30];
 
   const days = report.totals.inbound.daily.map((d) => d.date);
-  const connectors = report.connectors.map((c, id) => ({ ...c, id: String(id) }));
+  // A connector's id is its direction and name, so a saved link opens it in tomorrow's page too.
+  const connectors = report.connectors.map((c) => ({ ...c, id: `${c.direction}:${c.name}` }));
   const defaultDays = Math.max(1, Number(document.body.dataset.defaultDays) || 7);
-  const state = {
+  const DEFAULTS = {
     view: 'overview', from: Math.max(0, days.length - defaultDays), to: days.length - 1,
     connector: 'all', mode: 'flow', by: 'direction',
   };
+  const state = { ...DEFAULTS };
 
   // ---- numbers and dates -------------------------------------------------------------------
   const numberFormat = new Intl.NumberFormat('en-US');
@@ -41,8 +43,12 @@
     return i === 0 ? `${n} B` : `${n.toFixed(1)} ${units[i]}`;
   };
   const utc = (date) => new Date(`${date}T00:00:00Z`);
-  const dayShort = (date) => utc(date).toLocaleDateString('en-US', { month: 'short', day: 'numeric', timeZone: 'UTC' });
-  const dayLong = (date) => utc(date).toLocaleDateString('en-US', { weekday: 'short', month: 'short', day: 'numeric', timeZone: 'UTC' });
+  // Dates carry their year when the report spans more than one.
+  const withYear = days[0].slice(0, 4) !== days[days.length - 1].slice(0, 4);
+  const dateLabel = (date, options) => utc(date).toLocaleDateString('en-US', { ...options, timeZone: 'UTC' });
+  const dayShort = (date) => dateLabel(date, { month: 'short', day: 'numeric', year: withYear ? 'numeric' : undefined });
+  const dayLong = (date) => dateLabel(date, { weekday: 'short', month: 'short', day: 'numeric', year: withYear ? 'numeric' : undefined });
+  const dayAxis = (date) => dateLabel(date, withYear ? { month: 'short', year: '2-digit', day: 'numeric' } : { month: 'short', day: 'numeric' });
   const span = () => `${dayShort(days[state.from])} – ${dayShort(days[state.to])}`;
 
   // ---- sums over the picked days -------------------------------------------------------------
@@ -99,7 +105,7 @@
     series.filter((x) => values[x.key]).map((x) => h('li', {}, swatch(x.color), `${x.label} `, h('strong', {}, pct(values[x.key], total)))));
   const seg = (label, options, current, onpick) => h('div', { class: 'seg', role: 'group', 'aria-label': label },
     options.map(([value, text, disabled, title]) => h('button', {
-      type: 'button', 'aria-pressed': String(value === current), 'data-value': String(value), disabled, title,
+      type: 'button', 'aria-pressed': String(value === current), 'data-value': String(value), 'data-focus': `${label}:${value}`, disabled, title,
       onclick: () => onpick(value),
     }, text)));
 
@@ -153,7 +159,7 @@
     }
     const slot = plotW / Math.max(1, dates.length);
     const barW = Math.max(1, Math.min(48, slot * 0.72));
-    const every = Math.ceil(dates.length / Math.max(1, Math.floor(plotW / 52)));
+    const every = Math.ceil(dates.length / Math.max(1, Math.floor(plotW / (withYear ? 72 : 52))));
     dates.forEach((date, i) => {
       const x = left + slot * i + (slot - barW) / 2;
       let y = top + plotH;
@@ -167,7 +173,7 @@
           s('title', {}, `${dayLong(date)} · ${x0.label}: ${fmt(v)} (${pct(v, total)})`)));
       }
       if (i % every === 0) {
-        svg.append(s('text', { x: left + slot * i + slot / 2, y: H - 6, 'text-anchor': 'middle' }, dayShort(date)));
+        svg.append(s('text', { x: left + slot * i + slot / 2, y: H - 6, 'text-anchor': 'middle' }, dayAxis(date)));
       }
     });
     return svg;
@@ -201,23 +207,30 @@
       h('td', { 'data-field': 'share' }, pct(values[x.key], total))))),
     h('tfoot', {}, h('tr', {}, h('td', {}, 'Total'), h('td', { 'data-field': 'messages' }, fmt(total)), h('td', {}, total ? '100.0%' : '–'))));
 
-  // Per-day figures behind a column chart.
-  const dayTable = (caption, series, traffic, group, { percent = false, key } = {}) => {
+  // Per-day figures behind a column chart: `show` is 'count', 'share' (of the day's messages) or
+  // 'both'; `group` names the counters (tls, trust, status, direction) the series are read from.
+  const dayTable = (caption, series, traffic, group, { show = 'count', key, tlsColumn = false } = {}) => {
     const rows = picked(traffic);
-    const cell = (v, total) => (percent ? `${pct(v, total)}` : fmt(v));
+    const cell = (v, total) => ({ count: fmt(v), share: pct(v, total), both: `${fmt(v)} (${pct(v, total)})` }[show]);
     const totals = rows.reduce(add, zero());
+    const seriesTotal = (k) => rows.reduce((t, d) => t + (d[group][k] || 0), 0);
     return h('table', { 'data-table': key },
-      h('caption', {}, caption),
-      h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, 'Date'), series.map((x) => h('th', { scope: 'col' }, x.label)), h('th', { scope: 'col' }, 'Messages'))),
+      h('caption', {}, `${caption}, ${span()}`),
+      h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, 'Date'), series.map((x) => h('th', { scope: 'col' }, x.label)),
+        h('th', { scope: 'col' }, 'Messages'), tlsColumn ? h('th', { scope: 'col' }, 'Protected by TLS') : null)),
       h('tbody', {}, rows.map((d) => h('tr', { 'data-date': d.date },
         h('th', { scope: 'row', class: 'text' }, dayLong(d.date)),
-        series.map((x) => h('td', { 'data-key': x.key }, cell(d[group][x.key], d.messages))),
-        h('td', { 'data-field': 'messages' }, fmt(d.messages))))),
+        series.map((x) => h('td', { 'data-key': x.key }, cell(d[group][x.key] || 0, d.messages))),
+        h('td', { 'data-field': 'messages' }, fmt(d.messages)),
+        tlsColumn ? h('td', {}, protectedShare(d)) : null))),
       h('tfoot', {}, h('tr', {}, h('td', {}, 'Total'),
-        series.map((x) => h('td', { 'data-key': x.key }, cell(totals[group][x.key], totals.messages))),
-        h('td', { 'data-field': 'messages' }, fmt(totals.messages)))));
+        series.map((x) => h('td', { 'data-key': x.key }, cell(seriesTotal(x.key), totals.messages))),
+        h('td', { 'data-field': 'messages' }, fmt(totals.messages)),
+        tlsColumn ? h('td', {}, protectedShare(totals)) : null)));
   };
-  const folded = (summary, content) => h('details', {}, h('summary', {}, summary), tableWrap(content));
+  // A table a reader opens on demand; `fold` names it so a redraw keeps it open.
+  const folded = (summary, content, fold) => h('details', { 'data-fold': fold, open: openFolds.has(fold) },
+    h('summary', {}, summary), tableWrap(content));
 
   // ---- views ---------------------------------------------------------------------------------------
   const views = {};
@@ -246,7 +259,7 @@
       h('h3', {}, `${direction.label}: TLS version mix`),
       mixBar(`${direction.label} TLS version mix`, TLS, c.tls, { small: false }),
       shares(TLS, c.tls, c.messages),
-      folded('Table', shareTable(`${direction.label} messages by TLS version, ${span()}`, TLS, c.tls, c.messages, `overview-${direction.key}-tls`)));
+      folded('Table', shareTable(`${direction.label} messages by TLS version, ${span()}`, TLS, c.tls, c.messages, `overview-${direction.key}-tls`), `overview-${direction.key}-tls`));
     return [
       h('div', { class: 'grid' },
         kpi(DIRECTIONS[0], inbound, previous && previous.inbound),
@@ -263,6 +276,7 @@
         legend(DIRECTIONS),
         columns(`Messages per day by direction, ${span()}`, days.slice(state.from, state.to + 1), DIRECTIONS,
           (i) => ({ inbound: report.totals.inbound.daily[state.from + i].messages, outbound: report.totals.outbound.daily[state.from + i].messages })),
+        folded('Table', dayTable('Messages per day by direction', DIRECTIONS, allTraffic(), 'direction', { key: 'overview-daily', tlsColumn: true }), 'overview-daily'),
         h('h3', {}, 'Message protected in transit (by TLS)'),
         legend(TLS),
         mix(DIRECTIONS[0], inbound), mix(DIRECTIONS[1], outbound)),
@@ -279,7 +293,7 @@
         h('p', {}, h('span', { class: 'big', 'data-metric': `tls-${direction.key}-protected` }, protectedShare(c)), ' of ', fmt(c.messages), ' messages protected by TLS'),
         legend(TLS),
         columns(`${direction.label} TLS versions per day (100%)`, rows.map((d) => d.date), TLS, (i) => rows[i].tls, { percent: true, width: chartWidth(2) }),
-        folded('Per day', dayTable(`${direction.label} messages per day by TLS version`, TLS, traffic, 'tls', { key: `tls-${direction.key}-daily` })),
+        folded('Per day', dayTable(`${direction.label} messages per day by TLS version`, TLS, traffic, 'tls', { show: 'both', key: `tls-${direction.key}-daily` }), `tls-${direction.key}-daily`),
         tableWrap(shareTable(`${direction.label} messages by TLS version, ${span()}`, TLS, c.tls, c.messages, `tls-${direction.key}`)),
         h('h3', {}, 'Certificate trust'),
         mixBar(`${direction.label} certificate trust`, TRUST, c.trust, { small: false }),
@@ -326,37 +340,24 @@
       body = [
         legend(series),
         columns(`Messages per day ${state.by === 'status' ? 'by status' : 'by direction'}, ${traffic.name}`, rows.map((d) => d.date), series, (i) => rows[i][group]),
-        tableWrap(flowTable(traffic, series, group)),
+        tableWrap(dayTable(`Messages per day, ${traffic.name}`, series, traffic, group, { key: 'flow', tlsColumn: true })),
       ];
     } else {
       body = [
         legend(TLS),
         columns(`TLS versions per day (100%), ${traffic.name}`, rows.map((d) => d.date), TLS, (i) => rows[i].tls, { percent: true }),
-        tableWrap(dayTable(`Share of messages per TLS version per day, ${traffic.name}`, TLS, traffic, 'tls', { percent: true, key: 'connector-tls-daily' })),
+        tableWrap(dayTable(`Messages per TLS version per day, ${traffic.name}`, TLS, traffic, 'tls', { show: 'both', key: 'connector-tls-daily' })),
         selected ? null : [h('h3', {}, 'TLS usage per connector'), tableWrap(tlsUsageTable())],
       ];
     }
     return [toolbar, card(title, body), card(h('h2', {}, 'Connectors'), h('p', { class: 'note' }, `${span()}. Pick a name to see its mail flow and TLS usage.`), tableWrap(connectorTable()))];
   };
 
-  const flowTable = (traffic, series, group) => {
-    const rows = picked(traffic);
-    const total = (key) => rows.reduce((t, d) => t + (d[group][key] || 0), 0);
-    return h('table', { 'data-table': 'flow' },
-      h('caption', {}, `Messages per day, ${traffic.name}, ${span()}`),
-      h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, 'Date'), series.map((x) => h('th', { scope: 'col' }, x.label)), h('th', { scope: 'col' }, 'Messages'), h('th', { scope: 'col' }, 'Protected by TLS'))),
-      h('tbody', {}, rows.map((d) => h('tr', { 'data-date': d.date },
-        h('th', { scope: 'row', class: 'text' }, dayLong(d.date)),
-        series.map((x) => h('td', { 'data-key': x.key }, fmt(d[group][x.key] || 0))),
-        h('td', { 'data-field': 'messages' }, fmt(d.messages)),
-        h('td', {}, protectedShare(d))))),
-      h('tfoot', {}, h('tr', {}, h('td', {}, 'Total'),
-        series.map((x) => h('td', { 'data-key': x.key }, fmt(total(x.key)))),
-        h('td', { 'data-field': 'messages' }, fmt(rows.reduce((t, d) => t + d.messages, 0))),
-        h('td', {}, protectedShare(rows.reduce(add, zero()))))));
-  };
-
-  const connectorLink = (c) => h('button', { class: 'link', type: 'button', onclick: () => go({ connector: c.id }) }, c.name);
+  // Opens a connector's report from anywhere, at the top of the report.
+  const connectorLink = (c) => h('button', {
+    class: 'link', type: 'button', 'data-focus': `link:${c.id}`,
+    onclick: () => { go({ view: 'connectors', connector: c.id }); document.getElementById('view-connectors').scrollIntoView(); },
+  }, c.name);
 
   const tlsUsageTable = () => h('table', { 'data-table': 'tls-usage' },
     h('caption', {}, `Share of messages per TLS version and connector, ${span()}`),
@@ -413,7 +414,8 @@
       h('td', {}, fmt(x.internal)),
       h('td', { class: 'text' }, x.first_event ? x.first_event.slice(0, 10) : '–'),
       h('td', { class: 'text' }, x.warnings.length
-        ? h('details', {}, h('summary', {}, `${fmt(x.warnings.length)} shown`), h('ul', { class: 'warnings' }, x.warnings.map((w) => h('li', {}, w))))
+        ? h('details', { 'data-fold': `warnings:${x.name}`, open: openFolds.has(`warnings:${x.name}`) },
+          h('summary', {}, `${fmt(x.warnings.length)} shown`), h('ul', { class: 'warnings' }, x.warnings.map((w) => h('li', {}, w))))
         : 'none'));
     const table = h('table', { 'data-table': 'sources' },
       h('caption', {}, 'Each source, what it counted in the report range, and what it had to skip'),
@@ -423,26 +425,33 @@
     return [card(h('h2', {}, 'Sources'), tableWrap(table))];
   };
 
-  // ---- date filter -----------------------------------------------------------------------------
-  const renderFilter = () => {
-    const el = document.getElementById('filter');
+  // ---- date filter: built once and kept, so typing a date is never interrupted by a redraw ----
+  const filter = (() => {
     const last = days.length - 1;
-    const current = isFullRange() && !PRESETS.includes(days.length) ? 'all' : state.to === last ? state.to - state.from + 1 : null;
     const presets = PRESETS.map((n) => [n, `Last ${n} days`, n > days.length, n > days.length ? `The page holds ${days.length} days` : null]);
     if (!PRESETS.includes(days.length)) presets.push(['all', days.length === 1 ? 'The one day' : `All ${days.length} days`]);
-    const dateInput = (id, index, onpick) => {
-      const input = h('input', { type: 'date', id, min: days[0], max: days[last], value: days[index], required: true });
+    const quick = seg('Quick ranges', presets, null, (n) => go(n === 'all' ? { from: 0, to: last } : { from: Math.max(0, days.length - n), to: last }));
+    // A date is applied once it is complete and in the report; a half-typed one is left alone.
+    const dateInput = (id, onpick) => {
+      const input = h('input', { type: 'date', id, min: days[0], max: days[last], required: true });
       input.addEventListener('change', () => {
         const i = days.indexOf(input.value);
-        if (i >= 0) onpick(i); else input.value = days[index];
+        if (i >= 0) onpick(i);
       });
+      input.addEventListener('blur', () => { if (days.indexOf(input.value) < 0) sync(); });
       return input;
     };
-    el.replaceChildren(
-      seg('Quick ranges', presets, current, (n) => go(n === 'all' ? { from: 0, to: last } : { from: Math.max(0, days.length - n), to: last })),
-      h('label', { for: 'from' }, 'From'), dateInput('from', state.from, (i) => go({ from: i, to: Math.max(i, state.to) })),
-      h('label', { for: 'to' }, 'to'), dateInput('to', state.to, (i) => go({ to: i, from: Math.min(i, state.from) })));
-  };
+    const from = dateInput('from', (i) => go({ from: i, to: Math.max(i, state.to) }));
+    const to = dateInput('to', (i) => go({ to: i, from: Math.min(i, state.from) }));
+    document.getElementById('filter').replaceChildren(quick, h('label', { for: 'from' }, 'From'), from, h('label', { for: 'to' }, 'to'), to);
+    const sync = () => {
+      const current = isFullRange() && !PRESETS.includes(days.length) ? 'all' : state.to === last ? String(state.to - state.from + 1) : null;
+      for (const b of quick.querySelectorAll('button')) b.setAttribute('aria-pressed', String(b.dataset.value === current));
+      if (from.value !== days[state.from]) from.value = days[state.from];
+      if (to.value !== days[state.to]) to.value = days[state.to];
+    };
+    return { sync };
+  })();
 
   // ---- state, address bar, rendering ---------------------------------------------------------------
   const VIEWS = ['overview', 'tls', 'connectors', 'insights', 'sources'];
@@ -467,37 +476,74 @@
     render();
   };
 
-  const render = () => {
-    renderFilter();
-    for (const tab of document.querySelectorAll('[role="tab"][data-view]')) {
+  // Folded tables stay open, and the focused control keeps focus, across redraws.
+  const openFolds = new Set();
+  const focusKey = (el) => (el && el !== document.body ? (el.id ? `#${el.id}` : el.dataset.focus) : null);
+  const tabs = [...document.querySelectorAll('[role="tab"][data-view]')];
+  let printing = false;
+  const render = ({ rememberFolds = true } = {}) => {
+    const focused = focusKey(document.activeElement);
+    if (rememberFolds) {
+      for (const d of document.querySelectorAll('details[data-fold]')) if (d.open) openFolds.add(d.dataset.fold); else openFolds.delete(d.dataset.fold);
+    }
+    filter.sync();
+    for (const tab of tabs) {
       const active = tab.dataset.view === state.view;
       tab.setAttribute('aria-selected', String(active));
       tab.tabIndex = active ? 0 : -1;
+      if (active && tab.scrollIntoView) tab.scrollIntoView({ block: 'nearest', inline: 'nearest' });
     }
-    // Every view is drawn, hidden or not, so that printing shows them all.
+    // Only the view on screen is drawn; printing draws them all, one after another.
     for (const name of VIEWS) {
       const section = document.getElementById(`view-${name}`);
       section.hidden = name !== state.view;
-      section.replaceChildren(...views[name]().flat());
+      section.replaceChildren(...(printing || name === state.view ? views[name]().flat() : []));
     }
-    const count = document.getElementById('insight-count');
-    count.textContent = report.insights.length ? fmt(report.insights.length) : '';
+    document.getElementById('insight-count').textContent = report.insights.length ? fmt(report.insights.length) : '';
+    if (focused) {
+      const again = focused.startsWith('#') ? document.getElementById(focused.slice(1)) : [...document.querySelectorAll('[data-focus]')].find((el) => el.dataset.focus === focused);
+      if (again && again !== document.activeElement) again.focus();
+    }
   };
 
-  for (const tab of document.querySelectorAll('[role="tab"][data-view]')) {
-    tab.addEventListener('click', () => go({ view: tab.dataset.view }));
+  tabs.forEach((tab) => {
+    const name = tab.dataset.view;
+    tab.id = `tab-${name}`;
+    tab.setAttribute('aria-controls', `view-${name}`);
+    document.getElementById(`view-${name}`).setAttribute('aria-labelledby', tab.id);
+    tab.addEventListener('click', () => go({ view: name }));
     tab.addEventListener('keydown', (e) => {
-      const step = { ArrowRight: 1, ArrowLeft: -1 }[e.key];
-      if (!step) return;
-      const next = VIEWS[(VIEWS.indexOf(state.view) + step + VIEWS.length) % VIEWS.length];
-      go({ view: next });
-      document.querySelector(`[role="tab"][data-view="${next}"]`).focus();
+      const i = VIEWS.indexOf(state.view);
+      const next = { ArrowRight: i + 1, ArrowLeft: i - 1 + VIEWS.length, Home: 0, End: VIEWS.length - 1 }[e.key];
+      if (next === undefined) return;
+      e.preventDefault();
+      go({ view: VIEWS[next % VIEWS.length] });
+      document.getElementById(`tab-${state.view}`).focus();
     });
-  }
+  });
+  // Charts are drawn for the width of the page: redraw when that changes, not when only the
+  // height does (a phone's toolbar hiding while the reader scrolls).
+  let drawnWidth = document.querySelector('main').clientWidth;
   let resizeTimer;
-  window.addEventListener('resize', () => { clearTimeout(resizeTimer); resizeTimer = setTimeout(render, 150); });
-  window.addEventListener('hashchange', () => { Object.assign(state, readHash()); render(); });
-  window.addEventListener('beforeprint', () => document.querySelectorAll('details').forEach((d) => { d.open = true; }));
+  window.addEventListener('resize', () => {
+    clearTimeout(resizeTimer);
+    resizeTimer = setTimeout(() => {
+      const width = document.querySelector('main').clientWidth;
+      if (width !== drawnWidth) { drawnWidth = width; render(); }
+    }, 150);
+  });
+  window.addEventListener('hashchange', () => { Object.assign(state, DEFAULTS, readHash()); render(); });
+  // Printing opens every folded table; afterwards they are as the reader left them.
+  const printMode = (on) => {
+    if (printing === on) return;
+    printing = on;
+    render({ rememberFolds: on });
+    if (on) document.querySelectorAll('details').forEach((d) => { d.open = true; });
+  };
+  window.addEventListener('beforeprint', () => printMode(true));
+  window.addEventListener('afterprint', () => printMode(false));
+  const printQuery = window.matchMedia('print');
+  printQuery.addEventListener('change', () => printMode(printQuery.matches));
 
   Object.assign(state, readHash());
   render();

@@ -5,7 +5,7 @@ mod support;
 use mailflow_sink_html::{HtmlConfig, Templates, script_json};
 
 fn config() -> HtmlConfig {
-    HtmlConfig { path: "unused.html".into(), title: "Mail flow".into(), default_days: 7, template_dir: None }
+    HtmlConfig::new("unused.html")
 }
 
 #[test]
@@ -65,6 +65,42 @@ fn a_template_folder_replaces_templates_one_by_one() {
     std::fs::write(dir.path().join("page.html"), "<html>\n{% if %}\n</html>").unwrap();
     let err = Templates::new(Some(dir.path().to_path_buf())).check().unwrap_err();
     assert!(err.starts_with("template page.html, line 2: syntax error"), "{err}");
+}
+
+#[test]
+fn a_template_with_windows_line_endings_still_runs() {
+    // Browsers hash a script after reading CR LF as LF; so must the policy.
+    let dir = tempfile::tempdir().unwrap();
+    let script = include_str!("../templates/app.js");
+    std::fs::write(dir.path().join("app.js"), script.replace('\n', "\r\n")).unwrap();
+    let page = Templates::new(Some(dir.path().to_path_buf())).render(&support::fleet_report(7, 2), &config()).unwrap();
+    assert!(!page.contains('\r'));
+    assert!(page.contains(script));
+    use base64::Engine as _;
+    use sha2::Digest as _;
+    let hash = base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(script));
+    assert!(page.contains(&format!("script-src 'sha256-{hash}'")));
+}
+
+#[test]
+fn a_page_template_that_drops_the_script_or_its_hash_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let templates = || Templates::new(Some(dir.path().to_path_buf()));
+    let page = include_str!("../templates/page.html");
+    std::fs::write(dir.path().join("page.html"), page.replace("{{ script|safe }}", "{{ script }}")).unwrap();
+    assert!(templates().check().unwrap_err().contains("lacks the script"));
+    std::fs::write(dir.path().join("page.html"), page.replace("'{{ script_hash|safe }}'", "'self'")).unwrap();
+    assert!(templates().check().unwrap_err().contains("does not allow the script"));
+}
+
+#[test]
+fn values_put_into_the_script_are_json_literals() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("app.js"), "const first = {{ report.connectors[0].name }};").unwrap();
+    let mut report = support::fleet_report(7, 2);
+    report.connectors[0].name = "x'; alert(1); '</script>".into();
+    let page = Templates::new(Some(dir.path().to_path_buf())).render(&report, &config()).unwrap();
+    assert!(page.contains(r#"const first = "x\u0027; alert(1); \u0027\u003c/script\u003e";"#), "{page}");
 }
 
 #[test]
