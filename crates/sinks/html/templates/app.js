@@ -97,7 +97,11 @@
     return append(el, children);
   };
   const card = (...children) => h('div', { class: 'card' }, ...children);
-  const tableWrap = (table) => h('div', { class: 'table-wrap' }, table);
+  // A table may scroll sideways on a phone: keyboard users reach it as a named region.
+  const tableWrap = (table) => {
+    const caption = table.querySelector('caption');
+    return h('div', { class: 'table-wrap', tabindex: '0', role: 'region', 'aria-label': caption ? caption.textContent : 'Table' }, table);
+  };
   const swatch = (color) => h('span', { class: 'swatch', color, 'aria-hidden': 'true' });
   const legend = (series) => h('ul', { class: 'legend' }, series.map((x) => h('li', {}, swatch(x.color), x.label)));
   // A legend that also says each part's share: the overview's reading of a mix bar.
