@@ -18,7 +18,6 @@
     .map(([key, label]) => ({ key, label, color: `var(--${key})` }));
   const DIRECTIONS = [['inbound', 'Inbound'], ['outbound', 'Outbound']]
     .map(([key, label]) => ({ key, label, color: `var(--${key})` }));
-  const NO_CONNECTOR = 'No connector';
   const PRESETS = [7, 14, 30];
 
   const days = report.totals.inbound.daily.map((d) => d.date);
@@ -168,13 +167,13 @@
       const x = left + slot * i + (slot - barW) / 2;
       let y = top + plotH;
       const total = totals[i];
-      for (const x0 of series) {
-        const v = parts(i)[x0.key] || 0;
+      for (const kind of series) {
+        const v = parts(i)[kind.key] || 0;
         if (!v) continue;
         const hgt = percent ? (plotH * v) / total : (plotH * v) / max;
         y -= hgt;
-        svg.append(s('rect', { x, y, width: barW, height: Math.max(0.5, hgt), fill: x0.color },
-          s('title', {}, `${dayLong(date)} · ${x0.label}: ${fmt(v)} (${pct(v, total)})`)));
+        svg.append(s('rect', { x, y, width: barW, height: Math.max(0.5, hgt), fill: kind.color },
+          s('title', {}, `${dayLong(date)} · ${kind.label}: ${fmt(v)} (${pct(v, total)})`)));
       }
       if (i % every === 0) {
         svg.append(s('text', { x: left + slot * i + slot / 2, y: H - 6, 'text-anchor': 'middle' }, dayAxis(date)));
@@ -190,11 +189,11 @@
     const width = 100; const height = 10;
     const svg = s('svg', { class: small ? 'mix small' : 'mix', viewBox: `0 0 ${width} ${height}`, preserveAspectRatio: 'none', role: 'img', 'aria-label': label });
     let x = 0;
-    for (const x0 of series) {
-      const v = values[x0.key] || 0;
+    for (const kind of series) {
+      const v = values[kind.key] || 0;
       if (!v || !total) continue;
       const w = (width * v) / total;
-      svg.append(s('rect', { x, y: 0, width: w, height, fill: x0.color }, s('title', {}, `${x0.label}: ${fmt(v)} (${pct(v, total)})`)));
+      svg.append(s('rect', { x, y: 0, width: w, height, fill: kind.color }, s('title', {}, `${kind.label}: ${fmt(v)} (${pct(v, total)})`)));
       x += w;
     }
     if (!total) svg.append(s('rect', { x: 0, y: 0, width, height, fill: 'var(--line)' }, s('title', {}, 'No messages')));
