@@ -1,0 +1,79 @@
+//! Test support shared by mailflow's components (a dev-dependency only).
+//!
+//! Every collector is tested the same way: a folder per case under `tests/cases/` with the input,
+//! the collector's options, and what it must produce. One runner keeps those tests alike, so a new
+//! collector's cases read like the others'.
+//!
+//! # Layout
+//! - [`check_cases`]: runs every case folder and compares with `expected.jsonl` / `expected.txt`.
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use chrono::{DateTime, Utc};
+use mailflow_component::{CollectContext, Collector, Emitter};
+use mailflow_config::{ComponentSection, Config, ConfigError};
+use mailflow_core::MessageEvent;
+
+/// A collector's registry constructor.
+pub type Build = fn(&ComponentSection) -> Result<Box<dyn Collector>, ConfigError>;
+
+/// Runs each folder under `root` (at least `min_cases` of them) as a case.
+///
+/// `config(dir)` gives the case's config text (a `[[collector]]` section, optionally a `[site]`);
+/// the collector built from it by `build` reads events up to `end`. What it produced must equal
+/// the folder's `expected.jsonl` (the events) and `expected.txt` (the result, counts, warnings
+/// and errors), with the folder's path left out so the files are portable. With `BLESS=1` set,
+/// the expectations are rewritten instead, to be reviewed in the diff.
+pub fn check_cases(root: &Path, min_cases: usize, build: Build, config: impl Fn(&Path) -> String, end: DateTime<Utc>) {
+    let mut dirs: Vec<_> = std::fs::read_dir(root).unwrap().map(|e| e.unwrap().path()).collect();
+    dirs.sort();
+    assert!(dirs.len() >= min_cases, "cases are missing under {}", root.display());
+    let mut failures = Vec::new();
+    for dir in dirs {
+        let (events, summary) = run_case(&dir, build, &config(&dir), end);
+        for (file, actual) in [("expected.jsonl", events), ("expected.txt", summary)] {
+            let path = dir.join(file);
+            if std::env::var_os("BLESS").is_some() {
+                std::fs::write(&path, &actual).unwrap();
+            }
+            let expected = std::fs::read_to_string(&path).unwrap_or_default();
+            if expected != actual {
+                failures.push(format!("{}:\n--- expected\n{expected}--- actual\n{actual}", path.display()));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+fn run_case(dir: &Path, build: Build, text: &str, end: DateTime<Utc>) -> (String, String) {
+    let config = Config::parse(text, &dir.join("mailflow.toml"), &|_| None).unwrap();
+    let collector = build(&config.collectors[0]).unwrap();
+
+    let mut events: Vec<MessageEvent> = Vec::new();
+    let mut push = |e: MessageEvent| events.push(e);
+    let mut out = Emitter::new(&mut push);
+    let ctx = CollectContext { source: "case", site: &config.site, start: DateTime::UNIX_EPOCH, end };
+    let result = collector.collect(&ctx, &mut out);
+    let stats = out.into_stats();
+
+    let prefix = format!("{}/", dir.display());
+    let portable = |s: &str| s.replace(&prefix, "");
+    let mut jsonl = String::new();
+    for e in &events {
+        writeln!(jsonl, "{}", portable(&serde_json::to_string(e).unwrap())).unwrap();
+    }
+    let mut summary = format!(
+        "result: {:?}\nemitted: {}\nskipped: {}\n",
+        result.map_err(|e| e.to_string()),
+        stats.emitted,
+        stats.skipped
+    );
+    for w in &stats.warnings {
+        writeln!(summary, "warning: {}", portable(w)).unwrap();
+    }
+    for e in &stats.errors {
+        writeln!(summary, "error: {}", portable(e)).unwrap();
+    }
+    (jsonl, summary)
+}
