@@ -5,6 +5,8 @@
 //! `CI=true`, where a missing browser is a failure. Screenshots of every view, light and dark, land
 //! in `target/tmp/dashboard-screenshots/`.
 
+mod common;
+
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -166,9 +168,9 @@ impl Browser {
     }
 }
 
-fn mailflow(args: &[&str]) {
-    let out = Command::new(env!("CARGO_BIN_EXE_mailflow")).args(args).env_remove("RUST_LOG").output().unwrap();
-    assert!(out.status.success(), "mailflow {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+fn mailflow_ok(args: &[&str]) {
+    let out = common::mailflow(args);
+    assert!(out.status.success(), "mailflow {args:?}: {}", common::text(&out.stderr));
 }
 
 fn read_json(path: &Path) -> Value {
@@ -199,7 +201,7 @@ async fn the_demo_dashboard_shows_the_reports_figures_in_every_view() {
     let Some(browser) = browser().await else { return };
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().to_str().unwrap();
-    mailflow(&["-q", "demo", "--out", out]);
+    mailflow_ok(&["-q", "demo", "--out", out]);
     let page = dir.path().join("dashboard.html");
     let report = read_json(&dir.path().join("report.json"));
     let totals = &report["totals"];
@@ -376,7 +378,7 @@ title = "<i>Acme</i>"
 "#;
     std::fs::write(dir.path().join("mailflow.toml"), config).unwrap();
     let config = dir.path().join("mailflow.toml");
-    mailflow(&["-q", "run", "--config", config.to_str().unwrap(), "--from", "2026-11-23", "--to", "2026-11-29"]);
+    mailflow_ok(&["-q", "run", "--config", config.to_str().unwrap(), "--from", "2026-11-23", "--to", "2026-11-29"]);
     let page = dir.path().join("dashboard.html");
 
     for view in ["overview", "tls", "connectors", "insights", "sources"] {
@@ -433,7 +435,7 @@ async fn a_fleet_page_of_30_days_and_50_connectors_stays_small_and_fast() {
                   [[sink]]\ntype = \"html\"\npath = \"dashboard.html\"\n";
     std::fs::write(dir.path().join("mailflow.toml"), config).unwrap();
     let config = dir.path().join("mailflow.toml");
-    mailflow(&["-q", "run", "--config", config.to_str().unwrap(), "--from", "2026-11-01", "--to", "2026-11-30"]);
+    mailflow_ok(&["-q", "run", "--config", config.to_str().unwrap(), "--from", "2026-11-01", "--to", "2026-11-30"]);
     let page = dir.path().join("dashboard.html");
     let size = std::fs::metadata(&page).unwrap().len();
     assert!(size < 1_000_000, "{size} bytes");
@@ -466,10 +468,16 @@ async fn a_day_without_mail_and_a_failed_source_still_make_a_page() {
                   [[sink]]\ntype = \"html\"\npath = \"dashboard.html\"\n";
     std::fs::write(dir.path().join("mailflow.toml"), config).unwrap();
     let config = dir.path().join("mailflow.toml");
-    let out = Command::new(env!("CARGO_BIN_EXE_mailflow"))
-        .args(["-q", "run", "--config", config.to_str().unwrap(), "--from", "2026-11-29", "--to", "2026-11-29"])
-        .output()
-        .unwrap();
+    let out = common::mailflow(&[
+        "-q",
+        "run",
+        "--config",
+        config.to_str().unwrap(),
+        "--from",
+        "2026-11-29",
+        "--to",
+        "2026-11-29",
+    ]);
     assert_eq!(out.status.code(), Some(1), "a failed source exits 1, and the page is still written");
     let page = dir.path().join("dashboard.html");
     browser.open(&page, "").await;

@@ -1,17 +1,12 @@
 //! End-to-end tests of the `mailflow` binary: exit codes, messages and the files it writes.
 
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 
+use common::{mailflow, text};
 use serde_json::Value;
-
-fn mailflow(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_mailflow")).args(args).env_remove("RUST_LOG").output().unwrap()
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
 
 fn schema() -> jsonschema::Validator {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/report.schema.json");
