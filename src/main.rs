@@ -13,6 +13,7 @@ use anyhow::Context;
 use chrono::{SubsecRound, Utc};
 use clap::{CommandFactory, Parser};
 use mailflow_config::Config;
+use mailflow_core::format::printable;
 use mailflow_core::report::{SourceReport, SourceStatus};
 use mailflow_core::{MessageEvent, ReportRange};
 use mailflow_runner::{Pipeline, summary};
@@ -103,13 +104,13 @@ fn run(pipeline: &Pipeline, range: ReportRange, quiet: bool) -> u8 {
         print!("{}", summary::render(&report));
         for o in &outcomes {
             match &o.result {
-                Ok(done) => println!("  sink {}: {}", summary::clean(&o.name), summary::clean(done)),
-                Err(e) => println!("  sink {}: FAILED: {}", summary::clean(&o.name), summary::clean(e)),
+                Ok(done) => println!("  sink {}: {}", printable(&o.name), printable(done)),
+                Err(e) => println!("  sink {}: FAILED: {}", printable(&o.name), printable(e)),
             }
         }
     }
     for o in outcomes.iter().filter(|o| o.result.is_err()) {
-        eprintln!("error: sink {}: {}", summary::clean(&o.name), o.result.as_ref().unwrap_err());
+        eprintln!("error: sink {}: {}", printable(&o.name), o.result.as_ref().unwrap_err());
     }
     let sources_failed = print_failed_sources(&report.sources);
     if sources_failed || outcomes.iter().any(|o| o.result.is_err()) { FAILED } else { 0 }
@@ -120,7 +121,7 @@ fn print_failed_sources(sources: &[SourceReport]) -> bool {
     let mut failed = false;
     for s in sources.iter().filter(|s| s.status != SourceStatus::Ok) {
         let why = s.error.as_deref().unwrap_or("failed");
-        eprintln!("error: collector {}: {}", summary::clean(&s.name), summary::clean(why));
+        eprintln!("error: collector {}: {}", printable(&s.name), printable(why));
         failed = true;
     }
     failed
@@ -141,14 +142,14 @@ fn events(pipeline: &Pipeline, range: ReportRange) -> anyhow::Result<u8> {
     for s in &collected.sources {
         eprintln!(
             "{}: {} events, {} skipped, {} outside the range, {} internal (not shown)",
-            summary::clean(&s.name),
+            printable(&s.name),
             s.events,
             s.skipped,
             s.out_of_range,
             s.internal
         );
         for w in &s.warnings {
-            eprintln!("  {}", summary::clean(w));
+            eprintln!("  {}", printable(w));
         }
     }
     let code = if print_failed_sources(&collected.sources) { FAILED } else { 0 };

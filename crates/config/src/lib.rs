@@ -7,6 +7,9 @@
 //! own config struct. That keeps adding a component to one folder plus one registry line, while
 //! every error still points at a file, line and column.
 //!
+//! `[[job]]` sections say when `mailflow daemon` runs which report; `[daemon]` holds what the
+//! daemon needs besides (see [`JobConfig`]).
+//!
 //! Strings may refer to the environment as `${VAR}` or `${VAR:-default}` (`$${` is a literal
 //! `${`). Expansion happens inside parsed string values, never on the raw text, so a variable's
 //! value cannot change the structure of the file.
@@ -15,10 +18,12 @@
 //! - [`Config`]: the loaded file; [`Config::load`] and [`Config::parse`].
 //! - [`ComponentSection`]: one `[[collector]]` or `[[sink]]`, with its options left for later.
 //! - [`ConfigError`] and [`ErrorKind`]: what went wrong and where.
+//! - [`JobConfig`], [`Schedule`], [`DaemonConfig`]: scheduled runs.
 //! - [`Secret`]: a value that is never printed.
 
 mod error;
 mod expand;
+mod job;
 mod secret;
 
 use std::collections::BTreeSet;
@@ -34,6 +39,7 @@ use toml::Spanned;
 use toml::de::{DeTable, DeValue, Deserializer, ValueDeserializer};
 
 pub use error::{ConfigError, ErrorKind};
+pub use job::{DaemonConfig, JobConfig, Schedule};
 pub use secret::Secret;
 
 /// Environment variables an expansion read, as (name, value).
@@ -50,6 +56,8 @@ pub struct Config {
     pub insights: InsightSettings,
     pub collectors: Vec<ComponentSection>,
     pub sinks: Vec<ComponentSection>,
+    pub jobs: Vec<JobConfig>,
+    pub daemon: DaemonConfig,
     rules: ConnectorRules,
     document: Arc<Document>,
 }
@@ -82,6 +90,10 @@ struct RawConfig {
     collector: Vec<ComponentHead>,
     #[serde(default)]
     sink: Vec<ComponentHead>,
+    #[serde(default)]
+    job: Vec<JobConfig>,
+    #[serde(default)]
+    daemon: DaemonConfig,
 }
 
 #[derive(Deserialize)]
@@ -184,9 +196,28 @@ impl Config {
                 })
                 .collect()
         };
+        let collectors = sections(Role::Collector, raw.collector, &spans.collector)?;
+        let sinks = sections(Role::Sink, raw.sink, &spans.sink)?;
+        let mut job_names = BTreeSet::new();
+        for (index, job) in raw.job.iter().enumerate() {
+            let problem = job_problem(job, &collectors, &sinks).or_else(|| {
+                (!job_names.insert(job.name.as_str()))
+                    .then(|| format!("another [[job]] is already named \"{}\"; give each a distinct `name`", job.name))
+            });
+            if let Some(message) = problem {
+                let context = format!("[[job]] \"{}\"", job.name);
+                return Err(document.error_at(spans.job.get(index).cloned(), ErrorKind::Invalid, Some(context), message));
+            }
+        }
+        let mut daemon = raw.daemon;
+        if let Some(dir) = &mut daemon.lock_dir {
+            *dir = path.parent().unwrap_or(Path::new("")).join(&*dir);
+        }
         Ok(Config {
-            collectors: sections(Role::Collector, raw.collector, &spans.collector)?,
-            sinks: sections(Role::Sink, raw.sink, &spans.sink)?,
+            collectors,
+            sinks,
+            jobs: raw.job,
+            daemon,
             site: raw.site,
             connectors: raw.connector,
             insights: raw.insights,
@@ -277,6 +308,24 @@ impl ComponentSection {
     }
 }
 
+/// What is wrong with a job's name or the components it names, if anything.
+fn job_problem(job: &JobConfig, collectors: &[ComponentSection], sinks: &[ComponentSection]) -> Option<String> {
+    if job.name.trim().is_empty() {
+        return Some("`name` must not be empty".to_string());
+    }
+    for (key, chosen, sections) in [("collectors", &job.collectors, collectors), ("sinks", &job.sinks, sinks)] {
+        let Some(chosen) = chosen else { continue };
+        if chosen.is_empty() {
+            return Some(format!("`{key}` is empty; leave it out to use all {key}"));
+        }
+        if let Some(unknown) = chosen.iter().find(|name| !sections.iter().any(|s| &s.name == *name)) {
+            let known: Vec<&str> = sections.iter().map(|s| s.name.as_str()).collect();
+            return Some(format!("`{key}` names \"{unknown}\", which is not defined; defined: {}", known.join(", ")));
+        }
+    }
+    None
+}
+
 /// Parses `text` and expands `${VAR}` in every string; returns the variables it used.
 fn parse_expanded<'i>(text: &'i str, path: &Path, env: Env<'_>) -> Result<(Spanned<DeTable<'i>>, Vars), ConfigError> {
     let mut root = DeTable::parse(text).map_err(|e| ConfigError::from_toml(path, text, &e, ErrorKind::Syntax, None))?;
@@ -297,6 +346,7 @@ struct Spans {
     connector: Vec<Range<usize>>,
     collector: Vec<Range<usize>>,
     sink: Vec<Range<usize>>,
+    job: Vec<Range<usize>>,
 }
 
 impl Spans {
@@ -310,6 +360,7 @@ impl Spans {
             connector: items("connector"),
             collector: items("collector"),
             sink: items("sink"),
+            job: items("job"),
         }
     }
 }

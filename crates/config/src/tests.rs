@@ -226,3 +226,32 @@ proptest::proptest! {
         }
     }
 }
+
+#[test]
+fn jobs_name_existing_components() {
+    let text = format!(
+        "{GOOD}\n[daemon]\nlock_dir = \"locks\"\n\n[[job]]\nname = \"weekly\"\nschedule = \"0 7 * * MON\"\n\
+         range = \"previous calendar week\"\nsinks = [\"json\"]\n\n[[job]]\nname = \"daily\"\nschedule = \"0 6 * * *\"\n\
+         timezone = \"America/New_York\"\n"
+    );
+    let c = parse(&text).unwrap();
+    assert_eq!(c.jobs.len(), 2);
+    assert_eq!(c.jobs[0].range, mailflow_core::RangeSpec::PreviousCalendarWeek);
+    assert_eq!(c.jobs[0].sinks.as_deref(), Some(&["json".to_string()][..]));
+    assert_eq!(c.jobs[1].range, mailflow_core::RangeSpec::LastDays(7), "the default range");
+    assert_eq!(c.jobs[1].timezone, Some(chrono_tz::America::New_York));
+    assert_eq!(c.daemon.lock_dir.as_deref(), Some(Path::new("/etc/mailflow/locks")));
+
+    for (job, expected) in [
+        ("name = \"w\"\nschedule = \"0 7 * *\"", "five cron fields"),
+        ("name = \"w\"\nschedule = \"0 7 * * MON\"\nrange = \"last week\"", "previous calendar week"),
+        ("name = \"w\"\nschedule = \"0 7 * * MON\"\nsinks = [\"mail\"]", "`sinks` names \"mail\", which is not defined; defined: json"),
+        ("name = \"w\"\nschedule = \"0 7 * * MON\"\ncollectors = []", "`collectors` is empty"),
+        ("name = \"w\"\nschedule = \"0 7 * * MON\"\ntimezone = \"Mars/Olympus\"", "Mars/Olympus"),
+        ("name = \"w\"\nschedule = \"0 7 * * MON\"\n[[job]]\nname = \"w\"\nschedule = \"0 8 * * MON\"", "already named"),
+    ] {
+        let e = parse(&format!("{GOOD}\n[[job]]\n{job}\n")).unwrap_err().to_string();
+        assert!(e.contains(expected), "{job}: {e}");
+        assert!(e.contains("mailflow.toml:"), "{e}");
+    }
+}

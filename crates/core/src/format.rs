@@ -1,4 +1,5 @@
-//! Number formatting shared by every human-facing output (terminal, HTML, email).
+//! Formatting shared by every human-facing output (terminal, HTML, email): numbers, and names
+//! from logs made safe to print.
 
 /// `1234567` → `"1,234,567"`.
 pub fn thousands(n: u64) -> String {
@@ -20,6 +21,30 @@ pub fn percent(share: f64) -> String {
     if (p - p.round()).abs() < 1e-9 { format!("{}%", p.round()) } else { format!("{p:.1}%") }
 }
 
+/// Escapes control and bidirectional-override characters: an ANSI escape or a U+202E in a host
+/// name must not reach a terminal or a plain-text mail, where it could recolour or reorder what
+/// the admin reads.
+pub fn printable(s: &str) -> String {
+    let unsafe_char = |c: char| {
+        c.is_control() || matches!(c, '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+    };
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if unsafe_char(c) {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// [`printable`], shortened to `width` characters with the cut marked by `…`.
+pub fn fit(s: &str, width: usize) -> String {
+    let s = printable(s);
+    if s.chars().count() <= width { s } else { s.chars().take(width.saturating_sub(1)).chain(['…']).collect() }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -34,5 +59,13 @@ mod tests {
         assert_eq!(percent(0.312), "31.2%");
         assert_eq!(percent(0.0), "0%");
         assert_eq!(percent(1.0), "100%");
+    }
+
+    #[test]
+    fn control_characters_are_escaped_and_long_names_cut() {
+        assert_eq!(printable("mx\u{1b}[31m.example\n"), "mx\\u{1b}[31m.example\\n");
+        assert_eq!(printable("evil\u{202E}gnp.exe"), "evil\\u{202e}gnp.exe");
+        assert_eq!(fit("a-very-long-connector-name-indeed", 10), "a-very-lo…");
+        assert_eq!(fit("short", 10), "short");
     }
 }

@@ -27,7 +27,7 @@ mod error;
 pub use error::Error;
 pub use event::{Direction, Evidence, Location, MessageEvent, Peer, Status, Tls, TlsVersion, Trust};
 pub use insights::{Insight, InsightKind, InsightSettings, Severity};
-pub use range::ReportRange;
+pub use range::{RangeSpec, ReportRange};
 pub use report::Report;
 pub use rollup::{Counters, Rollup};
 pub use rules::{ConnectorConfig, ConnectorRules, NO_CONNECTOR, Resolution, SiteConfig};

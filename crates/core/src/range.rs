@@ -5,7 +5,7 @@
 
 use chrono::{DateTime, Datelike, Days, LocalResult, NaiveDate, TimeZone, Utc};
 use chrono_tz::Tz;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::Error;
 
@@ -93,6 +93,76 @@ impl ReportRange {
     }
 }
 
+/// A range relative to the day a job runs: `"yesterday"`, `"last 7 days"`, `"previous calendar
+/// week"` (Monday to Sunday) or `"previous calendar month"`. Every form ends before today, so a
+/// report only ever shows whole days.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
+pub enum RangeSpec {
+    LastDays(u32),
+    PreviousCalendarWeek,
+    PreviousCalendarMonth,
+}
+
+impl RangeSpec {
+    /// The range this spec means on `today`.
+    pub fn resolve(self, today: NaiveDate, timezone: Tz) -> Result<ReportRange, Error> {
+        match self {
+            RangeSpec::LastDays(days) => ReportRange::last_days(days, today, timezone),
+            RangeSpec::PreviousCalendarWeek => {
+                let monday = today - Days::new(u64::from(today.weekday().num_days_from_monday()));
+                ReportRange::new(monday - Days::new(7), monday - Days::new(1), timezone)
+            }
+            RangeSpec::PreviousCalendarMonth => {
+                let first = today.with_day(1).expect("every month has a first day");
+                let previous = first.checked_sub_months(chrono::Months::new(1)).unwrap_or(first);
+                ReportRange::new(previous, first - Days::new(1), timezone)
+            }
+        }
+    }
+}
+
+impl std::str::FromStr for RangeSpec {
+    type Err = Error;
+
+    fn from_str(text: &str) -> Result<Self, Error> {
+        let words: Vec<String> = text.split_whitespace().map(str::to_ascii_lowercase).collect();
+        let words: Vec<&str> = words.iter().map(String::as_str).collect();
+        let days = match words.as_slice() {
+            ["yesterday"] | ["last", "day"] => Some(1),
+            ["last", n, "days" | "day"] => n.parse::<u32>().ok().filter(|n| (1..=MAX_DAYS).contains(n)),
+            ["previous", "calendar", "week"] => return Ok(RangeSpec::PreviousCalendarWeek),
+            ["previous", "calendar", "month"] => return Ok(RangeSpec::PreviousCalendarMonth),
+            _ => None,
+        };
+        days.map(RangeSpec::LastDays).ok_or_else(|| {
+            Error::Range(format!(
+                "unknown range \"{text}\"; use \"yesterday\", \"last N days\" (N from 1 to {MAX_DAYS}), \
+                 \"previous calendar week\" or \"previous calendar month\""
+            ))
+        })
+    }
+}
+
+impl TryFrom<String> for RangeSpec {
+    type Error = Error;
+
+    fn try_from(text: String) -> Result<Self, Error> {
+        text.parse()
+    }
+}
+
+impl std::fmt::Display for RangeSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RangeSpec::LastDays(1) => f.write_str("yesterday"),
+            RangeSpec::LastDays(n) => write!(f, "last {n} days"),
+            RangeSpec::PreviousCalendarWeek => f.write_str("previous calendar week"),
+            RangeSpec::PreviousCalendarMonth => f.write_str("previous calendar month"),
+        }
+    }
+}
+
 /// The first instant of a local date. Where a DST jump skips midnight, the day starts at the
 /// first local time that exists.
 fn start_of_day(date: NaiveDate, tz: Tz) -> DateTime<Utc> {
@@ -162,6 +232,30 @@ mod tests {
         let (start, _) = r.utc_bounds();
         assert_eq!(r.local_date(start), date("2026-09-06"));
         assert_eq!(r.local_date(start - chrono::Duration::seconds(1)), date("2026-09-05"));
+    }
+
+    #[test]
+    fn relative_ranges_end_yesterday() {
+        let tz = Tz::UTC;
+        let spec = |s: &str| s.parse::<RangeSpec>().unwrap();
+        // 2026-12-07 is a Monday.
+        for (text, today, from, to) in [
+            ("yesterday", "2026-12-07", "2026-12-06", "2026-12-06"),
+            ("Last 7 days", "2026-12-07", "2026-11-30", "2026-12-06"),
+            ("previous calendar week", "2026-12-07", "2026-11-30", "2026-12-06"),
+            ("previous calendar week", "2026-12-13", "2026-11-30", "2026-12-06"),
+            ("previous calendar month", "2026-12-01", "2026-11-01", "2026-11-30"),
+            ("previous calendar month", "2026-03-31", "2026-02-01", "2026-02-28"),
+            ("previous calendar month", "2027-01-15", "2026-12-01", "2026-12-31"),
+        ] {
+            let r = spec(text).resolve(date(today), tz).unwrap();
+            assert_eq!((r.from, r.to), (date(from), date(to)), "{text} on {today}");
+        }
+        for text in ["last 0 days", "last 401 days", "last week", "tomorrow", ""] {
+            let e = text.parse::<RangeSpec>().unwrap_err().to_string();
+            assert!(e.contains("previous calendar week"), "{e}");
+        }
+        assert_eq!(spec("last 14 days").to_string(), "last 14 days");
     }
 
     #[test]

@@ -3,7 +3,7 @@
 
 use std::fmt::Write;
 
-use mailflow_core::format::{percent, thousands};
+use mailflow_core::format::{fit, percent, printable as clean, thousands};
 use mailflow_core::report::SourceStatus;
 use mailflow_core::{Direction, Report, TlsVersion};
 
@@ -92,32 +92,4 @@ pub fn render(report: &Report) -> String {
 fn capitalize(s: &str) -> String {
     let mut c = s.chars();
     c.next().map(|f| f.to_uppercase().chain(c).collect()).unwrap_or_default()
-}
-
-/// Escapes control and bidirectional-override characters: an ANSI escape or a U+202E in a host
-/// name must not reach the terminal, where it could recolour or reorder what the admin reads.
-pub fn clean(s: &str) -> String {
-    let unsafe_char = |c: char| {
-        c.is_control() || matches!(c, '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
-    };
-    s.chars().flat_map(|c| if unsafe_char(c) { c.escape_default().collect::<Vec<_>>() } else { vec![c] }).collect()
-}
-
-/// Cleans and shortens to `width` characters, marking the cut with `…`.
-fn fit(s: &str, width: usize) -> String {
-    let s = clean(s);
-    if s.chars().count() <= width { s } else { s.chars().take(width - 1).chain(['…']).collect() }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn control_characters_never_reach_the_terminal() {
-        assert_eq!(clean("mx\u{1b}[31m.example\n"), "mx\\u{1b}[31m.example\\n");
-        assert_eq!(clean("evil\u{202E}gnp.exe"), "evil\\u{202e}gnp.exe");
-        assert_eq!(fit("a-very-long-connector-name-indeed", 10), "a-very-lo…");
-        assert_eq!(fit("short", 10), "short");
-    }
 }
