@@ -75,7 +75,8 @@ impl FromStr for Schedule {
             ));
         }
         let parser = CronParser::builder().seconds(Seconds::Disallowed).year(Year::Disallowed).build();
-        let cron = parser.parse(text).map_err(|e| format!("`schedule` \"{text}\" is not a valid cron expression: {e}"))?;
+        let cron =
+            parser.parse(text).map_err(|e| format!("`schedule` \"{text}\" is not a valid cron expression: {e}"))?;
         Ok(Schedule { cron })
     }
 }

@@ -206,7 +206,12 @@ impl Config {
             });
             if let Some(message) = problem {
                 let context = format!("[[job]] \"{}\"", job.name);
-                return Err(document.error_at(spans.job.get(index).cloned(), ErrorKind::Invalid, Some(context), message));
+                return Err(document.error_at(
+                    spans.job.get(index).cloned(),
+                    ErrorKind::Invalid,
+                    Some(context),
+                    message,
+                ));
             }
         }
         let mut daemon = raw.daemon;

@@ -245,10 +245,16 @@ fn jobs_name_existing_components() {
     for (job, expected) in [
         ("name = \"w\"\nschedule = \"0 7 * *\"", "five cron fields"),
         ("name = \"w\"\nschedule = \"0 7 * * MON\"\nrange = \"last week\"", "previous calendar week"),
-        ("name = \"w\"\nschedule = \"0 7 * * MON\"\nsinks = [\"mail\"]", "`sinks` names \"mail\", which is not defined; defined: json"),
+        (
+            "name = \"w\"\nschedule = \"0 7 * * MON\"\nsinks = [\"mail\"]",
+            "`sinks` names \"mail\", which is not defined; defined: json",
+        ),
         ("name = \"w\"\nschedule = \"0 7 * * MON\"\ncollectors = []", "`collectors` is empty"),
         ("name = \"w\"\nschedule = \"0 7 * * MON\"\ntimezone = \"Mars/Olympus\"", "Mars/Olympus"),
-        ("name = \"w\"\nschedule = \"0 7 * * MON\"\n[[job]]\nname = \"w\"\nschedule = \"0 8 * * MON\"", "already named"),
+        (
+            "name = \"w\"\nschedule = \"0 7 * * MON\"\n[[job]]\nname = \"w\"\nschedule = \"0 8 * * MON\"",
+            "already named",
+        ),
     ] {
         let e = parse(&format!("{GOOD}\n[[job]]\n{job}\n")).unwrap_err().to_string();
         assert!(e.contains(expected), "{job}: {e}");

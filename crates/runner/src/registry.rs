@@ -11,7 +11,8 @@ pub const COLLECTORS: &[(&str, BuildCollector)] =
     &[("events", mailflow_collector_events::build), ("postfix", mailflow_collector_postfix::build)];
 
 /// `[[sink]]` types.
-pub const SINKS: &[(&str, BuildSink)] = &[("json", mailflow_sink_json::build), ("html", mailflow_sink_html::build)];
+pub const SINKS: &[(&str, BuildSink)] =
+    &[("json", mailflow_sink_json::build), ("html", mailflow_sink_html::build), ("email", mailflow_sink_email::build)];
 
 pub fn build_collector(section: &ComponentSection) -> Result<Box<dyn Collector>, ConfigError> {
     lookup(COLLECTORS, section, "collector")?(section)

@@ -6,6 +6,11 @@
 //!
 //! # Layout
 //! - [`check_cases`]: runs every case folder and compares with `expected.jsonl` / `expected.txt`.
+//! - [`fleet_report`]: a large report (many connectors, many days) for sink tests and benches.
+
+mod fleet;
+
+pub use fleet::fleet_report;
 
 use std::fmt::Write as _;
 use std::path::Path;

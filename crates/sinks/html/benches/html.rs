@@ -4,11 +4,8 @@
 use criterion::{Criterion, criterion_group, criterion_main};
 use mailflow_sink_html::{HtmlConfig, Templates};
 
-#[path = "../tests/support.rs"]
-mod support;
-
 fn render(c: &mut Criterion) {
-    let report = support::fleet_report(30, 50);
+    let report = mailflow_testkit::fleet_report(30, 50);
     let templates = Templates::new(None);
     let config = HtmlConfig::new("unused.html");
     let page = templates.render(&report, &config).unwrap();

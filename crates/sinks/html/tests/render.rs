@@ -1,7 +1,5 @@
 //! The page as the sink writes it: self-contained, escaped, overridable, small.
 
-mod support;
-
 use mailflow_sink_html::{HtmlConfig, Templates, script_json};
 
 fn config() -> HtmlConfig {
@@ -10,7 +8,7 @@ fn config() -> HtmlConfig {
 
 #[test]
 fn the_page_carries_everything_and_fetches_nothing() {
-    let report = support::fleet_report(7, 4);
+    let report = mailflow_testkit::fleet_report(7, 4);
     let page = Templates::new(None).render(&report, &config()).unwrap();
     assert!(page.starts_with("<!doctype html>"), "{}", &page[..100]);
     for needle in ["<style>", "id=\"mailflow-report\"", "Content-Security-Policy", "default-src 'none'"] {
@@ -35,7 +33,7 @@ fn the_page_carries_everything_and_fetches_nothing() {
 
 #[test]
 fn log_text_cannot_leave_its_place() {
-    let mut report = support::fleet_report(7, 2);
+    let mut report = mailflow_testkit::fleet_report(7, 2);
     let hostile = "</script><script>alert(1)</script><!-- \"onmouseover=alert(2) & \u{2028}";
     report.connectors[0].name = hostile.into();
     report.sources[0].warnings.push(hostile.into());
@@ -58,7 +56,7 @@ fn a_template_folder_replaces_templates_one_by_one() {
     std::fs::write(dir.path().join("brand.html"), "<div class=\"brand\">Contoso IT · {{ title }}</div>").unwrap();
     let templates = Templates::new(Some(dir.path().to_path_buf()));
     templates.check().unwrap();
-    let page = templates.render(&support::fleet_report(7, 2), &config()).unwrap();
+    let page = templates.render(&mailflow_testkit::fleet_report(7, 2), &config()).unwrap();
     assert!(page.contains("Contoso IT · Mail flow"));
     assert!(page.contains(include_str!("../templates/app.js")), "the others stay built in");
 
@@ -73,7 +71,9 @@ fn a_template_with_windows_line_endings_still_runs() {
     let dir = tempfile::tempdir().unwrap();
     let script = include_str!("../templates/app.js");
     std::fs::write(dir.path().join("app.js"), script.replace('\n', "\r\n")).unwrap();
-    let page = Templates::new(Some(dir.path().to_path_buf())).render(&support::fleet_report(7, 2), &config()).unwrap();
+    let page = Templates::new(Some(dir.path().to_path_buf()))
+        .render(&mailflow_testkit::fleet_report(7, 2), &config())
+        .unwrap();
     assert!(!page.contains('\r'));
     assert!(page.contains(script));
     use base64::Engine as _;
@@ -97,7 +97,7 @@ fn a_page_template_that_drops_the_script_or_its_hash_is_refused() {
 fn values_put_into_the_script_are_json_literals() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("app.js"), "const first = {{ report.connectors[0].name }};").unwrap();
-    let mut report = support::fleet_report(7, 2);
+    let mut report = mailflow_testkit::fleet_report(7, 2);
     report.connectors[0].name = "x'; alert(1); '</script>".into();
     let page = Templates::new(Some(dir.path().to_path_buf())).render(&report, &config()).unwrap();
     assert!(page.contains(r#"const first = "x\u0027; alert(1); \u0027\u003c/script\u003e";"#), "{page}");
@@ -105,7 +105,7 @@ fn values_put_into_the_script_are_json_literals() {
 
 #[test]
 fn thirty_days_of_fifty_connectors_stay_under_one_megabyte() {
-    let report = support::fleet_report(30, 50);
+    let report = mailflow_testkit::fleet_report(30, 50);
     assert_eq!(report.connectors.len(), 52, "50 plus No connector per direction");
     let page = Templates::new(None).render(&report, &config()).unwrap();
     assert!(page.len() < 1_000_000, "{} bytes", page.len());

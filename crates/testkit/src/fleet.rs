@@ -1,4 +1,4 @@
-//! A large report for size and speed checks: a fleet with many connectors over many days.
+//! A large report for size and speed checks of sinks: a fleet with many connectors over many days.
 
 use chrono::{Duration, NaiveDate, TimeZone};
 use mailflow_core::report::{ReportInput, SourceReport, SourceStatus, build};
