@@ -135,6 +135,9 @@ pub fn build(section: &ComponentSection) -> Result<Box<dyn Sink>, ConfigError> {
     Ok(Box::new(EmailSink::from_section(section)?))
 }
 
+/// A spooled digest sent again: its file and the server's reply, or why it is still spooled.
+pub type Resent = (PathBuf, Result<String, String>);
+
 /// A configured email sink: composes digests, sends them, spools the ones it could not send.
 pub struct EmailSink {
     name: String,
@@ -234,18 +237,17 @@ impl EmailSink {
     /// The whole message (RFC 5322) for `report`, as it would be sent.
     pub fn compose(&self, report: &Report) -> Result<Vec<u8>, SinkError> {
         let digest = self.templates.render(report, &self.look).map_err(SinkError::Other)?;
-        let alternative = {
-            let html = SinglePart::html(digest.html);
-            let html = if digest.images.is_empty() {
-                MultiPart::alternative().singlepart(SinglePart::plain(digest.text)).singlepart(html)
-            } else {
-                let mut related = MultiPart::related().singlepart(html);
-                for (id, png) in digest.images {
-                    related = related.singlepart(Attachment::new_inline(id).body(png, content_type("image/png")));
-                }
-                MultiPart::alternative().singlepart(SinglePart::plain(digest.text)).multipart(related)
-            };
-            html
+        let plain = MultiPart::alternative().singlepart(SinglePart::plain(digest.text));
+        let html = SinglePart::html(digest.html);
+        let alternative = if digest.images.is_empty() {
+            plain.singlepart(html)
+        } else {
+            // The images belong to the HTML part: multipart/related inside the alternative.
+            let mut related = MultiPart::related().singlepart(html);
+            for (id, png) in digest.images {
+                related = related.singlepart(Attachment::new_inline(id).body(png, content_type("image/png")));
+            }
+            plain.multipart(related)
         };
         let stem = format!("mailflow-{}-to-{}", report.range.from, report.range.to);
         let mut attachments = Vec::new();
@@ -358,7 +360,7 @@ impl EmailSink {
     }
 
     /// Sends every message this sink spooled, oldest first; a sent one is removed.
-    pub fn resend_spooled(&self) -> Result<Vec<(PathBuf, Result<String, String>)>, SinkError> {
+    pub fn resend_spooled(&self) -> Result<Vec<Resent>, SinkError> {
         let Some(dir) = self.spool_dir() else { return Ok(Vec::new()) };
         let entries = match std::fs::read_dir(dir) {
             Ok(entries) => entries,
