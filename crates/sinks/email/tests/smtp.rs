@@ -172,7 +172,7 @@ fn a_digest_arrives_over_starttls_with_auth_and_reads_right() {
     let outbound = mailflow_core::format::thousands(report.totals.outbound.counters.messages);
     let subject = message.subject().unwrap();
     assert!(subject.starts_with(&format!("mailflow: {inbound} in / {outbound} out, ")), "{subject}");
-    assert!(subject.ends_with(&format!("insights (Nov 23 – Nov 29)")), "{subject}");
+    assert!(subject.ends_with("insights (Nov 23 – Nov 29)"), "{subject}");
     assert_eq!(message.from().unwrap().first().unwrap().address(), Some("mailflow@corp.example"));
     assert_eq!(message.cc().unwrap().first().unwrap().address(), Some("noc@corp.example"));
     assert!(message.message_id().is_some() && message.date().is_some());
