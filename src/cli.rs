@@ -27,6 +27,33 @@ pub enum Command {
         config: ConfigArg,
         #[command(flatten)]
         range: RangeArgs,
+        /// Run this [[job]] now: its collectors, its sinks and (unless given here) its range.
+        #[arg(long, value_name = "NAME")]
+        job: Option<String>,
+    },
+    /// Send the email digest (the config's email sinks only), or preview it, or resend spooled ones.
+    Digest {
+        #[command(flatten)]
+        config: ConfigArg,
+        #[command(flatten)]
+        range: RangeArgs,
+        /// Only this email sink, by name.
+        #[arg(long, value_name = "NAME")]
+        sink: Option<String>,
+        /// Write the message instead of sending it.
+        #[arg(long)]
+        dry_run: bool,
+        /// Where --dry-run writes the message (an .eml file); stdout if not given.
+        #[arg(long, value_name = "FILE", requires = "dry_run")]
+        out: Option<PathBuf>,
+        /// Send the digests kept in `spool_dir` after failed sends, oldest first.
+        #[arg(long, conflicts_with_all = ["dry_run", "days", "from", "to"])]
+        resend: bool,
+    },
+    /// Run the config's [[job]]s on their schedules until SIGTERM or SIGINT.
+    Daemon {
+        #[command(flatten)]
+        config: ConfigArg,
     },
     /// Validate the config and print the components and connectors it defines.
     Check {

@@ -3,6 +3,8 @@
 
 mod cli;
 mod demo;
+mod digest;
+mod jobs;
 mod progress;
 
 use std::io::Write;
@@ -10,12 +12,12 @@ use std::process::ExitCode;
 use std::sync::Mutex;
 
 use anyhow::Context;
-use chrono::{SubsecRound, Utc};
+use chrono::{DateTime, SubsecRound, Utc};
 use clap::{CommandFactory, Parser};
 use mailflow_config::Config;
 use mailflow_core::format::printable;
 use mailflow_core::report::{SourceReport, SourceStatus};
-use mailflow_core::{MessageEvent, ReportRange};
+use mailflow_core::{MessageEvent, RangeSpec, ReportRange};
 use mailflow_runner::{Pipeline, summary};
 
 use cli::{Cli, Command, RangeArgs};
@@ -26,7 +28,9 @@ const BAD_CONFIG: u8 = 2;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging(&cli);
+    // A daemon's log is its only output: say what it does by default.
+    let default_level = if matches!(cli.command, Command::Daemon { .. }) { "info" } else { "warn" };
+    init_logging(&cli, default_level);
     match execute(cli) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
@@ -43,10 +47,10 @@ fn main() -> ExitCode {
     }
 }
 
-fn init_logging(cli: &Cli) {
+fn init_logging(cli: &Cli, default_level: &str) {
     let level = match (cli.quiet, cli.verbose) {
         (true, _) => "error",
-        (_, 0) => "warn",
+        (_, 0) => default_level,
         (_, 1) => "info",
         (_, 2) => "debug",
         _ => "trace",
@@ -58,11 +62,19 @@ fn init_logging(cli: &Cli) {
 
 fn execute(cli: Cli) -> anyhow::Result<u8> {
     match cli.command {
-        Command::Run { config, range } => {
+        Command::Run { config, range, job: None } => {
             let pipeline = Pipeline::build(Config::load(&config.config)?)?;
-            let range = resolve_range(&pipeline, &range)?;
+            let range = resolve_range(&pipeline, &range, RangeSpec::LastDays(7), Utc::now())?;
             Ok(run(&pipeline, range, cli.quiet))
         }
+        Command::Run { config, range, job: Some(job) } => {
+            jobs::run_now(Config::load(&config.config)?, &job, &range, cli.quiet)
+        }
+        Command::Digest { config, range, sink, dry_run, out, resend } => digest::run(
+            Config::load(&config.config)?,
+            digest::DigestArgs { range: &range, sink: sink.as_deref(), dry_run, out: out.as_deref(), resend },
+        ),
+        Command::Daemon { config } => jobs::daemon(Config::load(&config.config)?),
         Command::Check { config } => {
             let pipeline = Pipeline::build(Config::load(&config.config)?)?;
             print!("{}", describe(pipeline.config()));
@@ -70,7 +82,7 @@ fn execute(cli: Cli) -> anyhow::Result<u8> {
         }
         Command::Events { config, range } => {
             let pipeline = Pipeline::build(Config::load(&config.config)?)?;
-            let range = resolve_range(&pipeline, &range)?;
+            let range = resolve_range(&pipeline, &range, RangeSpec::LastDays(7), Utc::now())?;
             events(&pipeline, range)
         }
         Command::Demo { out } => demo::run(&out, cli.quiet),
@@ -87,11 +99,19 @@ fn execute(cli: Cli) -> anyhow::Result<u8> {
     }
 }
 
-fn resolve_range(pipeline: &Pipeline, args: &RangeArgs) -> Result<ReportRange, mailflow_core::Error> {
+/// The range the arguments give, else `default` as of `now`, in the site's time zone.
+fn resolve_range(
+    pipeline: &Pipeline,
+    args: &RangeArgs,
+    default: RangeSpec,
+    now: DateTime<Utc>,
+) -> Result<ReportRange, mailflow_core::Error> {
     let tz = pipeline.config().site.timezone;
-    match (args.from, args.to) {
-        (Some(from), Some(to)) => ReportRange::new(from, to, tz),
-        _ => ReportRange::last_days(args.days.unwrap_or(7), ReportRange::today(Utc::now(), tz), tz),
+    let today = ReportRange::today(now, tz);
+    match (args.from, args.to, args.days) {
+        (Some(from), Some(to), _) => ReportRange::new(from, to, tz),
+        (_, _, Some(days)) => ReportRange::last_days(days, today, tz),
+        _ => default.resolve(today, tz),
     }
 }
 

@@ -9,16 +9,18 @@
 //! # Layout
 //! - [`registry`]: maps `type = "…"` to component constructors. Add new components there.
 //! - [`Pipeline`]: the built components and the three stages (`collect`, `report`, `deliver`).
+//! - [`schedule`]: `mailflow daemon`'s loop: jobs on their schedules, lock files, shutdown.
 //! - [`summary`]: the short terminal summary of a report.
 
 pub mod registry;
+pub mod schedule;
 pub mod summary;
 
 use std::sync::Arc;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use mailflow_component::{CollectContext, Collector, Emitter, Progress, Sink, SourceStats};
-use mailflow_config::{ComponentSection, Config, ConfigError};
+use mailflow_config::{ComponentSection, Config, ConfigError, JobConfig};
 use mailflow_core::report::{self, ReportInput, SourceReport, SourceStatus};
 use mailflow_core::{MessageEvent, Report, ReportRange, Resolution, Rollup};
 
@@ -60,6 +62,17 @@ impl Pipeline {
             .map(|s| Ok((s.clone(), registry::build_sink(s)?)))
             .collect::<Result<_, ConfigError>>()?;
         Ok(Pipeline { config, progress: Arc::default(), collectors, sinks })
+    }
+
+    /// Keeps only the collectors and sinks `job` names (all, where it names none).
+    pub fn only(mut self, job: &JobConfig) -> Pipeline {
+        if let Some(names) = &job.collectors {
+            self.collectors.retain(|(s, _)| names.contains(&s.name));
+        }
+        if let Some(names) = &job.sinks {
+            self.sinks.retain(|(s, _)| names.contains(&s.name));
+        }
+        self
     }
 
     pub fn config(&self) -> &Config {

@@ -1,0 +1,392 @@
+//! `mailflow daemon`: runs each `[[job]]` when its schedule says.
+//!
+//! Each job has its own task that sleeps until the job's next run, takes the job's lock file, runs
+//! the job on a blocking thread, and computes the next run from the time the run ended. So:
+//! - a run that overruns later runs skips them (with a warning) instead of queueing them up;
+//! - the lock file keeps a second daemon, or a `mailflow run --job` by hand, from running the same
+//!   job at the same time;
+//! - a failed run is logged and the job runs again at its next time;
+//! - on shutdown, waiting jobs stop at once and a running job finishes first.
+//!
+//! Times are wall-clock times (a cron schedule means 07:00 on the admin's clock), read through
+//! [`Clock`] so tests can run days of schedule in paused tokio time. Long sleeps are cut into
+//! minutes and the clock read again, so a suspended machine or a clock step is noticed.
+
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Seek, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+use mailflow_config::Schedule;
+use tokio::sync::watch;
+
+/// The longest single sleep before the clock is read again.
+const MAX_SLEEP: Duration = Duration::from_secs(60);
+
+/// Wall-clock time, as the schedule sees it.
+pub trait Clock: Send + Sync {
+    fn now(&self) -> DateTime<Utc>;
+}
+
+/// The system's clock.
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> DateTime<Utc> {
+        Utc::now()
+    }
+}
+
+/// One job as the daemon runs it.
+#[derive(Debug, Clone)]
+pub struct ScheduledJob {
+    pub name: String,
+    pub schedule: Schedule,
+    pub timezone: Tz,
+}
+
+/// Runs one job (on a blocking thread): its name and the time it was due. `Ok` says what it did.
+pub type RunJob = Arc<dyn Fn(&str, DateTime<Utc>) -> Result<String, String> + Send + Sync>;
+
+/// Runs every job on its schedule until `shutdown` turns true; a running job finishes first.
+pub async fn run_jobs(
+    jobs: Vec<ScheduledJob>,
+    locks: Arc<LockDir>,
+    clock: Arc<dyn Clock>,
+    run_job: RunJob,
+    shutdown: watch::Receiver<bool>,
+) {
+    let mut tasks = tokio::task::JoinSet::new();
+    for job in jobs {
+        tasks.spawn(job_loop(job, locks.clone(), clock.clone(), run_job.clone(), shutdown.clone()));
+    }
+    while tasks.join_next().await.is_some() {}
+}
+
+async fn job_loop(
+    job: ScheduledJob,
+    locks: Arc<LockDir>,
+    clock: Arc<dyn Clock>,
+    run_job: RunJob,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let name = job.name.as_str();
+    let mut after = clock.now();
+    loop {
+        let Some(due) = job.schedule.next_after(after, job.timezone) else {
+            tracing::warn!(job = name, schedule = job.schedule.as_str(), "the schedule has no further run");
+            return;
+        };
+        tracing::info!(job = name, next_run = %due.with_timezone(&job.timezone), "next run");
+        if !sleep_until(clock.as_ref(), due, &mut shutdown).await {
+            return;
+        }
+        match locks.try_lock(name) {
+            Ok(Lock::Acquired(lock)) => {
+                tracing::info!(job = name, "run started");
+                let run_job = run_job.clone();
+                let job_name = job.name.clone();
+                let result = tokio::task::spawn_blocking(move || {
+                    let result = run_job(&job_name, due);
+                    drop(lock);
+                    result
+                })
+                .await
+                .unwrap_or_else(|panic| Err(format!("the run crashed: {panic}")));
+                match result {
+                    Ok(done) => tracing::info!(job = name, "run finished: {done}"),
+                    Err(e) => tracing::error!(job = name, "run failed: {e}"),
+                }
+            }
+            Ok(Lock::Held { pid }) => tracing::warn!(
+                job = name,
+                "run skipped: the job is still running in another process ({}); see the lock file {}",
+                pid.map_or("pid unknown".to_string(), |p| format!("pid {p}")),
+                locks.path(name).display()
+            ),
+            Err(e) => tracing::error!(job = name, "run skipped: cannot take the lock file: {e}"),
+        }
+        let now = clock.now();
+        let skipped = std::iter::successors(job.schedule.next_after(due, job.timezone), |t| {
+            job.schedule.next_after(*t, job.timezone)
+        })
+        .take_while(|t| *t <= now)
+        .take(1000)
+        .count();
+        if skipped > 0 {
+            tracing::warn!(job = name, skipped, "the run outlasted later runs of the job; they are skipped");
+        }
+        // Never the same run twice, even if the clock went back while it ran.
+        after = now.max(due);
+    }
+}
+
+/// Sleeps until `due` by the clock; false if shutdown came first.
+async fn sleep_until(clock: &dyn Clock, due: DateTime<Utc>, shutdown: &mut watch::Receiver<bool>) -> bool {
+    loop {
+        if *shutdown.borrow() {
+            return false;
+        }
+        let left = (due - clock.now()).to_std().unwrap_or_default();
+        if left.is_zero() {
+            return true;
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(left.min(MAX_SLEEP)) => {}
+            changed = shutdown.changed() => if changed.is_err() { return false },
+        }
+    }
+}
+
+/// The folder of per-job lock files. A lock is an OS file lock (`flock`), so it is released when
+/// the process holding it exits, however it exits: a stale lock file never blocks a job.
+#[derive(Debug)]
+pub struct LockDir {
+    dir: PathBuf,
+    /// Set apart the same job name in two config files.
+    config_tag: String,
+}
+
+/// The result of [`LockDir::try_lock`].
+pub enum Lock {
+    /// The job is ours to run until this is dropped.
+    Acquired(JobLock),
+    /// Another process runs the job.
+    Held { pid: Option<u32> },
+}
+
+/// A held job lock; dropping it releases the lock.
+#[derive(Debug)]
+pub struct JobLock {
+    _file: File,
+}
+
+impl LockDir {
+    /// Lock files for the jobs of the config at `config_path`, in `dir` (created if needed).
+    pub fn new(dir: PathBuf, config_path: &Path) -> LockDir {
+        let canonical = config_path.canonicalize().unwrap_or_else(|_| config_path.to_path_buf());
+        LockDir { dir, config_tag: format!("{:08x}", fnv1a(canonical.to_string_lossy().as_bytes()) as u32) }
+    }
+
+    /// The default folder: `$RUNTIME_DIRECTORY` (systemd's `RuntimeDirectory=`), else
+    /// `$XDG_RUNTIME_DIR/mailflow`, else `mailflow-locks` in the temp dir.
+    pub fn default_dir() -> PathBuf {
+        let var = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty()).map(PathBuf::from);
+        var("RUNTIME_DIRECTORY")
+            .or_else(|| var("XDG_RUNTIME_DIR").map(|d| d.join("mailflow")))
+            .unwrap_or_else(|| std::env::temp_dir().join("mailflow-locks"))
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    pub fn path(&self, job: &str) -> PathBuf {
+        let safe: String =
+            job.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' }).collect();
+        self.dir.join(format!("{safe}-{}.lock", self.config_tag))
+    }
+
+    pub fn try_lock(&self, job: &str) -> std::io::Result<Lock> {
+        std::fs::create_dir_all(&self.dir)?;
+        let path = self.path(job);
+        let mut file = OpenOptions::new().read(true).write(true).create(true).truncate(false).open(&path)?;
+        match file.try_lock() {
+            Ok(()) => {
+                file.set_len(0)?;
+                file.rewind()?;
+                writeln!(file, "{}", std::process::id())?;
+                Ok(Lock::Acquired(JobLock { _file: file }))
+            }
+            Err(std::fs::TryLockError::WouldBlock) => {
+                let mut text = String::new();
+                let _ = file.read_to_string(&mut text);
+                Ok(Lock::Held { pid: text.trim().parse().ok() })
+            }
+            Err(std::fs::TryLockError::Error(e)) => Err(e),
+        }
+    }
+}
+
+/// FNV-1a: a hash that stays the same across builds, so every mailflow binary names a lock alike.
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf29ce484222325, |h, b| (h ^ u64::from(*b)).wrapping_mul(0x100000001b3))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Mutex;
+
+    /// Wall time that starts at `base` and moves with tokio's (paused) clock, plus what a test adds
+    /// to stand for time a run took.
+    struct TestClock {
+        base: DateTime<Utc>,
+        start: tokio::time::Instant,
+        extra: Mutex<chrono::Duration>,
+    }
+
+    impl TestClock {
+        fn at(base: &str) -> Arc<TestClock> {
+            Arc::new(TestClock {
+                base: base.parse().unwrap(),
+                start: tokio::time::Instant::now(),
+                extra: Mutex::new(chrono::Duration::zero()),
+            })
+        }
+    }
+
+    impl Clock for TestClock {
+        fn now(&self) -> DateTime<Utc> {
+            let elapsed = chrono::Duration::from_std(self.start.elapsed()).unwrap();
+            self.base + elapsed + *self.extra.lock().unwrap()
+        }
+    }
+
+    fn job(schedule: &str, timezone: Tz) -> ScheduledJob {
+        ScheduledJob { name: "weekly digest".into(), schedule: schedule.parse().unwrap(), timezone }
+    }
+
+    fn at(s: &str) -> DateTime<Utc> {
+        s.parse().unwrap()
+    }
+
+    /// Runs `job` until `runs` runs were attempted; returns the times each was due and started.
+    async fn run_until(
+        job: ScheduledJob,
+        clock: Arc<TestClock>,
+        locks: Arc<LockDir>,
+        runs: usize,
+        each: impl Fn(usize, &TestClock) -> Result<String, String> + Send + Sync + 'static,
+    ) -> Vec<(DateTime<Utc>, DateTime<Utc>)> {
+        let (stop, shutdown) = watch::channel(false);
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let run_job: RunJob = {
+            let seen = seen.clone();
+            let clock = clock.clone();
+            Arc::new(move |_: &str, due| {
+                let n = {
+                    let mut seen = seen.lock().unwrap();
+                    seen.push((due, clock.now()));
+                    seen.len()
+                };
+                let result = each(n, &clock);
+                if n == runs {
+                    stop.send_replace(true);
+                }
+                result
+            })
+        };
+        tokio::time::timeout(
+            Duration::from_secs(400 * 24 * 3600),
+            run_jobs(vec![job], locks, clock.clone(), run_job, shutdown),
+        )
+        .await
+        .expect("the daemon stops after the runs");
+        Arc::try_unwrap(seen).unwrap().into_inner().unwrap()
+    }
+
+    fn locks() -> (tempfile::TempDir, Arc<LockDir>) {
+        let dir = tempfile::tempdir().unwrap();
+        let locks = Arc::new(LockDir::new(dir.path().join("locks"), &dir.path().join("mailflow.toml")));
+        (dir, locks)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn runs_at_local_times_across_both_dst_changes() {
+        let (_dir, locks) = locks();
+        let berlin = chrono_tz::Europe::Berlin;
+        let clock = TestClock::at("2026-03-27T12:00:00Z");
+        let runs = run_until(job("30 2 * * *", berlin), clock, locks.clone(), 3, |_, _| Ok("done".into())).await;
+        let due: Vec<_> = runs.iter().map(|(due, _)| *due).collect();
+        // 02:30 CET; 02:30 does not exist on the 29th, so 03:00 CEST; then 02:30 CEST.
+        assert_eq!(due, [at("2026-03-28T01:30:00Z"), at("2026-03-29T01:00:00Z"), at("2026-03-30T00:30:00Z")]);
+        for (due, started) in &runs {
+            assert!(*started >= *due && *started - *due < chrono::Duration::seconds(1), "{due} {started}");
+        }
+
+        let clock = TestClock::at("2026-10-24T12:00:00Z");
+        let runs = run_until(job("30 2 * * *", berlin), clock, locks, 2, |_, _| Ok("done".into())).await;
+        // 02:30 happens twice on the 25th (CEST, then CET): one run.
+        let due: Vec<_> = runs.iter().map(|(due, _)| *due).collect();
+        assert_eq!(due, [at("2026-10-25T00:30:00Z"), at("2026-10-26T01:30:00Z")]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_failed_run_is_survived_and_an_overrun_skips_runs_instead_of_overlapping() {
+        let (_dir, locks) = locks();
+        let clock = TestClock::at("2026-12-07T06:59:30Z");
+        let runs = run_until(job("* * * * *", Tz::UTC), clock, locks, 3, |n, clock| {
+            if n == 1 {
+                // The first run takes 150 s and fails.
+                *clock.extra.lock().unwrap() += chrono::Duration::seconds(150);
+                return Err("the SMTP server refused the digest".into());
+            }
+            Ok("done".into())
+        })
+        .await;
+        let due: Vec<_> = runs.iter().map(|(due, _)| *due).collect();
+        // 07:01 and 07:02 fell inside the first run: skipped, not queued or run alongside.
+        assert_eq!(due, [at("2026-12-07T07:00:00Z"), at("2026-12-07T07:03:00Z"), at("2026-12-07T07:04:00Z")]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_job_held_by_another_process_is_skipped_until_it_is_free() {
+        let (_dir, locks) = locks();
+        let Lock::Acquired(held) = locks.try_lock("weekly digest").unwrap() else { panic!("the lock is free") };
+        assert!(
+            matches!(locks.try_lock("weekly digest").unwrap(), Lock::Held { pid: Some(p) } if p == std::process::id())
+        );
+        let clock = TestClock::at("2026-12-07T06:59:30Z");
+        let (stop, shutdown) = watch::channel(false);
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let run_job: RunJob = {
+            let seen = seen.clone();
+            Arc::new(move |_: &str, due| {
+                seen.lock().unwrap().push(due);
+                stop.send_replace(true);
+                Ok("done".into())
+            })
+        };
+        let daemon =
+            tokio::spawn(run_jobs(vec![job("* * * * *", Tz::UTC)], locks.clone(), clock.clone(), run_job, shutdown));
+        // Two runs come due while the other process holds the lock.
+        tokio::time::sleep(Duration::from_secs(165)).await;
+        assert!(seen.lock().unwrap().is_empty(), "no run while the lock is held");
+        drop(held);
+        daemon.await.unwrap();
+        assert_eq!(*seen.lock().unwrap(), [at("2026-12-07T07:03:00Z")]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn shutdown_lets_the_running_job_finish_and_starts_no_other() {
+        let (_dir, locks) = locks();
+        let clock = TestClock::at("2026-12-07T06:59:30Z");
+        let (stop, shutdown) = watch::channel(false);
+        // A tokio channel: waiting on it is not waiting on time, which stands still while a run
+        // (a blocking task) is in progress.
+        let (started_tx, started_rx) = tokio::sync::oneshot::channel();
+        let started_tx = Mutex::new(Some(started_tx));
+        let finished = Arc::new(Mutex::new(0));
+        let run_job: RunJob = {
+            let finished = finished.clone();
+            Arc::new(move |_: &str, _| {
+                if let Some(tx) = started_tx.lock().unwrap().take() {
+                    tx.send(()).unwrap();
+                }
+                // A run in progress when the signal comes.
+                std::thread::sleep(Duration::from_millis(300));
+                *finished.lock().unwrap() += 1;
+                Ok("done".into())
+            })
+        };
+        let daemon = tokio::spawn(run_jobs(vec![job("* * * * *", Tz::UTC)], locks, clock, run_job, shutdown));
+        started_rx.await.unwrap();
+        stop.send_replace(true);
+        daemon.await.unwrap();
+        assert_eq!(*finished.lock().unwrap(), 1, "the running job finished before the daemon returned");
+    }
+}
