@@ -220,6 +220,20 @@ fn describe(config: &Config) -> String {
         }
         let _ = writeln!(out, "  {:<8} {:<28} {}", c.direction, c.name, keys.join(" "));
     }
+    let now = Utc::now();
+    let _ = writeln!(out, "jobs ({}):", config.jobs.len());
+    for job in &config.jobs {
+        let tz = job.timezone.unwrap_or(site.timezone);
+        let next = job.schedule.next_after(now, tz).map_or("never".to_string(), |t| t.with_timezone(&tz).to_string());
+        let _ = writeln!(
+            out,
+            "  {}: \"{}\" in {}, {}, next run {next}",
+            job.name,
+            job.schedule.as_str(),
+            tz.name(),
+            job.range
+        );
+    }
     for (role, sections) in [("collectors", &config.collectors), ("sinks", &config.sinks)] {
         let _ = writeln!(out, "{role} ({}):", sections.len());
         if sections.is_empty() {

@@ -46,6 +46,7 @@ pub struct DaemonConfig {
 /// `MON` and `JAN`, ranges, steps, `L` and `#` allowed).
 #[derive(Debug, Clone)]
 pub struct Schedule {
+    text: String,
     cron: Cron,
 }
 
@@ -58,8 +59,9 @@ impl Schedule {
         self.cron.find_next_occurrence(&local, false).ok().map(|t| t.with_timezone(&Utc))
     }
 
+    /// The expression as written.
     pub fn as_str(&self) -> &str {
-        self.cron.as_str()
+        &self.text
     }
 }
 
@@ -77,7 +79,7 @@ impl FromStr for Schedule {
         let parser = CronParser::builder().seconds(Seconds::Disallowed).year(Year::Disallowed).build();
         let cron =
             parser.parse(text).map_err(|e| format!("`schedule` \"{text}\" is not a valid cron expression: {e}"))?;
-        Ok(Schedule { cron })
+        Ok(Schedule { text: text.trim().to_string(), cron })
     }
 }
 
