@@ -492,3 +492,68 @@ async fn a_day_without_mail_and_a_failed_source_still_make_a_page() {
     }
     assert_eq!(browser.console().await, Vec::<String>::new(), "console errors");
 }
+
+#[tokio::test]
+async fn the_digests_html_part_reads_right_in_a_browser_window_and_on_a_phone() {
+    use mail_parser::{MessageParser, MimeHeaders};
+    let Some(browser) = browser().await else { return };
+    let dir = tempfile::tempdir().unwrap();
+    mailflow_ok(&["-q", "demo", "--out", dir.path().to_str().unwrap()]);
+    let config = dir.path().join("mailflow.toml");
+    let mut text = std::fs::read_to_string(&config).unwrap();
+    text.push_str(
+        "\n[[sink]]\ntype = \"email\"\nsmtp_host = \"smtp.corp.example\"\nfrom = \"mailflow@corp.example\"\n\
+         to = [\"postmaster@corp.example\"]\ntitle = \"Mail flow at corp.example\"\npng_charts = true\n",
+    );
+    std::fs::write(&config, text).unwrap();
+    let eml = dir.path().join("digest.eml");
+    let (config, eml_arg) = (config.to_str().unwrap(), eml.to_str().unwrap());
+    mailflow_ok(&[
+        "digest",
+        "--config",
+        config,
+        "--from",
+        "2026-11-23",
+        "--to",
+        "2026-11-29",
+        "--dry-run",
+        "--out",
+        eml_arg,
+    ]);
+    let report = read_json(&dir.path().join("report.json"));
+
+    // As a mail client shows it: the HTML part, its cid: images saved beside it.
+    let raw = std::fs::read(&eml).unwrap();
+    let message = MessageParser::default().parse(&raw).unwrap();
+    let mut html = message.body_html(0).unwrap().into_owned();
+    for part in message.parts.iter().filter(|p| p.content_id().is_some()) {
+        let id = part.content_id().unwrap();
+        let file = format!("{}.png", id.split('@').next().unwrap());
+        std::fs::write(dir.path().join(&file), part.contents()).unwrap();
+        html = html.replace(&format!("cid:{id}"), &file);
+    }
+    let page = dir.path().join("digest.html");
+    std::fs::write(&page, html).unwrap();
+
+    browser.client.set_window_size(760, 1000).await.unwrap();
+    browser.client.goto(&format!("file://{}", page.display())).await.unwrap();
+    assert_eq!(browser.console().await, Vec::<String>::new(), "console errors");
+    let body = browser.text("body").await;
+    for direction in ["inbound", "outbound"] {
+        assert!(body.contains(&count(&report["totals"][direction]["messages"])), "{direction} messages");
+    }
+    for insight in report["insights"].as_array().unwrap() {
+        assert!(body.contains(insight["message"].as_str().unwrap()), "{insight}");
+    }
+    let images = "return [...document.images].map(i => i.complete && i.naturalWidth).join(',')";
+    assert_eq!(browser.js(images).await, "1120,1120", "both charts load");
+    let fits = "return document.documentElement.scrollWidth <= window.innerWidth";
+    assert_eq!(browser.js(fits).await, true, "no sideways scrolling");
+    let height = browser.js("return document.documentElement.scrollHeight").await.as_u64().unwrap();
+    browser.client.set_window_size(760, height as u32 + 100).await.unwrap();
+    browser.screenshot("digest").await;
+
+    browser.client.set_window_size(400, 900).await.unwrap();
+    assert_eq!(browser.js(fits).await, true, "no sideways scrolling on a phone");
+    browser.screenshot("digest-phone").await;
+}
