@@ -89,7 +89,8 @@ pub struct ConfigArg {
     pub config: PathBuf,
 }
 
-/// The report range: by default the last 7 complete days in the site's time zone.
+/// The report range: by default the last 7 complete days in the site's time zone (with --job, the
+/// job's `range`).
 #[derive(Debug, Args, Default)]
 pub struct RangeArgs {
     /// The last N complete days, ending yesterday (1-400).

@@ -4,7 +4,6 @@ use std::io::Write;
 use std::path::Path;
 
 use anyhow::Context;
-use chrono::SubsecRound as _;
 use chrono::Utc;
 use mailflow_config::{Config, ConfigError, ErrorKind};
 use mailflow_core::RangeSpec;
@@ -39,8 +38,7 @@ pub fn run(config: Config, args: DigestArgs<'_>) -> anyhow::Result<u8> {
     // Collect with every collector, deliver to the email sinks only.
     let pipeline = Pipeline::build(config)?;
     let range = crate::resolve_range(&pipeline, args.range, RangeSpec::LastDays(7), Utc::now())?;
-    let collected = pipeline.collect(&range, None);
-    let report = pipeline.report(range, &collected, Utc::now().trunc_subsecs(0));
+    let report = crate::report_quietly(&pipeline, range);
     let mut failed = print_failed_sources(&report.sources);
     for sink in &sinks {
         if args.dry_run {

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use chrono::{DateTime, SubsecRound, Utc};
+use chrono::{DateTime, Utc};
 use mailflow_config::{Config, ConfigError, ErrorKind, JobConfig};
 use mailflow_core::ReportRange;
 use mailflow_core::format::{printable, thousands};
@@ -74,9 +74,10 @@ pub fn daemon(config: Config) -> anyhow::Result<u8> {
             tokio::select! { _ = terminate.recv() => {}, _ = interrupt.recv() => {} }
             tracing::info!("stopping: running jobs finish first (signal again to stop at once)");
             stop.send_replace(true);
-            tokio::select! { _ = terminate.recv() => {}, _ = interrupt.recv() => {} }
+            // The shell's convention: 128 + the signal's number.
+            let code = tokio::select! { _ = terminate.recv() => 143, _ = interrupt.recv() => 130 };
             tracing::warn!("stopped while a job was running; its sinks may not have been written");
-            std::process::exit(130);
+            std::process::exit(code);
         });
         run_jobs(scheduled, locks, Arc::new(SystemClock), run_job, shutdown).await;
         anyhow::Ok(())
@@ -99,8 +100,7 @@ fn lock_dir(config: &Config) -> LockDir {
 
 /// One scheduled run: what it did, or every collector and sink that failed.
 fn run_scheduled(pipeline: &Pipeline, range: ReportRange) -> Result<String, String> {
-    let collected = pipeline.collect(&range, None);
-    let report = pipeline.report(range, &collected, Utc::now().trunc_subsecs(0));
+    let report = crate::report_quietly(pipeline, range);
     let mut problems = Vec::new();
     for s in report.sources.iter().filter(|s| s.error.is_some()) {
         problems.push(format!("collector {}: {}", printable(&s.name), printable(s.error.as_deref().unwrap_or(""))));

@@ -57,7 +57,9 @@ fn init_logging(cli: &Cli, default_level: &str) {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    // Colours for a terminal only: a journal or a log file gets plain text.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi).init();
 }
 
 fn execute(cli: Cli) -> anyhow::Result<u8> {
@@ -113,6 +115,12 @@ fn resolve_range(
         (_, _, Some(days)) => ReportRange::last_days(days, today, tz),
         _ => default.resolve(today, tz),
     }
+}
+
+/// Collects and reports `range` without a progress bar (for the daemon and the digest).
+fn report_quietly(pipeline: &Pipeline, range: ReportRange) -> mailflow_core::Report {
+    let collected = pipeline.collect(&range, None);
+    pipeline.report(range, &collected, Utc::now().trunc_subsecs(0))
 }
 
 /// Collects, reports, delivers; prints the summary. Returns the exit code.

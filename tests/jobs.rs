@@ -89,21 +89,21 @@ fn a_failed_send_exits_1_keeps_the_digest_and_resend_sends_it_later() {
         "{stderr}"
     );
     assert!(stderr.contains("mailflow digest --resend"), "{stderr}");
-    let spool: Vec<_> = std::fs::read_dir(dir.path().join("spool")).unwrap().collect();
+    let spool: Vec<_> = std::fs::read_dir(dir.path().join("spool/weekly%20digest")).unwrap().collect();
     assert_eq!(spool.len(), 1);
 
     // Still no server: the digest stays.
     let out = run(&config, &["digest", "--resend"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out.stderr).contains("is still spooled"), "{}", text(&out.stderr));
-    assert_eq!(std::fs::read_dir(dir.path().join("spool")).unwrap().count(), 1);
+    assert_eq!(std::fs::read_dir(dir.path().join("spool/weekly%20digest")).unwrap().count(), 1);
 
     // `mailflow run` delivers to every sink: the others still write, the run exits 1.
     let out = run(&config, &[&["run"], &WEEK[..]].concat());
     assert_eq!(out.status.code(), Some(1));
     assert!(dir.path().join("report.json").exists() && dir.path().join("dashboard.html").exists());
     assert!(text(&out.stdout).contains("sink weekly digest: FAILED: cannot send the digest"), "{}", text(&out.stdout));
-    assert_eq!(std::fs::read_dir(dir.path().join("spool")).unwrap().count(), 2);
+    assert_eq!(std::fs::read_dir(dir.path().join("spool/weekly%20digest")).unwrap().count(), 2);
 }
 
 #[test]

@@ -30,9 +30,32 @@ pub fn write_atomically(path: &Path, content: &[u8]) -> Result<(), SinkError> {
     Ok(())
 }
 
+/// A component or job name as one file name: letters, digits, `-` and `_` stay, every other byte
+/// becomes `%XX`. Distinct names stay distinct, and no name can climb out of a folder.
+pub fn file_name_for(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    for b in name.bytes() {
+        if b.is_ascii_alphanumeric() || b == b'-' || b == b'_' {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn names_become_distinct_safe_file_names() {
+        assert_eq!(file_name_for("weekly digest"), "weekly%20digest");
+        assert_eq!(file_name_for("weekly_digest"), "weekly_digest");
+        assert_eq!(file_name_for(".."), "%2E%2E");
+        assert_eq!(file_name_for("a/b"), "a%2Fb");
+        assert_eq!(file_name_for("mx-1"), "mx-1");
+    }
 
     #[test]
     fn replaces_the_file_and_leaves_no_temporary_behind() {

@@ -18,7 +18,8 @@ pub struct JobConfig {
     pub name: String,
     /// When to run: a five-field cron expression ("0 7 * * MON"), in `timezone`.
     pub schedule: Schedule,
-    /// The time zone of `schedule`; by default the site's.
+    /// The time zone of `schedule`; by default the site's. The report's days are cut in the
+    /// site's time zone whatever this says.
     pub timezone: Option<Tz>,
     /// What the report covers, relative to the day the job runs.
     #[serde(default = "default_range")]
@@ -37,8 +38,7 @@ fn default_range() -> RangeSpec {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DaemonConfig {
-    /// Where the per-job lock files live. By default `$RUNTIME_DIRECTORY` (set by systemd's
-    /// `RuntimeDirectory=`), else `$XDG_RUNTIME_DIR/mailflow`, else a folder in the temp dir.
+    /// Where the per-job lock files live; by default the runner's `LockDir::default_dir`.
     pub lock_dir: Option<PathBuf>,
 }
 

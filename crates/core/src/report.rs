@@ -243,6 +243,19 @@ pub fn build(input: ReportInput<'_>) -> Report {
     }
 }
 
+/// An empty one-day report: what templates are checked against before any data is read.
+pub fn sample() -> Report {
+    let day = NaiveDate::from_ymd_opt(2026, 1, 1).expect("a valid date");
+    build(ReportInput {
+        range: ReportRange { from: day, to: day, timezone: chrono_tz::Tz::UTC },
+        rollup: &Rollup::new(),
+        connectors: &[],
+        insights: &InsightSettings::default(),
+        sources: Vec::new(),
+        generated_at: DateTime::UNIX_EPOCH,
+    })
+}
+
 fn daily(range: &ReportRange, get: impl Fn(NaiveDate) -> Option<Counters>) -> Vec<Daily> {
     range.dates().map(|date| Daily { date, counters: get(date).unwrap_or_default() }).collect()
 }

@@ -63,7 +63,11 @@ pub async fn run_jobs(
     for job in jobs {
         tasks.spawn(job_loop(job, locks.clone(), clock.clone(), run_job.clone(), shutdown.clone()));
     }
-    while tasks.join_next().await.is_some() {}
+    while let Some(done) = tasks.join_next().await {
+        if let Err(e) = done {
+            tracing::error!("a job's schedule stopped: {e}");
+        }
+    }
 }
 
 async fn job_loop(
@@ -85,13 +89,18 @@ async fn job_loop(
             return;
         }
         match locks.try_lock(name) {
-            Ok(Lock::Acquired(lock)) => {
+            Ok(Lock::Acquired(lock)) if lock.last_due().is_some_and(|last| last >= due) => {
+                tracing::info!(job = name, "run skipped: another mailflow daemon already ran it");
+            }
+            Ok(Lock::Acquired(mut lock)) => {
                 tracing::info!(job = name, "run started");
                 let run_job = run_job.clone();
                 let job_name = job.name.clone();
                 let result = tokio::task::spawn_blocking(move || {
                     let result = run_job(&job_name, due);
-                    drop(lock);
+                    if let Err(e) = lock.record_due(due) {
+                        tracing::warn!(job = %job_name, "cannot record the run in the lock file: {e}");
+                    }
                     result
                 })
                 .await
@@ -158,10 +167,39 @@ pub enum Lock {
     Held { pid: Option<u32> },
 }
 
-/// A held job lock; dropping it releases the lock.
+/// A held job lock; dropping it releases the lock. The file says which process holds it and
+/// which due time was run last, so two daemons never run the same due time twice.
 #[derive(Debug)]
 pub struct JobLock {
-    _file: File,
+    file: File,
+    last_due: Option<DateTime<Utc>>,
+    writable: bool,
+}
+
+impl JobLock {
+    /// The due time of the last scheduled run of the job, by any daemon.
+    pub fn last_due(&self) -> Option<DateTime<Utc>> {
+        self.last_due
+    }
+
+    /// Records a scheduled run; a lock file this process may not write records nothing.
+    pub fn record_due(&mut self, due: DateTime<Utc>) -> std::io::Result<()> {
+        self.last_due = Some(due);
+        if !self.writable {
+            return Ok(());
+        }
+        self.write()
+    }
+
+    fn write(&mut self) -> std::io::Result<()> {
+        let mut text = format!("{}\n", std::process::id());
+        if let Some(due) = self.last_due {
+            text.push_str(&format!("last_due={}\n", due.to_rfc3339()));
+        }
+        self.file.set_len(0)?;
+        self.file.rewind()?;
+        self.file.write_all(text.as_bytes())
+    }
 }
 
 impl LockDir {
@@ -172,12 +210,18 @@ impl LockDir {
     }
 
     /// The default folder: `$RUNTIME_DIRECTORY` (systemd's `RuntimeDirectory=`), else
-    /// `$XDG_RUNTIME_DIR/mailflow`, else `mailflow-locks` in the temp dir.
+    /// `/run/mailflow` when it exists (so runs by hand see the service's locks), else
+    /// `$XDG_RUNTIME_DIR/mailflow`, else `~/.cache/mailflow/locks`. Never a shared temp folder,
+    /// where another user could take the name first.
     pub fn default_dir() -> PathBuf {
         let var = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty()).map(PathBuf::from);
+        let system = Path::new("/run/mailflow");
         var("RUNTIME_DIRECTORY")
+            .or_else(|| system.is_dir().then(|| system.to_path_buf()))
             .or_else(|| var("XDG_RUNTIME_DIR").map(|d| d.join("mailflow")))
-            .unwrap_or_else(|| std::env::temp_dir().join("mailflow-locks"))
+            .or_else(|| var("XDG_CACHE_HOME").map(|d| d.join("mailflow/locks")))
+            .or_else(|| var("HOME").map(|d| d.join(".cache/mailflow/locks")))
+            .unwrap_or_else(|| PathBuf::from("/run/mailflow"))
     }
 
     pub fn dir(&self) -> &Path {
@@ -185,26 +229,38 @@ impl LockDir {
     }
 
     pub fn path(&self, job: &str) -> PathBuf {
-        let safe: String =
-            job.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' }).collect();
-        self.dir.join(format!("{safe}-{}.lock", self.config_tag))
+        self.dir.join(format!("{}-{}.lock", mailflow_component::output::file_name_for(job), self.config_tag))
     }
 
+    /// Takes the job's lock if no other process holds it. A lock file another user created (root
+    /// ran the job by hand) is locked through a read-only handle: the lock still works.
     pub fn try_lock(&self, job: &str) -> std::io::Result<Lock> {
         std::fs::create_dir_all(&self.dir)?;
         let path = self.path(job);
-        let mut file = OpenOptions::new().read(true).write(true).create(true).truncate(false).open(&path)?;
-        match file.try_lock() {
+        let (mut file, writable) =
+            match OpenOptions::new().read(true).write(true).create(true).truncate(false).open(&path) {
+                Ok(file) => (file, true),
+                Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => (File::open(&path)?, false),
+                Err(e) => return Err(e),
+            };
+        let locked = file.try_lock();
+        let mut text = String::new();
+        let _ = file.read_to_string(&mut text);
+        match locked {
             Ok(()) => {
-                file.set_len(0)?;
-                file.rewind()?;
-                writeln!(file, "{}", std::process::id())?;
-                Ok(Lock::Acquired(JobLock { _file: file }))
+                let last_due = text
+                    .lines()
+                    .find_map(|l| l.strip_prefix("last_due="))
+                    .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+                    .map(|t| t.with_timezone(&Utc));
+                let mut lock = JobLock { file, last_due, writable };
+                if writable {
+                    lock.write()?;
+                }
+                Ok(Lock::Acquired(lock))
             }
             Err(std::fs::TryLockError::WouldBlock) => {
-                let mut text = String::new();
-                let _ = file.read_to_string(&mut text);
-                Ok(Lock::Held { pid: text.trim().parse().ok() })
+                Ok(Lock::Held { pid: text.lines().next().and_then(|l| l.trim().parse().ok()) })
             }
             Err(std::fs::TryLockError::Error(e)) => Err(e),
         }
@@ -359,6 +415,20 @@ mod tests {
         drop(held);
         daemon.await.unwrap();
         assert_eq!(*seen.lock().unwrap(), [at("2026-12-07T07:03:00Z")]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_due_time_another_daemon_already_ran_is_not_run_again() {
+        let (_dir, locks) = locks();
+        // The other daemon ran 07:00 and finished before this one woke up.
+        let Lock::Acquired(mut other) = locks.try_lock("weekly digest").unwrap() else { panic!("free") };
+        other.record_due(at("2026-12-07T07:00:00Z")).unwrap();
+        drop(other);
+        let clock = TestClock::at("2026-12-07T06:59:30Z");
+        let runs = run_until(job("* * * * *", Tz::UTC), clock, locks.clone(), 1, |_, _| Ok("done".into())).await;
+        assert_eq!(runs.iter().map(|(due, _)| *due).collect::<Vec<_>>(), [at("2026-12-07T07:01:00Z")]);
+        let Lock::Acquired(lock) = locks.try_lock("weekly digest").unwrap() else { panic!("free") };
+        assert_eq!(lock.last_due(), Some(at("2026-12-07T07:01:00Z")));
     }
 
     #[tokio::test(start_paused = true)]

@@ -3,7 +3,7 @@
 
 use std::fmt::Write;
 
-use mailflow_core::format::{fit, percent, printable as clean, thousands};
+use mailflow_core::format::{fit, percent, printable, thousands};
 use mailflow_core::report::SourceStatus;
 use mailflow_core::{Direction, Report, TlsVersion};
 
@@ -59,7 +59,7 @@ pub fn render(report: &Report) -> String {
         let _ = writeln!(out, "\nInsights ({})", report.insights.len());
         for i in &report.insights {
             let severity = format!("{:?}", i.severity).to_lowercase();
-            let _ = writeln!(out, "  {severity:<8}{}", clean(&i.message));
+            let _ = writeln!(out, "  {severity:<8}{}", printable(&i.message));
         }
     }
     let _ = writeln!(out, "\nSources");
@@ -72,18 +72,18 @@ pub fn render(report: &Report) -> String {
         let _ = writeln!(
             out,
             "  {} ({}): {status}, {} events, {} skipped, {} outside the range, {} internal",
-            clean(&s.name),
-            clean(&s.kind),
+            printable(&s.name),
+            printable(&s.kind),
             thousands(s.events),
             thousands(s.skipped),
             thousands(s.out_of_range),
             thousands(s.internal)
         );
         if let Some(e) = &s.error {
-            let _ = writeln!(out, "    error: {}", clean(e));
+            let _ = writeln!(out, "    error: {}", printable(e));
         }
         for w in s.warnings.iter().take(3) {
-            let _ = writeln!(out, "    {}", clean(w));
+            let _ = writeln!(out, "    {}", printable(w));
         }
     }
     out

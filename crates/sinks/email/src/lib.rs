@@ -28,7 +28,7 @@ use lettre::message::{Attachment, Mailbox, MultiPart, SinglePart};
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::{Address, Message, SmtpTransport, Transport};
-use mailflow_component::output::write_atomically;
+use mailflow_component::output::{file_name_for, write_atomically};
 use mailflow_component::{Sink, SinkError};
 use mailflow_config::{ComponentSection, ConfigError, Secret};
 use mailflow_core::Report;
@@ -177,6 +177,9 @@ impl EmailSink {
         let to = config.to.iter().map(|t| mailbox("to", t)).collect::<Result<Vec<_>, _>>()?;
         let cc = config.cc.iter().map(|t| mailbox("cc", t)).collect::<Result<Vec<_>, _>>()?;
         let password = section.secret("password", config.password.take(), config.password_file.as_deref())?;
+        if config.username.as_deref().is_some_and(|u| u.trim().is_empty()) {
+            return Err(section.error("`username` must not be empty; leave it out to send without a login"));
+        }
         let credentials = match (&config.username, password) {
             (Some(user), Some(password)) => Some(Credentials::new(user.clone(), password.expose().to_string())),
             (None, None) => None,
@@ -188,7 +191,7 @@ impl EmailSink {
                 *path = section.resolve_path(path);
                 let pem = std::fs::read(&*path)
                     .map_err(|e| section.error(format!("`ca_file` {} cannot be read: {e}", path.display())))?;
-                let has_certificate = pem.windows(27).any(|w| w == b"-----BEGIN CERTIFICATE-----");
+                let has_certificate = String::from_utf8_lossy(&pem).contains("-----BEGIN CERTIFICATE-----");
                 if !has_certificate || Certificate::from_pem(&pem).is_err() {
                     return Err(section.error(format!("`ca_file` {} holds no PEM certificate", path.display())));
                 }
@@ -210,6 +213,8 @@ impl EmailSink {
             top_connectors: config.top_connectors,
             png_charts: config.png_charts,
         };
+        // Render once now, so a misspelt variable in `subject` fails `mailflow check`, not Monday's run.
+        templates.render(&mailflow_core::report::sample(), &look).map_err(|e| section.error(e))?;
         Ok(EmailSink {
             name: section.name.clone(),
             port: config.smtp_port.unwrap_or(config.tls.default_port()),
@@ -322,83 +327,97 @@ impl EmailSink {
     /// What went wrong, in words an admin can act on, with the server's own reply.
     fn describe(&self, e: &lettre::transport::smtp::Error) -> String {
         let code = e.status().map(u16::from);
-        let what = if matches!(code, Some(530 | 534 | 535 | 538)) {
+        let chain = error_chain(e);
+        let what = if code == Some(530) && self.credentials.is_none() {
+            "the server requires a login; set `username` and `password_file` (or `password`)".to_string()
+        } else if matches!(code, Some(530 | 534 | 535 | 538)) {
             "the server refused the login; check `username` and the password".to_string()
+        } else if chain.contains("authentication mechanism") {
+            "the server offers no login method mailflow speaks (PLAIN or LOGIN) on this connection".to_string()
         } else if e.is_permanent() {
             "the server refused the digest".to_string()
         } else if e.is_transient() {
             "the server deferred the digest (a temporary failure; send it again later)".to_string()
-        } else if e.is_timeout() {
+        } else if is_timeout(e) {
             format!("no answer within {} s", self.config.timeout_secs)
-        } else if error_chain(e).to_lowercase().contains("certificate") {
+        } else if chain.to_lowercase().contains("certificate") {
             "TLS failed: the server's certificate is not trusted for this name; set `ca_file` to the CA that \
              signed it, or make `smtp_host` the name on the certificate"
                 .to_string()
         } else if e.is_tls() {
             "TLS failed; check `tls` (\"tls\" for port 465, \"starttls\" for 587 and 25)".to_string()
-        } else if error_chain(e).contains("STARTTLS") {
+        } else if chain.contains("STARTTLS") {
             "the server does not offer STARTTLS; use `tls = \"tls\"` if it speaks TLS from the start (port 465)"
                 .to_string()
         } else {
             "cannot reach the server".to_string()
         };
-        format!("cannot send the digest through {}: {what}: {}", self.server(), error_chain(e))
+        format!("cannot send the digest through {}: {what}: {chain}", self.server())
     }
 
-    /// Where a message that could not be sent is kept, if anywhere.
-    pub fn spool_dir(&self) -> Option<&Path> {
-        self.config.spool_dir.as_deref()
+    /// This sink's spool folder: `spool_dir/<sink name>/`, so sinks sharing a `spool_dir` never
+    /// send each other's digests.
+    pub fn spool_dir(&self) -> Option<PathBuf> {
+        self.config.spool_dir.as_ref().map(|dir| dir.join(file_name_for(&self.name)))
     }
 
     /// Keeps a message that could not be sent; returns its path.
     pub fn spool(&self, message: &[u8]) -> Result<Option<PathBuf>, SinkError> {
         let Some(dir) = self.spool_dir() else { return Ok(None) };
-        std::fs::create_dir_all(dir).map_err(|source| SinkError::Io { path: dir.to_path_buf(), source })?;
-        let path = dir.join(format!("{}{}.eml", self.spool_prefix(), Utc::now().format("%Y%m%dT%H%M%S%.3fZ")));
+        // Digests hold the site's traffic: readable by the service's user only.
+        let mut builder = std::fs::DirBuilder::new();
+        builder.recursive(true);
+        #[cfg(unix)]
+        std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+        builder.create(&dir).map_err(|source| SinkError::Io { path: dir.clone(), source })?;
+        let path = dir.join(format!("{}.eml", Utc::now().format("%Y%m%dT%H%M%S%.6fZ")));
         write_atomically(&path, message)?;
         Ok(Some(path))
     }
 
-    /// Sends every message this sink spooled, oldest first; a sent one is removed.
+    /// Sends every message this sink spooled, oldest first; a sent one is removed. A message is
+    /// claimed by renaming it to `.sending` first, so two resends at once never send it twice.
     pub fn resend_spooled(&self) -> Result<Vec<Resent>, SinkError> {
         let Some(dir) = self.spool_dir() else { return Ok(Vec::new()) };
-        let entries = match std::fs::read_dir(dir) {
+        let entries = match std::fs::read_dir(&dir) {
             Ok(entries) => entries,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(source) => return Err(SinkError::Io { path: dir.to_path_buf(), source }),
+            Err(source) => return Err(SinkError::Io { path: dir, source }),
         };
-        let prefix = self.spool_prefix();
         let mut paths: Vec<PathBuf> = entries
             .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| {
-                p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with(&prefix) && n.ends_with(".eml"))
-            })
+            .filter(|p| p.extension().is_some_and(|x| x == "eml" || x == "sending"))
             .collect();
         paths.sort();
-        Ok(paths
-            .into_iter()
-            .map(|path| {
-                let result = std::fs::read(&path)
-                    .map_err(|e| format!("cannot read {}: {e}", path.display()))
-                    .and_then(|message| self.send(&message))
-                    .and_then(|reply| {
-                        std::fs::remove_file(&path).map_err(|e| {
-                            format!("sent, but cannot remove {} (remove it by hand): {e}", path.display())
-                        })?;
-                        Ok(reply)
-                    });
-                (path, result)
-            })
-            .collect())
+        Ok(paths.into_iter().map(|path| (path.clone(), self.resend_one(&path))).collect())
     }
 
-    fn spool_prefix(&self) -> String {
-        let safe: String = self
-            .name
-            .chars()
-            .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' })
-            .collect();
-        format!("{safe}-")
+    fn resend_one(&self, path: &Path) -> Result<String, String> {
+        if path.extension().is_some_and(|x| x == "sending") {
+            return Err(format!(
+                "another mailflow is sending it, or was stopped while it did; if none is running, rename it to \
+                 {} to send it again",
+                path.with_extension("eml").display()
+            ));
+        }
+        let claimed = path.with_extension("sending");
+        match std::fs::rename(path, &claimed) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok("sent by another mailflow".to_string()),
+            Err(e) => return Err(format!("cannot claim it: {e}")),
+        }
+        let sent = std::fs::read(&claimed).map_err(|e| format!("cannot read it: {e}")).and_then(|m| self.send(&m));
+        match sent {
+            Ok(reply) => {
+                std::fs::remove_file(&claimed)
+                    .map_err(|e| format!("sent, but cannot remove {} (remove it by hand): {e}", claimed.display()))?;
+                Ok(reply)
+            }
+            Err(e) => {
+                let _ = std::fs::rename(&claimed, path);
+                Err(e)
+            }
+        }
     }
 }
 
@@ -407,11 +426,25 @@ impl Sink for EmailSink {
         let message = self.compose(report)?;
         tracing::info!(sink = %self.name, server = %self.server(), bytes = message.len(), "sending the digest");
         match self.send(&message) {
-            Ok(reply) => Ok(format!(
-                "sent the digest to {} through {}: {reply}",
-                self.recipients.iter().map(ToString::to_string).collect::<Vec<_>>().join(", "),
-                self.server()
-            )),
+            Ok(reply) => {
+                let mut done = format!(
+                    "sent the digest to {} through {}: {reply}",
+                    self.recipients.iter().map(ToString::to_string).collect::<Vec<_>>().join(", "),
+                    self.server()
+                );
+                // The server takes mail again: send what failed before.
+                let resent = self.resend_spooled().unwrap_or_default();
+                let sent = resent.iter().filter(|(_, r)| r.is_ok()).count();
+                if !resent.is_empty() {
+                    done.push_str(&format!("; and {sent} of {} spooled digests", resent.len()));
+                }
+                for (path, result) in resent {
+                    if let Err(e) = result {
+                        tracing::warn!(sink = %self.name, path = %path.display(), "a spooled digest is still not sent: {e}");
+                    }
+                }
+                Ok(done)
+            }
             Err(error) => Err(SinkError::Other(match self.spool(&message) {
                 Ok(Some(path)) => format!(
                     "{error}; the digest is kept in {} and `mailflow digest --resend` sends it again",
@@ -431,6 +464,20 @@ fn is_loopback(host: &str) -> bool {
 
 fn content_type(mime: &str) -> ContentType {
     ContentType::parse(mime).expect("a valid MIME type")
+}
+
+/// A socket timeout: lettre only knows `TimedOut`, but a read timeout on Unix is `WouldBlock`.
+fn is_timeout(e: &lettre::transport::smtp::Error) -> bool {
+    let mut source: Option<&dyn std::error::Error> = Some(e);
+    while let Some(s) = source {
+        if let Some(io) = s.downcast_ref::<std::io::Error>()
+            && matches!(io.kind(), std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock)
+        {
+            return true;
+        }
+        source = s.source();
+    }
+    false
 }
 
 /// An error and its sources, without repeating what an outer message already says.

@@ -25,6 +25,7 @@ struct Received {
 #[derive(Clone, Default)]
 struct Recorder {
     accepted: Arc<Mutex<Vec<Received>>>,
+    require_login: bool,
     user: Option<String>,
     current: Received,
 }
@@ -39,6 +40,10 @@ impl Handler for Recorder {
         }
     }
 
+    fn mail(&mut self, _ip: std::net::IpAddr, _domain: &str, _from: &str) -> Response {
+        if self.require_login && self.user.is_none() { AUTHENTICATION_REQUIRED } else { OK }
+    }
+
     fn rcpt(&mut self, to: &str) -> Response {
         if to.starts_with("nobody@") {
             Response::custom(550, format!("5.1.1 <{to}>: Recipient address rejected: User unknown"))
@@ -48,9 +53,6 @@ impl Handler for Recorder {
     }
 
     fn data_start(&mut self, _domain: &str, from: &str, _is8bit: bool, to: &[String]) -> Response {
-        if self.user.is_none() {
-            return AUTHENTICATION_REQUIRED;
-        }
         self.current = Received { from: from.to_string(), to: to.to_vec(), user: self.user.clone(), data: Vec::new() };
         OK
     }
@@ -74,7 +76,14 @@ struct SmtpServer {
 }
 
 impl SmtpServer {
+    /// With STARTTLS, and AUTH PLAIN offered once TLS is up.
     fn start() -> SmtpServer {
+        SmtpServer::start_with(true)
+    }
+
+    /// `tls`: STARTTLS and AUTH, as a submission server; else plain SMTP that answers MAIL with
+    /// 530, as a relay that wants a login does (mailin itself would say 503 to MAIL before AUTH).
+    fn start_with(tls: bool) -> SmtpServer {
         let _ = rustls::crypto::ring::default_provider().install_default();
         let dir = tempfile::tempdir().unwrap();
         let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
@@ -83,18 +92,19 @@ impl SmtpServer {
         std::fs::write(dir.path().join("password"), "s3cret pass\n").unwrap();
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
-        let recorder = Recorder::default();
+        let recorder = Recorder { require_login: !tls, ..Recorder::default() };
         let accepted = recorder.accepted.clone();
         let mut server = Server::new(recorder);
-        server
-            .with_name("localhost")
-            .with_ssl(SslConfig::SelfSigned {
-                cert_path: dir.path().join("ca.pem").display().to_string(),
-                key_path: dir.path().join("key.pem").display().to_string(),
-            })
-            .unwrap()
-            .with_auth(AuthMechanism::Plain)
-            .with_tcp_listener(listener);
+        server.with_name("localhost").with_tcp_listener(listener);
+        if tls {
+            server
+                .with_ssl(SslConfig::SelfSigned {
+                    cert_path: dir.path().join("ca.pem").display().to_string(),
+                    key_path: dir.path().join("key.pem").display().to_string(),
+                })
+                .unwrap()
+                .with_auth(AuthMechanism::Plain);
+        }
         std::thread::spawn(move || server.serve().map_err(|e| e.to_string()));
         SmtpServer { addr, accepted, dir }
     }
@@ -103,7 +113,7 @@ impl SmtpServer {
         self.accepted.lock().unwrap().clone()
     }
 
-    /// An email sink section for this server; `extra` replaces or adds keys.
+    /// An email sink section for this server; `extra` replaces or adds keys (`-key` removes one).
     fn sink(&self, extra: &str) -> Result<EmailSink, String> {
         sink_config(self.dir.path(), self.addr.port(), extra)
     }
@@ -111,6 +121,7 @@ impl SmtpServer {
 
 fn sink_config(dir: &Path, port: u16, extra: &str) -> Result<EmailSink, String> {
     let mut keys = vec![
+        ("name", "\"weekly digest\"".to_string()),
         ("smtp_host", "\"localhost\"".to_string()),
         ("smtp_port", port.to_string()),
         ("ca_file", "\"ca.pem\"".to_string()),
@@ -123,12 +134,16 @@ fn sink_config(dir: &Path, port: u16, extra: &str) -> Result<EmailSink, String> 
         ("timeout_secs", "10".to_string()),
     ];
     for line in extra.lines().filter(|l| !l.trim().is_empty()) {
+        if let Some(key) = line.strip_prefix('-') {
+            keys.retain(|(k, _)| *k != key.trim());
+            continue;
+        }
         let (key, value) = line.split_once('=').unwrap();
         keys.retain(|(k, _)| *k != key.trim());
         keys.push((key.trim(), value.trim().to_string()));
     }
     let body: String = keys.iter().map(|(k, v)| format!("{k} = {v}\n")).collect();
-    let text = format!("[[sink]]\ntype = \"email\"\nname = \"weekly digest\"\n{body}");
+    let text = format!("[[sink]]\ntype = \"email\"\n{body}");
     let config = Config::parse(&text, &dir.join("mailflow.toml"), &|_| None).map_err(|e| e.to_string())?;
     EmailSink::from_section(&config.sinks[0]).map_err(|e| e.to_string())
 }
@@ -144,8 +159,9 @@ fn hostile_report() -> Report {
     report
 }
 
+/// The digests the sink "weekly digest" keeps in `dir/spool`.
 fn spooled(dir: &Path) -> Vec<PathBuf> {
-    match std::fs::read_dir(dir.join("spool")) {
+    match std::fs::read_dir(dir.join("spool/weekly%20digest")) {
         Ok(entries) => entries.map(|e| e.unwrap().path()).collect(),
         Err(_) => Vec::new(),
     }
@@ -231,7 +247,10 @@ fn a_rejected_recipient_names_the_reply_and_the_digest_waits_in_the_spool() {
     assert!(server.accepted().is_empty());
     let kept = spooled(server.dir.path());
     assert_eq!(kept.len(), 1, "{kept:?}");
-    assert!(kept[0].file_name().unwrap().to_str().unwrap().starts_with("weekly_digest-"));
+    assert!(kept[0].extension().unwrap() == "eml");
+    // Another sink sharing the spool folder never sends this sink's digests.
+    let other = server.sink("name = \"weekly_digest\"").unwrap();
+    assert!(other.resend_spooled().unwrap().is_empty());
 
     // Fixed, the spooled digest goes out as it was and leaves the spool.
     let kept_message = std::fs::read(&kept[0]).unwrap();
@@ -248,6 +267,14 @@ fn a_rejected_recipient_names_the_reply_and_the_digest_waits_in_the_spool() {
     let kept = MessageParser::default().parse(&kept_message).unwrap();
     assert_eq!(sent.message_id(), kept.message_id());
     assert!(sent.subject().unwrap().starts_with("mailflow: "));
+
+    // The next digest that goes out takes the spooled ones with it.
+    sink.write(&hostile_report()).unwrap_err();
+    assert_eq!(spooled(server.dir.path()).len(), 1);
+    let done = fixed.write(&hostile_report()).unwrap();
+    assert!(done.ends_with("; and 1 of 1 spooled digests"), "{done}");
+    assert!(spooled(server.dir.path()).is_empty());
+    assert_eq!(server.accepted().len(), 3);
 }
 
 #[test]
@@ -292,7 +319,9 @@ fn unsafe_or_incomplete_settings_are_config_errors() {
     for (extra, expected) in [
         ("tls = \"none\"\nsmtp_host = \"smtp.example.com\"", "allowed only to a server on this machine"),
         ("subject = \"{{ inbound \"", "`subject` is not a valid template"),
+        ("subject = \"{{ inbund }} in\"", "`subject`: undefined value"),
         ("to = []", "`to` must list at least one recipient"),
+        ("username = \"\"", "`username` must not be empty"),
         ("from = \"not an address\"", "`from` \"not an address\" is not an email address"),
         ("password_file = \"missing\"", "cannot read `password_file`"),
         ("tls = \"starttls-please\"", "unknown variant"),
@@ -302,6 +331,31 @@ fn unsafe_or_incomplete_settings_are_config_errors() {
         assert!(e.contains(expected), "{extra}: {e}");
         assert!(e.contains("[[sink]] \"weekly digest\" (type \"email\")"), "{e}");
     }
+}
+
+#[test]
+fn a_server_that_never_answers_and_one_that_wants_a_login_say_so() {
+    let server = SmtpServer::start();
+    // Accepts the connection, then says nothing.
+    let silent = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = silent.local_addr().unwrap().port();
+    let sink = sink_config(server.dir.path(), port, "smtp_host = \"127.0.0.1\"\ntimeout_secs = 1").unwrap();
+    let started = std::time::Instant::now();
+    let e = sink.write(&hostile_report()).unwrap_err().to_string();
+    assert!(e.contains("no answer within 1 s"), "{e}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(30));
+    drop(silent);
+
+    let relay = SmtpServer::start_with(false);
+    let anonymous = sink_config(
+        server.dir.path(),
+        relay.addr.port(),
+        "-username\n-password_file\ntls = \"none\"\nsmtp_host = \"127.0.0.1\"",
+    )
+    .unwrap();
+    let e = anonymous.write(&hostile_report()).unwrap_err().to_string();
+    assert!(e.contains("the server requires a login; set `username`"), "{e}");
+    assert!(e.contains("530"), "{e}");
 }
 
 #[test]

@@ -151,17 +151,7 @@ impl Templates {
     /// Renders a page for an empty one-day report: names the first broken template, or a
     /// `page.html` that would leave the script out or blocked.
     pub fn check(&self) -> Result<(), String> {
-        let day = chrono::NaiveDate::from_ymd_opt(2026, 1, 1).expect("a valid date");
-        let range = mailflow_core::ReportRange::new(day, day, chrono_tz::Tz::UTC).map_err(|e| e.to_string())?;
-        let report = mailflow_core::report::build(mailflow_core::report::ReportInput {
-            range,
-            rollup: &mailflow_core::Rollup::new(),
-            connectors: &[],
-            insights: &mailflow_core::InsightSettings::default(),
-            sources: Vec::new(),
-            generated_at: chrono::DateTime::UNIX_EPOCH,
-        });
-        self.render(&report, &HtmlConfig::new("check.html")).map(drop)
+        self.render(&mailflow_core::report::sample(), &HtmlConfig::new("check.html")).map(drop)
     }
 
     /// The whole page for `report`.
