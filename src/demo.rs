@@ -7,6 +7,7 @@ use anyhow::Context;
 use mailflow_config::Config;
 use mailflow_core::ReportRange;
 use mailflow_runner::Pipeline;
+use mailflow_sink_email::EmailSink;
 
 /// The week the bundled data describes (the week before it is its "previous period").
 pub const FROM: &str = "2026-11-23";
@@ -21,6 +22,17 @@ const FILES: &[(&str, &[u8])] = &[
     ("partner-relay.csv", include_bytes!("../demo/partner-relay.csv")),
 ];
 
+/// The digest admins would get for the demo week (see crates/sinks/email).
+const DIGEST: &str = r#"
+[[sink]]
+type = "email"
+smtp_host = "localhost"
+tls = "none"
+from = "mailflow <mailflow@corp.example>"
+to = ["postmaster@corp.example"]
+title = "Mail flow at corp.example"
+"#;
+
 pub fn run(out: &Path, quiet: bool) -> anyhow::Result<u8> {
     for (name, content) in FILES {
         let path = out.join(name);
@@ -32,12 +44,18 @@ pub fn run(out: &Path, quiet: bool) -> anyhow::Result<u8> {
     let pipeline = Pipeline::build(Config::load(&config_path)?)?;
     let tz = pipeline.config().site.timezone;
     let range = ReportRange::new(FROM.parse()?, TO.parse()?, tz)?;
-    let code = super::run(&pipeline, range, quiet);
+    let (code, report) = super::run(&pipeline, range, quiet);
+    // The weekly digest this report makes, written instead of sent.
+    let digest = out.join("digest.eml");
+    let message =
+        EmailSink::from_section(&Config::parse(DIGEST, &config_path, &|_| None)?.sinks[0])?.compose(&report)?;
+    std::fs::write(&digest, message).with_context(|| format!("cannot write {}", digest.display()))?;
     if !quiet {
         let page = out.join("dashboard.html");
         if let Ok(page) = page.canonicalize() {
             println!("\nOpen the dashboard in a browser: file://{}", page.display());
         }
+        println!("The weekly email digest (open it in a mail client): {}", digest.display());
         println!(
             "\nThe demo's config and input are in {}; run it again with\n  mailflow run --config {} --from {FROM} --to {TO}",
             out.display(),

@@ -28,7 +28,7 @@ pub fn run_now(config: Config, name: &str, args: &RangeArgs, quiet: bool) -> any
             pid.map_or("pid unknown".to_string(), |p| format!("pid {p}"))
         ),
     };
-    Ok(crate::run(&pipeline, range, quiet))
+    Ok(crate::run(&pipeline, range, quiet).0)
 }
 
 /// `mailflow daemon`: every job on its schedule until SIGTERM or SIGINT.

@@ -67,7 +67,7 @@ fn execute(cli: Cli) -> anyhow::Result<u8> {
         Command::Run { config, range, job: None } => {
             let pipeline = Pipeline::build(Config::load(&config.config)?)?;
             let range = resolve_range(&pipeline, &range, RangeSpec::LastDays(7), Utc::now())?;
-            Ok(run(&pipeline, range, cli.quiet))
+            Ok(run(&pipeline, range, cli.quiet).0)
         }
         Command::Run { config, range, job: Some(job) } => {
             jobs::run_now(Config::load(&config.config)?, &job, &range, cli.quiet)
@@ -123,8 +123,8 @@ fn report_quietly(pipeline: &Pipeline, range: ReportRange) -> mailflow_core::Rep
     pipeline.report(range, &collected, Utc::now().trunc_subsecs(0))
 }
 
-/// Collects, reports, delivers; prints the summary. Returns the exit code.
-fn run(pipeline: &Pipeline, range: ReportRange, quiet: bool) -> u8 {
+/// Collects, reports, delivers; prints the summary. Returns the exit code and the report.
+fn run(pipeline: &Pipeline, range: ReportRange, quiet: bool) -> (u8, mailflow_core::Report) {
     let collected = progress::while_collecting(pipeline, quiet, || pipeline.collect(&range, None));
     let report = pipeline.report(range, &collected, Utc::now().trunc_subsecs(0));
     let outcomes = pipeline.deliver(&report);
@@ -141,7 +141,8 @@ fn run(pipeline: &Pipeline, range: ReportRange, quiet: bool) -> u8 {
         eprintln!("error: sink {}: {}", printable(&o.name), o.result.as_ref().unwrap_err());
     }
     let sources_failed = print_failed_sources(&report.sources);
-    if sources_failed || outcomes.iter().any(|o| o.result.is_err()) { FAILED } else { 0 }
+    let code = if sources_failed || outcomes.iter().any(|o| o.result.is_err()) { FAILED } else { 0 };
+    (code, report)
 }
 
 /// Prints each collector that failed (or stopped early) to stderr; true if there was one.

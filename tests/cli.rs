@@ -237,6 +237,13 @@ fn demo_writes_a_valid_report_with_every_seed_insight() {
     assert!(text(&out.stdout).contains("mailflow run --config"), "{}", text(&out.stdout));
     let page = out_dir.join("dashboard.html").canonicalize().unwrap();
     assert!(text(&out.stdout).contains(&format!("file://{}", page.display())), "{}", text(&out.stdout));
+
+    // And the digest the week makes, ready for a mail client.
+    let digest = std::fs::read(out_dir.join("digest.eml")).unwrap();
+    let message = mail_parser::MessageParser::default().parse(&digest).unwrap();
+    let inbound = mailflow_core::format::thousands(report["totals"]["inbound"]["messages"].as_u64().unwrap());
+    assert!(message.subject().unwrap().starts_with(&format!("mailflow: {inbound} in / ")), "{:?}", message.subject());
+    assert!(message.body_text(0).unwrap().contains("Fabrikam legacy"));
 }
 
 #[test]

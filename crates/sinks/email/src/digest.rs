@@ -11,7 +11,7 @@ use std::fmt::Write as _;
 use chrono::{Datelike, NaiveDate};
 use mailflow_core::format::{fit, percent, printable, thousands};
 use mailflow_core::report::{SourceStatus, Traffic};
-use mailflow_core::{Counters, Direction, Report, Severity, TlsVersion};
+use mailflow_core::{Counters, Direction, InsightKind, Report, Severity, TlsVersion};
 use minijinja::{AutoEscape, Environment, UndefinedBehavior, context};
 use serde::Serialize;
 
@@ -118,7 +118,10 @@ struct View {
     directions: Vec<DirectionView>,
     legend: Vec<LegendItem>,
     connectors: Vec<ConnectorGroup>,
-    insights: Vec<InsightView>,
+    insight_count: usize,
+    /// Insights with the same severity, kind and remediation, listed under it once: a fleet
+    /// with fifty connectors missing TLS logs reads one remediation, not fifty.
+    insights: Vec<InsightGroup>,
     problem_sources: Vec<SourceView>,
 }
 
@@ -184,13 +187,18 @@ struct LegendItem {
 }
 
 #[derive(Serialize)]
-struct InsightView {
+struct InsightGroup {
     warning: bool,
     severity: &'static str,
+    remediation: String,
+    items: Vec<InsightItem>,
+}
+
+#[derive(Serialize)]
+struct InsightItem {
     connector: String,
     direction: Direction,
     message: String,
-    remediation: String,
 }
 
 #[derive(Serialize)]
@@ -276,21 +284,31 @@ impl View {
                 ConnectorGroup { label: label(direction), rows, more }
             })
             .collect();
-        let insights = report
-            .insights
-            .iter()
-            .map(|i| InsightView {
-                warning: i.severity == Severity::Warning,
-                severity: match i.severity {
-                    Severity::Warning => "Warning",
-                    Severity::Info => "Info",
-                },
+        let mut insights: Vec<(InsightKind, InsightGroup)> = Vec::new();
+        for i in &report.insights {
+            let item = InsightItem {
                 connector: fit(&i.connector, NAME_CHARS),
                 direction: i.direction,
                 message: printable(&i.message),
-                remediation: printable(&i.remediation),
-            })
-            .collect();
+            };
+            let remediation = printable(&i.remediation);
+            let warning = i.severity == Severity::Warning;
+            match insights
+                .iter_mut()
+                .find(|(k, g)| *k == i.kind && g.warning == warning && g.remediation == remediation)
+            {
+                Some((_, group)) => group.items.push(item),
+                None => insights.push((
+                    i.kind,
+                    InsightGroup {
+                        warning,
+                        severity: if warning { "Warning" } else { "Info" },
+                        remediation,
+                        items: vec![item],
+                    },
+                )),
+            }
+        }
         let problem_sources = report
             .sources
             .iter()
@@ -322,7 +340,8 @@ impl View {
                 .map(|v| LegendItem { color: chart::color(v).1, label: v.label(), share: String::new() })
                 .collect(),
             connectors,
-            insights,
+            insight_count: report.insights.len(),
+            insights: insights.into_iter().map(|(_, g)| g).collect(),
             problem_sources,
         }
     }
@@ -381,13 +400,13 @@ fn range_label(from: NaiveDate, to: NaiveDate, with_year: bool) -> String {
     }
 }
 
-/// The TLS mix as bar segments whose widths add up to 100.
+/// The TLS mix as bar segments whose widths add up to 100, each with its figures as a tooltip.
 fn mix(c: &Counters) -> Vec<Segment> {
-    segments(c, 100)
+    segments(c, 100, true)
 }
 
 /// Bar segments per TLS version of `c`, with widths (whole percent) adding up to `scale`.
-fn segments(c: &Counters, scale: u32) -> Vec<Segment> {
+fn segments(c: &Counters, scale: u32, tooltips: bool) -> Vec<Segment> {
     let parts: Vec<(TlsVersion, u64)> =
         TlsVersion::ALL.into_iter().map(|v| (v, c.tls.get(v))).filter(|(_, n)| *n > 0).collect();
     let widths = apportion(&parts.iter().map(|(_, n)| *n).collect::<Vec<_>>(), scale);
@@ -398,7 +417,11 @@ fn segments(c: &Counters, scale: u32) -> Vec<Segment> {
         .map(|((v, n), width)| Segment {
             color: chart::color(v).1,
             width,
-            title: format!("{}: {} ({})", v.label(), thousands(n), percent(c.share(n))),
+            title: if tooltips {
+                format!("{}: {} ({})", v.label(), thousands(n), percent(c.share(n)))
+            } else {
+                String::new()
+            },
         })
         .collect()
 }
@@ -448,7 +471,7 @@ fn days(traffic: &Traffic) -> Vec<DayView> {
         .iter()
         .map(|d| {
             let scale = if max == 0 { 0 } else { (d.counters.messages * 100).div_ceil(max) as u32 };
-            let bar = segments(&d.counters, scale);
+            let bar = segments(&d.counters, scale, false);
             let rest = 100 - bar.iter().map(|s| s.width).sum::<u32>();
             DayView {
                 date: d.date.format("%a %b %-d").to_string(),
@@ -541,14 +564,17 @@ fn text(report: &Report, view: &View) -> String {
         }
     }
 
-    let _ = writeln!(out, "\nInsights ({})", view.insights.len());
+    let _ = writeln!(out, "\nInsights ({})", view.insight_count);
     if view.insights.is_empty() {
         let _ = writeln!(out, "  None: every connector is within its thresholds.");
     }
-    for i in &view.insights {
-        let head = format!("{} - {} ({}): {}", i.severity.to_uppercase(), i.connector, i.direction, i.message);
-        wrap_into(&mut out, &head, "  ", "    ");
-        wrap_into(&mut out, &format!("What to do: {}", i.remediation), "    ", "    ");
+    for group in &view.insights {
+        out.push('\n');
+        for i in &group.items {
+            let line = format!("{} - {} ({}): {}", group.severity.to_uppercase(), i.connector, i.direction, i.message);
+            wrap_into(&mut out, &line, "  ", "    ");
+        }
+        wrap_into(&mut out, &format!("What to do: {}", group.remediation), "    ", "    ");
     }
 
     if !view.problem_sources.is_empty() {
