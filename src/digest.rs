@@ -35,8 +35,10 @@ pub fn run(config: Config, args: DigestArgs<'_>) -> anyhow::Result<u8> {
             names.join(", ")
         );
     }
-    // Collect with every collector, deliver to the email sinks only.
-    let pipeline = Pipeline::build(config)?;
+    // Collect with every collector; deliver to the email sinks only, built once above.
+    let mut collect_only = config;
+    collect_only.sinks.clear();
+    let pipeline = Pipeline::build(collect_only)?;
     let range = crate::resolve_range(&pipeline, args.range, RangeSpec::LastDays(7), Utc::now())?;
     let report = crate::report_quietly(&pipeline, range);
     let mut failed = print_failed_sources(&report.sources);

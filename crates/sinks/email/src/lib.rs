@@ -56,6 +56,14 @@ pub struct EmailConfig {
     /// A PEM file with the CA certificate(s) that signed the server's certificate, when it is not
     /// signed by one the system trusts.
     pub ca_file: Option<PathBuf>,
+    /// Check the server's certificate against the system's CAs (and `ca_file`). Turning it off
+    /// lets anyone on the path read the digest and the password: a last resort for a server whose
+    /// certificate cannot be fixed.
+    #[serde(default = "default_true")]
+    pub verify_certificate: bool,
+    /// Check that the certificate is for `smtp_host`.
+    #[serde(default = "default_true")]
+    pub verify_hostname: bool,
     /// Give up on a server that does not answer for this long.
     #[serde(default = "default_timeout_secs")]
     pub timeout_secs: u64,
@@ -116,6 +124,10 @@ impl TlsMode {
             TlsMode::None => "no TLS",
         }
     }
+}
+
+fn default_true() -> bool {
+    true
 }
 
 fn default_timeout_secs() -> u64 {
@@ -201,6 +213,18 @@ impl EmailSink {
         };
         if let Some(dir) = &mut config.spool_dir {
             *dir = section.resolve_path(dir);
+        }
+        if config.tls == TlsMode::None && (!config.verify_certificate || !config.verify_hostname) {
+            return Err(section.error(
+                "`verify_certificate` and `verify_hostname` need `tls`; with `tls = \"none\"` nothing is verified",
+            ));
+        }
+        for (key, on) in
+            [("verify_certificate", config.verify_certificate), ("verify_hostname", config.verify_hostname)]
+        {
+            if !on {
+                tracing::warn!(sink = %section.name, "`{key} = false`: the connection to {host} can be intercepted");
+            }
         }
         if config.timeout_secs == 0 {
             return Err(section.error("`timeout_secs` must be at least 1"));
@@ -310,7 +334,11 @@ impl EmailSink {
                     let cert = Certificate::from_pem(pem).map_err(|e| format!("`ca_file`: {e}"))?;
                     params = params.add_root_certificate(cert);
                 }
-                let params = params.build_rustls().map_err(|e| format!("cannot set up TLS: {e}"))?;
+                let params = params
+                    .dangerous_accept_invalid_certs(!self.config.verify_certificate)
+                    .dangerous_accept_invalid_hostnames(!self.config.verify_hostname)
+                    .build_rustls()
+                    .map_err(|e| format!("cannot set up TLS: {e}"))?;
                 if mode == TlsMode::Tls { Tls::Wrapper(params) } else { Tls::Required(params) }
             }
         };
@@ -340,10 +368,8 @@ impl EmailSink {
             "the server deferred the digest (a temporary failure; send it again later)".to_string()
         } else if is_timeout(e) {
             format!("no answer within {} s", self.config.timeout_secs)
-        } else if chain.to_lowercase().contains("certificate") {
-            "TLS failed: the server's certificate is not trusted for this name; set `ca_file` to the CA that \
-             signed it, or make `smtp_host` the name on the certificate"
-                .to_string()
+        } else if let Some(why) = certificate_problem(&chain, &self.config.smtp_host) {
+            format!("TLS failed: {why}")
         } else if e.is_tls() {
             "TLS failed; check `tls` (\"tls\" for port 465, \"starttls\" for 587 and 25)".to_string()
         } else if chain.contains("STARTTLS") {
@@ -464,6 +490,42 @@ fn is_loopback(host: &str) -> bool {
 
 fn content_type(mime: &str) -> ContentType {
     ContentType::parse(mime).expect("a valid MIME type")
+}
+
+/// What is wrong with the server's certificate, from rustls's error, and what to do.
+fn certificate_problem(chain: &str, host: &str) -> Option<String> {
+    let fix = "or, as a last resort, set `verify_certificate = false`";
+    // rustls's words for it, as Debug names or Display sentences depending on the case.
+    let has = |words: &[&str]| words.iter().any(|w| chain.contains(w));
+    // BadSignature: an issuer of the right name but another key, i.e. another CA of that name.
+    let why = if has(&["UnknownIssuer", "BadSignature"]) {
+        format!(
+            "the server's certificate is signed by a CA this system does not trust; set `ca_file` to that CA, {fix}"
+        )
+    } else if has(&["NotValidForName", "not valid for name"]) {
+        format!(
+            "the server's certificate is not for \"{host}\"; set `smtp_host` to a name on the certificate, or \
+             set `verify_hostname = false`"
+        )
+    } else if has(&["Expired", "expired", "NotValidYet", "not valid yet"]) {
+        format!("the server's certificate has expired or is not valid yet; renew it, {fix}")
+    } else if chain.contains("CaUsedAsEndEntity") {
+        format!(
+            "the server presents a CA certificate as its own (as `openssl req -x509` makes unless given \
+             `-addext basicConstraints=critical,CA:FALSE`), which is refused; give the server a certificate with \
+             CA:FALSE, {fix}"
+        )
+    } else if chain.contains("UnsupportedCertVersion") {
+        // rustls cannot parse these at all, so `verify_certificate = false` would not help.
+        "the server's certificate is X.509 version 1, which mailflow's TLS library cannot read at all; give the \
+         server a version 3 certificate"
+            .to_string()
+    } else if chain.to_lowercase().contains("certificate") {
+        format!("the server's certificate was refused; check it, or set `ca_file` to the CA that signed it, {fix}")
+    } else {
+        return None;
+    };
+    Some(why)
 }
 
 /// A socket timeout: lettre only knows `TimedOut`, but a read timeout on Unix is `WouldBlock`.

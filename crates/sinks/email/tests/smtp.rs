@@ -78,17 +78,23 @@ struct SmtpServer {
 impl SmtpServer {
     /// With STARTTLS, and AUTH PLAIN offered once TLS is up.
     fn start() -> SmtpServer {
-        SmtpServer::start_with(true)
+        SmtpServer::start_with(true, false)
     }
 
     /// `tls`: STARTTLS and AUTH, as a submission server; else plain SMTP that answers MAIL with
     /// 530, as a relay that wants a login does (mailin itself would say 503 to MAIL before AUTH).
-    fn start_with(tls: bool) -> SmtpServer {
+    /// `ca_cert`: the server's self-signed certificate says CA:TRUE, as `openssl req -x509` makes.
+    fn start_with(tls: bool, ca_cert: bool) -> SmtpServer {
         let _ = rustls::crypto::ring::default_provider().install_default();
         let dir = tempfile::tempdir().unwrap();
-        let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
-        std::fs::write(dir.path().join("ca.pem"), cert.cert.pem()).unwrap();
-        std::fs::write(dir.path().join("key.pem"), cert.signing_key.serialize_pem()).unwrap();
+        let key = rcgen::KeyPair::generate().unwrap();
+        let mut params = rcgen::CertificateParams::new(vec!["localhost".to_string()]).unwrap();
+        if ca_cert {
+            params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        }
+        let cert = params.self_signed(&key).unwrap();
+        std::fs::write(dir.path().join("ca.pem"), cert.pem()).unwrap();
+        std::fs::write(dir.path().join("key.pem"), key.serialize_pem()).unwrap();
         std::fs::write(dir.path().join("password"), "s3cret pass\n").unwrap();
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
@@ -300,15 +306,32 @@ fn a_wrong_password_and_an_untrusted_certificate_say_what_to_fix() {
     assert!(e.contains("535"), "{e}");
     assert!(!e.contains("guess"), "the password is never printed: {e}");
 
-    let untrusted = server.sink("ca_file = \"/etc/ssl/certs/ca-certificates.crt\"").or_else(|_| {
-        // Without a system bundle, a CA that did not sign the server's certificate.
-        let other = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
-        std::fs::write(server.dir.path().join("other.pem"), other.cert.pem()).unwrap();
-        server.sink("ca_file = \"other.pem\"")
-    });
-    let e = untrusted.unwrap().write(&hostile_report()).unwrap_err().to_string();
-    assert!(e.contains("certificate is not trusted") && e.contains("`ca_file`"), "{e}");
+    // A CA that did not sign the server's certificate.
+    let other = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+    std::fs::write(server.dir.path().join("other.pem"), other.cert.pem()).unwrap();
+    let e = server.sink("ca_file = \"other.pem\"").unwrap().write(&hostile_report()).unwrap_err().to_string();
+    assert!(e.contains("TLS failed: the server's certificate is signed by a CA this system does not trust"), "{e}");
+    assert!(e.contains("set `ca_file` to that CA"), "{e}");
     assert!(server.accepted().is_empty());
+}
+
+#[test]
+fn certificates_as_servers_often_have_them_name_the_fix_and_can_be_let_through() {
+    // The certificate is for "localhost", the sink asks for 127.0.0.1.
+    let server = SmtpServer::start();
+    let by_address = "smtp_host = \"127.0.0.1\"";
+    let e = server.sink(by_address).unwrap().write(&hostile_report()).unwrap_err().to_string();
+    assert!(e.contains("the server's certificate is not for \"127.0.0.1\"; set `smtp_host` to a name"), "{e}");
+    server.sink(&format!("{by_address}\nverify_hostname = false")).unwrap().write(&hostile_report()).unwrap();
+
+    // A self-signed certificate that says CA:TRUE, as `openssl req -x509` makes by default.
+    let server = SmtpServer::start_with(true, true);
+    let e = server.sink("").unwrap().write(&hostile_report()).unwrap_err().to_string();
+    assert!(e.contains("the server presents a CA certificate as its own"), "{e}");
+    assert!(e.contains("basicConstraints=critical,CA:FALSE"), "{e}");
+    let done = server.sink("verify_certificate = false").unwrap().write(&hostile_report()).unwrap();
+    assert!(done.ends_with("and 1 of 1 spooled digests"), "the refused one went too: {done}");
+    assert_eq!(server.accepted().len(), 2);
 }
 
 #[test]
@@ -322,6 +345,7 @@ fn unsafe_or_incomplete_settings_are_config_errors() {
         ("subject = \"{{ inbund }} in\"", "`subject`: undefined value"),
         ("to = []", "`to` must list at least one recipient"),
         ("username = \"\"", "`username` must not be empty"),
+        ("tls = \"none\"\nsmtp_host = \"::1\"\nverify_certificate = false", "need `tls`"),
         ("from = \"not an address\"", "`from` \"not an address\" is not an email address"),
         ("password_file = \"missing\"", "cannot read `password_file`"),
         ("tls = \"starttls-please\"", "unknown variant"),
@@ -346,7 +370,7 @@ fn a_server_that_never_answers_and_one_that_wants_a_login_say_so() {
     assert!(started.elapsed() < std::time::Duration::from_secs(30));
     drop(silent);
 
-    let relay = SmtpServer::start_with(false);
+    let relay = SmtpServer::start_with(false, false);
     let anonymous = sink_config(
         server.dir.path(),
         relay.addr.port(),
