@@ -367,7 +367,16 @@ impl EmailSink {
         } else if e.is_transient() {
             "the server deferred the digest (a temporary failure; send it again later)".to_string()
         } else if is_timeout(e) {
-            format!("no answer within {} s", self.config.timeout_secs)
+            let hint = match self.config.tls {
+                // A STARTTLS client waits for a greeting an SMTPS server never sends.
+                TlsMode::Starttls | TlsMode::None => " (a server on port 465 wants `tls = \"tls\"`)",
+                TlsMode::Tls => "",
+            };
+            format!("no answer within {} s{hint}", self.config.timeout_secs)
+        } else if self.config.tls == TlsMode::Tls && has_any(&chain, &["InvalidContentType", "corrupt message"]) {
+            "the server does not speak TLS from the first byte on this port; use `tls = \"starttls\"` (ports 587 \
+             and 25) or the SMTPS port (465)"
+                .to_string()
         } else if let Some(why) = certificate_problem(&chain, &self.config.smtp_host) {
             format!("TLS failed: {why}")
         } else if e.is_tls() {
@@ -496,7 +505,7 @@ fn content_type(mime: &str) -> ContentType {
 fn certificate_problem(chain: &str, host: &str) -> Option<String> {
     let fix = "or, as a last resort, set `verify_certificate = false`";
     // rustls's words for it, as Debug names or Display sentences depending on the case.
-    let has = |words: &[&str]| words.iter().any(|w| chain.contains(w));
+    let has = |words: &[&str]| has_any(chain, words);
     // BadSignature: an issuer of the right name but another key, i.e. another CA of that name.
     let why = if has(&["UnknownIssuer", "BadSignature"]) {
         format!(
@@ -526,6 +535,10 @@ fn certificate_problem(chain: &str, host: &str) -> Option<String> {
         return None;
     };
     Some(why)
+}
+
+fn has_any(text: &str, words: &[&str]) -> bool {
+    words.iter().any(|w| text.contains(w))
 }
 
 /// A socket timeout: lettre only knows `TimedOut`, but a read timeout on Unix is `WouldBlock`.

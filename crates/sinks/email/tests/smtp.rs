@@ -366,9 +366,13 @@ fn a_server_that_never_answers_and_one_that_wants_a_login_say_so() {
     let sink = sink_config(server.dir.path(), port, "smtp_host = \"127.0.0.1\"\ntimeout_secs = 1").unwrap();
     let started = std::time::Instant::now();
     let e = sink.write(&hostile_report()).unwrap_err().to_string();
-    assert!(e.contains("no answer within 1 s"), "{e}");
+    assert!(e.contains("no answer within 1 s (a server on port 465 wants `tls = \"tls\"`)"), "{e}");
     assert!(started.elapsed() < std::time::Duration::from_secs(30));
     drop(silent);
+
+    // SMTPS to a server that speaks plain SMTP first.
+    let e = server.sink("tls = \"tls\"").unwrap().write(&hostile_report()).unwrap_err().to_string();
+    assert!(e.contains("the server does not speak TLS from the first byte on this port"), "{e}");
 
     let relay = SmtpServer::start_with(false, false);
     let anonymous = sink_config(
