@@ -33,7 +33,6 @@ const TEXT_WIDTH: usize = 78;
 #[derive(Debug, Clone)]
 pub struct Look {
     pub title: String,
-    pub subject: String,
     /// Connectors listed per direction, busiest first.
     pub top_connectors: usize,
     pub png_charts: bool,
@@ -96,10 +95,12 @@ impl Templates {
                 images.push((format!("daily-{}@mailflow", d.direction), chart::daily_png(&traffic.daily)));
             }
         }
+        let ctx =
+            context! { view => minijinja::Value::from(minijinja::value::Serde(&view)), png_charts => look.png_charts };
         let html = self
             .env
             .get_template("digest.html")
-            .and_then(|t| t.render(context! { view => minijinja::Value::from(minijinja::value::Serde(&view)), png_charts => look.png_charts }))
+            .and_then(|t| t.render(ctx))
             .map_err(|e| format!("template digest.html: {e}"))?;
         Ok(Digest { subject, text: text(report, &view), html, images })
     }

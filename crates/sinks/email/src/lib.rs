@@ -231,12 +231,8 @@ impl EmailSink {
         }
         let subject = config.subject.clone().unwrap_or_else(|| DEFAULT_SUBJECT.to_string());
         let templates = Templates::new(&subject).map_err(|e| section.error(e))?;
-        let look = Look {
-            title: config.title.clone(),
-            subject,
-            top_connectors: config.top_connectors,
-            png_charts: config.png_charts,
-        };
+        let look =
+            Look { title: config.title.clone(), top_connectors: config.top_connectors, png_charts: config.png_charts };
         // Render once now, so a misspelt variable in `subject` fails `mailflow check`, not Monday's run.
         templates.render(&mailflow_core::report::sample(), &look).map_err(|e| section.error(e))?;
         Ok(EmailSink {
