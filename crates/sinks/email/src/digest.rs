@@ -8,7 +8,7 @@
 
 use std::fmt::Write as _;
 
-use chrono::{Datelike, NaiveDate};
+use chrono::{Datelike, NaiveDate, Weekday};
 use mailflow_core::format::{fit, percent, printable, thousands};
 use mailflow_core::report::{SourceStatus, Traffic};
 use mailflow_core::{Counters, Direction, InsightKind, Report, Severity, TlsVersion};
@@ -28,6 +28,9 @@ pub const DEFAULT_SUBJECT: &str = "mailflow: {{ inbound }} in / {{ outbound }} o
 const NAME_CHARS: usize = 40;
 const TEXT_NAME_CHARS: usize = 22;
 const TEXT_WIDTH: usize = 78;
+/// Longer ranges show messages per week: a month of daily bars is long to scroll and heavy to
+/// mail (Gmail clips an HTML part over 102 kB).
+const MAX_DAY_ROWS: usize = 14;
 
 /// How the digest looks, from the sink's options.
 #[derive(Debug, Clone)]
@@ -116,6 +119,8 @@ struct View {
     generated_at: String,
     version: &'static str,
     tls_share: String,
+    /// The day bars are week bars.
+    weekly: bool,
     directions: Vec<DirectionView>,
     legend: Vec<LegendItem>,
     connectors: Vec<ConnectorGroup>,
@@ -335,6 +340,7 @@ impl View {
             generated_at: report.generated_at.format("%Y-%m-%d %H:%M UTC").to_string(),
             version: env!("CARGO_PKG_VERSION"),
             tls_share: percent(all.share(with_tls(&all))),
+            weekly: report.range.days() as usize > MAX_DAY_ROWS,
             directions,
             legend: TlsVersion::ALL
                 .into_iter()
@@ -465,21 +471,34 @@ fn legend(c: &Counters) -> Vec<LegendItem> {
 }
 
 /// One row per day, the bar scaled to the busiest day.
+/// One row per day, or per week (Monday to Sunday, cut at the range's ends) when the range has
+/// more than [`MAX_DAY_ROWS`] days; the bars are scaled to the busiest row.
 fn days(traffic: &Traffic) -> Vec<DayView> {
-    let max = traffic.daily.iter().map(|d| d.counters.messages).max().unwrap_or(0);
-    traffic
-        .daily
-        .iter()
-        .map(|d| {
-            let scale = if max == 0 { 0 } else { (d.counters.messages * 100).div_ceil(max) as u32 };
-            let bar = segments(&d.counters, scale, false);
-            let rest = 100 - bar.iter().map(|s| s.width).sum::<u32>();
-            DayView {
-                date: d.date.format("%a %b %-d").to_string(),
-                messages: thousands(d.counters.messages),
-                bar,
-                rest,
+    let mut rows: Vec<(NaiveDate, NaiveDate, Counters)> = Vec::new();
+    for d in &traffic.daily {
+        match rows.last_mut() {
+            Some((first, last, counters))
+                if traffic.daily.len() > MAX_DAY_ROWS
+                    && first.week(Weekday::Mon).first_day() == d.date.week(Weekday::Mon).first_day() =>
+            {
+                *last = d.date;
+                *counters += d.counters;
             }
+            _ => rows.push((d.date, d.date, d.counters)),
+        }
+    }
+    let max = rows.iter().map(|(_, _, c)| c.messages).max().unwrap_or(0);
+    rows.into_iter()
+        .map(|(first, last, counters)| {
+            let scale = if max == 0 { 0 } else { (counters.messages * 100).div_ceil(max) as u32 };
+            let bar = segments(&counters, scale, false);
+            let rest = 100 - bar.iter().map(|s| s.width).sum::<u32>();
+            let date = if first == last {
+                first.format("%a %b %-d").to_string()
+            } else {
+                format!("{} – {}", first.format("%b %-d"), last.format("%b %-d"))
+            };
+            DayView { date, messages: thousands(counters.messages), bar, rest }
         })
         .collect()
 }
@@ -618,6 +637,32 @@ mod tests {
         assert_eq!(apportion(&[0, 5], 100), [0, 100]);
         assert_eq!(apportion(&[0, 0], 100), [0, 0]);
         assert_eq!(apportion(&[3, 7], 40), [12, 28]);
+    }
+
+    #[test]
+    fn long_ranges_show_weeks_cut_at_the_ranges_ends() {
+        let report = traffic_of_days(30);
+        let rows = days(&report);
+        let labels: Vec<&str> = rows.iter().map(|r| r.date.as_str()).collect();
+        // 2026-11-01 is a Sunday; 2026-11-30 a Monday.
+        assert_eq!(
+            labels,
+            ["Sun Nov 1", "Nov 2 – Nov 8", "Nov 9 – Nov 15", "Nov 16 – Nov 22", "Nov 23 – Nov 29", "Mon Nov 30"]
+        );
+        assert_eq!(rows[1].messages, "7", "one message a day");
+        assert_eq!(days(&traffic_of_days(14)).len(), 14);
+    }
+
+    /// `days` days from 2026-11-01 with one message each.
+    fn traffic_of_days(days: i64) -> Traffic {
+        let from: NaiveDate = "2026-11-01".parse().unwrap();
+        let daily = (0..days)
+            .map(|i| mailflow_core::report::Daily {
+                date: from + chrono::Days::new(i as u64),
+                counters: Counters { messages: 1, ..Default::default() },
+            })
+            .collect();
+        Traffic { counters: Counters::default(), daily }
     }
 
     #[test]
