@@ -4,7 +4,8 @@
 //! the job on a blocking thread, and computes the next run from the time the run ended. So:
 //! - a run that overruns later runs skips them (with a warning) instead of queueing them up;
 //! - the lock file keeps a second daemon, or a `mailflow run --job` by hand, from running the same
-//!   job at the same time;
+//!   job at the same time, and records the due time last run, so a second daemon that wakes late
+//!   does not run it again;
 //! - a failed run is logged and the job runs again at its next time;
 //! - on shutdown, waiting jobs stop at once and a running job finishes first.
 //!
