@@ -51,7 +51,7 @@ pub struct EmailConfig {
     pub username: Option<String>,
     /// The password, from the environment: `password = "${SMTP_PASSWORD}"`.
     pub password: Option<Secret>,
-    /// Or from a file (its first line ending is dropped).
+    /// Or from a file (one trailing newline is dropped).
     pub password_file: Option<PathBuf>,
     /// A PEM file with the CA certificate(s) that signed the server's certificate, when it is not
     /// signed by one the system trusts.
@@ -352,7 +352,9 @@ impl EmailSink {
     fn describe(&self, e: &lettre::transport::smtp::Error) -> String {
         let code = e.status().map(u16::from);
         let chain = error_chain(e);
-        let what = if code == Some(530) && self.credentials.is_none() {
+        let what = if code == Some(530) && chain.contains("STARTTLS") {
+            "the server accepts mail only after STARTTLS; use `tls = \"starttls\"`".to_string()
+        } else if code == Some(530) && self.credentials.is_none() {
             "the server requires a login; set `username` and `password_file` (or `password`)".to_string()
         } else if matches!(code, Some(530 | 534 | 535 | 538)) {
             "the server refused the login; check `username` and the password".to_string()
@@ -363,17 +365,18 @@ impl EmailSink {
         } else if e.is_transient() {
             "the server deferred the digest (a temporary failure; send it again later)".to_string()
         } else if is_timeout(e) {
-            let hint = match self.config.tls {
-                // A STARTTLS client waits for a greeting an SMTPS server never sends.
-                TlsMode::Starttls | TlsMode::None => " (a server on port 465 wants `tls = \"tls\"`)",
-                TlsMode::Tls => "",
+            // A STARTTLS client waits for a greeting an SMTPS server never sends.
+            let hint = if self.port == 465 && self.config.tls != TlsMode::Tls {
+                " (port 465 is SMTPS: use `tls = \"tls\"`)"
+            } else {
+                ""
             };
             format!("no answer within {} s{hint}", self.config.timeout_secs)
         } else if self.config.tls == TlsMode::Tls && has_any(&chain, &["InvalidContentType", "corrupt message"]) {
             "the server does not speak TLS from the first byte on this port; use `tls = \"starttls\"` (ports 587 \
              and 25) or the SMTPS port (465)"
                 .to_string()
-        } else if let Some(why) = certificate_problem(&chain, &self.config.smtp_host) {
+        } else if let Some(why) = certificate_problem(&chain, &self.config.smtp_host, self.config.ca_file.as_deref()) {
             format!("TLS failed: {why}")
         } else if e.is_tls() {
             "TLS failed; check `tls` (\"tls\" for port 465, \"starttls\" for 587 and 25)".to_string()
@@ -406,8 +409,10 @@ impl EmailSink {
         Ok(Some(path))
     }
 
-    /// Sends every message this sink spooled, oldest first; a sent one is removed. A message is
-    /// claimed by renaming it to `.sending` first, so two resends at once never send it twice.
+    /// Sends every message this sink spooled, oldest first; a sent one is removed. Each is locked
+    /// (`flock`) while it is sent, so two resends at once never send one twice, and a resend that
+    /// dies half way leaves nothing stuck: the lock goes with the process. Messages another
+    /// process is sending are left to it and not listed.
     pub fn resend_spooled(&self) -> Result<Vec<Resent>, SinkError> {
         let Some(dir) = self.spool_dir() else { return Ok(Vec::new()) };
         let entries = match std::fs::read_dir(&dir) {
@@ -417,38 +422,46 @@ impl EmailSink {
         };
         let mut paths: Vec<PathBuf> = entries
             .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.extension().is_some_and(|x| x == "eml" || x == "sending"))
+            .filter(|p| p.extension().is_some_and(|x| x == "eml"))
             .collect();
         paths.sort();
-        Ok(paths.into_iter().map(|path| (path.clone(), self.resend_one(&path))).collect())
+        Ok(paths.into_iter().filter_map(|path| Some((path.clone(), self.resend_one(&path)?))).collect())
     }
 
-    fn resend_one(&self, path: &Path) -> Result<String, String> {
-        if path.extension().is_some_and(|x| x == "sending") {
-            return Err(format!(
-                "another mailflow is sending it, or was stopped while it did; if none is running, rename it to \
-                 {} to send it again",
-                path.with_extension("eml").display()
-            ));
-        }
-        let claimed = path.with_extension("sending");
-        match std::fs::rename(path, &claimed) {
+    /// Sends one spooled message; `None` if another process has it (or has sent it).
+    fn resend_one(&self, path: &Path) -> Option<Result<String, String>> {
+        let mut file = match std::fs::File::open(path) {
+            Ok(file) => file,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
+            Err(e) => return Some(Err(format!("cannot read it: {e}"))),
+        };
+        match file.try_lock() {
             Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok("sent by another mailflow".to_string()),
-            Err(e) => return Err(format!("cannot claim it: {e}")),
+            Err(std::fs::TryLockError::WouldBlock) => return None,
+            Err(std::fs::TryLockError::Error(e)) => return Some(Err(format!("cannot lock it: {e}"))),
         }
-        let sent = std::fs::read(&claimed).map_err(|e| format!("cannot read it: {e}")).and_then(|m| self.send(&m));
-        match sent {
-            Ok(reply) => {
-                std::fs::remove_file(&claimed)
-                    .map_err(|e| format!("sent, but cannot remove {} (remove it by hand): {e}", claimed.display()))?;
-                Ok(reply)
-            }
-            Err(e) => {
-                let _ = std::fs::rename(&claimed, path);
-                Err(e)
-            }
+        // Another resend may have sent and removed it between our open and our lock.
+        if !same_file(&file, path) {
+            return None;
         }
+        let mut message = Vec::new();
+        if let Err(e) = std::io::Read::read_to_end(&mut file, &mut message) {
+            return Some(Err(format!("cannot read it: {e}")));
+        }
+        Some(self.send(&message).and_then(|reply| {
+            std::fs::remove_file(path)
+                .map_err(|e| format!("sent, but cannot remove it (remove it by hand, or it is sent again): {e}"))?;
+            Ok(reply)
+        }))
+    }
+}
+
+/// Whether `path` still names the file open as `file`.
+fn same_file(file: &std::fs::File, path: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (file.metadata(), std::fs::metadata(path)) {
+        (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+        _ => false,
     }
 }
 
@@ -464,14 +477,17 @@ impl Sink for EmailSink {
                     self.server()
                 );
                 // The server takes mail again: send what failed before.
-                let resent = self.resend_spooled().unwrap_or_default();
+                let resent = self.resend_spooled().unwrap_or_else(|e| {
+                    tracing::error!(sink = %self.name, "cannot read the spooled digests: {e}");
+                    Vec::new()
+                });
                 let sent = resent.iter().filter(|(_, r)| r.is_ok()).count();
                 if !resent.is_empty() {
                     done.push_str(&format!("; and {sent} of {} spooled digests", resent.len()));
                 }
                 for (path, result) in resent {
                     if let Err(e) = result {
-                        tracing::warn!(sink = %self.name, path = %path.display(), "a spooled digest is still not sent: {e}");
+                        tracing::error!(sink = %self.name, path = %path.display(), "a spooled digest is still not sent: {e}");
                     }
                 }
                 Ok(done)
@@ -498,15 +514,22 @@ fn content_type(mime: &str) -> ContentType {
 }
 
 /// What is wrong with the server's certificate, from rustls's error, and what to do.
-fn certificate_problem(chain: &str, host: &str) -> Option<String> {
+fn certificate_problem(chain: &str, host: &str, ca_file: Option<&Path>) -> Option<String> {
     let fix = "or, as a last resort, set `verify_certificate = false`";
     // rustls's words for it, as Debug names or Display sentences depending on the case.
     let has = |words: &[&str]| has_any(chain, words);
     // BadSignature: an issuer of the right name but another key, i.e. another CA of that name.
     let why = if has(&["UnknownIssuer", "BadSignature"]) {
-        format!(
-            "the server's certificate is signed by a CA this system does not trust; set `ca_file` to that CA, {fix}"
-        )
+        match ca_file {
+            Some(file) => format!(
+                "the server's certificate is signed by a CA that is neither in `ca_file` ({}) nor trusted by this \
+                 system; put the CA that signed it there, {fix}",
+                file.display()
+            ),
+            None => format!(
+                "the server's certificate is signed by a CA this system does not trust; set `ca_file` to that CA, {fix}"
+            ),
+        }
     } else if has(&["NotValidForName", "not valid for name"]) {
         format!(
             "the server's certificate is not for \"{host}\"; set `smtp_host` to a name on the certificate, or \

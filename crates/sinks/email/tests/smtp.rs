@@ -258,9 +258,15 @@ fn a_rejected_recipient_names_the_reply_and_the_digest_waits_in_the_spool() {
     let other = server.sink("name = \"weekly_digest\"").unwrap();
     assert!(other.resend_spooled().unwrap().is_empty());
 
-    // Fixed, the spooled digest goes out as it was and leaves the spool.
+    // While another mailflow sends it (and holds its lock), a resend leaves it alone.
     let kept_message = std::fs::read(&kept[0]).unwrap();
     let fixed = server.sink("").unwrap();
+    let sending = std::fs::File::open(&kept[0]).unwrap();
+    sending.try_lock().unwrap();
+    assert!(fixed.resend_spooled().unwrap().is_empty());
+    drop(sending);
+
+    // Fixed, the spooled digest goes out as it was and leaves the spool.
     let results = fixed.resend_spooled().unwrap();
     assert_eq!(results.len(), 1);
     assert!(results[0].1.as_ref().unwrap().starts_with("250"), "{results:?}");
@@ -310,8 +316,8 @@ fn a_wrong_password_and_an_untrusted_certificate_say_what_to_fix() {
     let other = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
     std::fs::write(server.dir.path().join("other.pem"), other.cert.pem()).unwrap();
     let e = server.sink("ca_file = \"other.pem\"").unwrap().write(&hostile_report()).unwrap_err().to_string();
-    assert!(e.contains("TLS failed: the server's certificate is signed by a CA this system does not trust"), "{e}");
-    assert!(e.contains("set `ca_file` to that CA"), "{e}");
+    assert!(e.contains("TLS failed: the server's certificate is signed by a CA that is neither in `ca_file`"), "{e}");
+    assert!(e.contains("other.pem) nor trusted by this system"), "{e}");
     assert!(server.accepted().is_empty());
 }
 
@@ -366,7 +372,7 @@ fn a_server_that_never_answers_and_one_that_wants_a_login_say_so() {
     let sink = sink_config(server.dir.path(), port, "smtp_host = \"127.0.0.1\"\ntimeout_secs = 1").unwrap();
     let started = std::time::Instant::now();
     let e = sink.write(&hostile_report()).unwrap_err().to_string();
-    assert!(e.contains("no answer within 1 s (a server on port 465 wants `tls = \"tls\"`)"), "{e}");
+    assert!(e.contains("no answer within 1 s"), "{e}");
     assert!(started.elapsed() < std::time::Duration::from_secs(30));
     drop(silent);
 
