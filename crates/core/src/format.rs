@@ -21,12 +21,16 @@ pub fn percent(share: f64) -> String {
     if (p - p.round()).abs() < 1e-9 { format!("{}%", p.round()) } else { format!("{p:.1}%") }
 }
 
-/// Escapes control and bidirectional-override characters: an ANSI escape or a U+202E in a host
-/// name must not reach a terminal or a plain-text mail, where it could recolour or reorder what
-/// the admin reads.
+/// Escapes control, bidirectional-override, invisible and line-separator characters: an ANSI
+/// escape, a U+202E or a U+2028 in a host name must not reach a terminal or a plain-text mail,
+/// where it could recolour, reorder, hide or break what the admin reads.
 pub fn printable(s: &str) -> String {
     let unsafe_char = |c: char| {
-        c.is_control() || matches!(c, '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+        c.is_control()
+            || matches!(
+                c,
+                '\u{200B}'..='\u{200F}' | '\u{2028}'..='\u{202E}' | '\u{2060}'..='\u{2069}' | '\u{FEFF}'
+            )
     };
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
@@ -65,6 +69,7 @@ mod tests {
     fn control_characters_are_escaped_and_long_names_cut() {
         assert_eq!(printable("mx\u{1b}[31m.example\n"), "mx\\u{1b}[31m.example\\n");
         assert_eq!(printable("evil\u{202E}gnp.exe"), "evil\\u{202e}gnp.exe");
+        assert_eq!(printable("a\u{2028}b\u{200B}c\u{FEFF}"), "a\\u{2028}b\\u{200b}c\\u{feff}");
         assert_eq!(fit("a-very-long-connector-name-indeed", 10), "a-very-lo…");
         assert_eq!(fit("short", 10), "short");
     }

@@ -90,10 +90,19 @@ async fn job_loop(
             return;
         }
         match locks.try_lock(name) {
-            Ok(Lock::Acquired(lock)) if lock.last_due().is_some_and(|last| last >= due) => {
+            // A recorded run in the future means a clock that was wrong once: not a reason to skip.
+            Ok(Lock::Acquired(lock)) if lock.last_due().is_some_and(|last| last >= due && last <= clock.now()) => {
                 tracing::info!(job = name, "run skipped: another mailflow daemon already ran it");
             }
             Ok(Lock::Acquired(mut lock)) => {
+                if !lock.writable {
+                    tracing::warn!(
+                        job = name,
+                        "the lock file {} belongs to another user: runs are not recorded, so another daemon could \
+                         run this one again; remove the file",
+                        locks.path(name).display()
+                    );
+                }
                 tracing::info!(job = name, "run started");
                 let run_job = run_job.clone();
                 let job_name = job.name.clone();
@@ -197,9 +206,10 @@ impl JobLock {
         if let Some(due) = self.last_due {
             text.push_str(&format!("last_due={}\n", due.to_rfc3339()));
         }
-        self.file.set_len(0)?;
+        // Overwrite, then cut: a crash in between leaves the old record readable, not nothing.
         self.file.rewind()?;
-        self.file.write_all(text.as_bytes())
+        self.file.write_all(text.as_bytes())?;
+        self.file.set_len(text.len() as u64)
     }
 }
 
@@ -236,13 +246,21 @@ impl LockDir {
     /// Takes the job's lock if no other process holds it. A lock file another user created (root
     /// ran the job by hand) is locked through a read-only handle: the lock still works.
     pub fn try_lock(&self, job: &str) -> std::io::Result<Lock> {
-        std::fs::create_dir_all(&self.dir)?;
         let path = self.path(job);
+        let context = |e: std::io::Error| {
+            std::io::Error::new(
+                e.kind(),
+                format!("lock file {}: {e} (can this user write to its folder?)", path.display()),
+            )
+        };
+        std::fs::create_dir_all(&self.dir).map_err(context)?;
         let (mut file, writable) =
             match OpenOptions::new().read(true).write(true).create(true).truncate(false).open(&path) {
                 Ok(file) => (file, true),
-                Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => (File::open(&path)?, false),
-                Err(e) => return Err(e),
+                Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+                    (File::open(&path).map_err(context)?, false)
+                }
+                Err(e) => return Err(context(e)),
             };
         let locked = file.try_lock();
         let mut text = String::new();
@@ -263,7 +281,7 @@ impl LockDir {
             Err(std::fs::TryLockError::WouldBlock) => {
                 Ok(Lock::Held { pid: text.lines().next().and_then(|l| l.trim().parse().ok()) })
             }
-            Err(std::fs::TryLockError::Error(e)) => Err(e),
+            Err(std::fs::TryLockError::Error(e)) => Err(context(e)),
         }
     }
 }
@@ -428,8 +446,15 @@ mod tests {
         let clock = TestClock::at("2026-12-07T06:59:30Z");
         let runs = run_until(job("* * * * *", Tz::UTC), clock, locks.clone(), 1, |_, _| Ok("done".into())).await;
         assert_eq!(runs.iter().map(|(due, _)| *due).collect::<Vec<_>>(), [at("2026-12-07T07:01:00Z")]);
-        let Lock::Acquired(lock) = locks.try_lock("weekly digest").unwrap() else { panic!("free") };
+        let Lock::Acquired(mut lock) = locks.try_lock("weekly digest").unwrap() else { panic!("free") };
         assert_eq!(lock.last_due(), Some(at("2026-12-07T07:01:00Z")));
+
+        // A run recorded in the future (a clock set wrong once) does not stop the job for a year.
+        lock.record_due(at("2027-12-07T07:00:00Z")).unwrap();
+        drop(lock);
+        let clock = TestClock::at("2026-12-07T07:01:30Z");
+        let runs = run_until(job("* * * * *", Tz::UTC), clock, locks, 1, |_, _| Ok("done".into())).await;
+        assert_eq!(runs.iter().map(|(due, _)| *due).collect::<Vec<_>>(), [at("2026-12-07T07:02:00Z")]);
     }
 
     #[tokio::test(start_paused = true)]

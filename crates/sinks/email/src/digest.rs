@@ -552,6 +552,14 @@ fn text(report: &Report, view: &View) -> String {
     }
     out.push('\n');
 
+    if let [inbound, outbound] = &view.directions[..] {
+        let unit = if view.weekly { "week" } else { "day" };
+        let _ = writeln!(out, "\n{:<22}{:>12}{:>12}", format!("Messages per {unit}"), "Inbound", "Outbound");
+        for (i, o) in inbound.days.iter().zip(&outbound.days) {
+            let _ = writeln!(out, "  {:<20}{:>12}{:>12}", i.date, i.messages, o.messages);
+        }
+    }
+
     for group in &view.connectors {
         let _ = writeln!(out, "\n{} connectors", group.label);
         if group.rows.is_empty() {
