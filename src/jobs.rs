@@ -8,7 +8,7 @@ use mailflow_config::{Config, ConfigError, ErrorKind, JobConfig};
 use mailflow_core::ReportRange;
 use mailflow_core::format::{printable, thousands};
 use mailflow_runner::Pipeline;
-use mailflow_runner::schedule::{Lock, LockDir, RunJob, ScheduledJob, SystemClock, run_jobs};
+use mailflow_runner::schedule::{Lock, LockDir, RunJob, ScheduledJob, SystemClock, holder, run_jobs};
 use tokio::signal::unix::{SignalKind, signal};
 
 use crate::cli::RangeArgs;
@@ -25,7 +25,7 @@ pub fn run_now(config: Config, name: &str, args: &RangeArgs, quiet: bool) -> any
         Lock::Held { pid } => anyhow::bail!(
             "job \"{}\" is already running ({}); try again when it has finished",
             printable(name),
-            pid.map_or("pid unknown".to_string(), |p| format!("pid {p}"))
+            holder(pid)
         ),
     };
     Ok(crate::run(&pipeline, range, quiet).0)

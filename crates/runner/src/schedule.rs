@@ -123,7 +123,7 @@ async fn job_loop(
             Ok(Lock::Held { pid }) => tracing::warn!(
                 job = name,
                 "run skipped: the job is still running in another process ({}); see the lock file {}",
-                pid.map_or("pid unknown".to_string(), |p| format!("pid {p}")),
+                holder(pid),
                 locks.path(name).display()
             ),
             Err(e) => tracing::error!(job = name, "run skipped: cannot take the lock file: {e}"),
@@ -284,6 +284,11 @@ impl LockDir {
             Err(std::fs::TryLockError::Error(e)) => Err(context(e)),
         }
     }
+}
+
+/// "pid 1234", or "pid unknown" when the lock file does not say.
+pub fn holder(pid: Option<u32>) -> String {
+    pid.map_or("pid unknown".to_string(), |p| format!("pid {p}"))
 }
 
 /// FNV-1a: a hash that stays the same across builds, so every mailflow binary names a lock alike.

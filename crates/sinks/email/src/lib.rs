@@ -156,7 +156,6 @@ pub struct EmailSink {
     config: EmailConfig,
     port: u16,
     from: Mailbox,
-    recipients: Vec<Address>,
     to: Vec<Mailbox>,
     cc: Vec<Mailbox>,
     credentials: Option<Credentials>,
@@ -238,7 +237,6 @@ impl EmailSink {
         Ok(EmailSink {
             name: section.name.clone(),
             port: config.smtp_port.unwrap_or(config.tls.default_port()),
-            recipients: to.iter().chain(&cc).map(|m| m.email.clone()).collect(),
             from,
             to,
             cc,
@@ -248,6 +246,11 @@ impl EmailSink {
             look,
             config,
         })
+    }
+
+    /// The envelope's recipients: `to`, then `cc`.
+    fn recipients(&self) -> impl Iterator<Item = Address> + '_ {
+        self.to.iter().chain(&self.cc).map(|m| m.email.clone())
     }
 
     pub fn name(&self) -> &str {
@@ -312,7 +315,7 @@ impl EmailSink {
 
     /// Sends a composed message; returns the server's reply.
     pub fn send(&self, message: &[u8]) -> Result<String, String> {
-        let envelope = lettre::address::Envelope::new(Some(self.from.email.clone()), self.recipients.clone())
+        let envelope = lettre::address::Envelope::new(Some(self.from.email.clone()), self.recipients().collect())
             .map_err(|e| format!("cannot address the digest: {e}"))?;
         let transport = self.transport()?;
         let response = transport.send_raw(&envelope, message).map_err(|e| self.describe(&e))?;
@@ -473,7 +476,7 @@ impl Sink for EmailSink {
             Ok(reply) => {
                 let mut done = format!(
                     "sent the digest to {} through {}: {reply}",
-                    self.recipients.iter().map(ToString::to_string).collect::<Vec<_>>().join(", "),
+                    self.recipients().map(|a| a.to_string()).collect::<Vec<_>>().join(", "),
                     self.server()
                 );
                 // The server takes mail again: send what failed before.
