@@ -9,7 +9,7 @@
 //! that blocks on files or a network costs no one else anything.
 //!
 //! # Layout
-//! - [`Collector`], [`CollectContext`], [`Emitter`]: the collector side.
+//! - [`Collector`], [`CollectContext`], [`Emitter`], [`DayCounts`]: the collector side.
 //! - [`Sink`]: the sink side.
 //! - [`input`]: files, globs and stdin, shared by every file-reading collector.
 //! - [`output`]: atomic file writes, shared by every file-writing sink.
@@ -23,8 +23,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use chrono::{DateTime, Utc};
-use mailflow_core::{MessageEvent, Report, SiteConfig};
+use chrono::{DateTime, NaiveDate, Utc};
+use mailflow_core::{Counters, Direction, MessageEvent, Report, SiteConfig};
 use thiserror::Error;
 
 /// How many problems a source keeps word for word; the rest are only counted.
@@ -52,8 +52,22 @@ pub struct CollectContext<'a> {
 /// Where a collector sends its events and reports what it had to skip.
 pub struct Emitter<'a> {
     on_event: &'a mut dyn FnMut(MessageEvent),
+    on_counts: Option<&'a mut dyn FnMut(DayCounts)>,
     stats: SourceStats,
     progress: Arc<Progress>,
+}
+
+/// One day's traffic of one connector that a source has already counted: the rows of an
+/// aggregated export (Microsoft's connector report), which hold no single messages.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DayCounts {
+    /// The day as the export names it; it counts as a local date of `site.timezone`.
+    pub date: NaiveDate,
+    pub direction: Direction,
+    /// As the source named it; `None` is no connector. Connector rules see only this and the
+    /// direction.
+    pub connector: Option<String>,
+    pub counters: Counters,
 }
 
 /// Bytes to read and bytes read so far, summed over every collector of a run; the terminal
@@ -95,7 +109,14 @@ pub struct SourceStats {
 
 impl<'a> Emitter<'a> {
     pub fn new(on_event: &'a mut dyn FnMut(MessageEvent)) -> Self {
-        Emitter { on_event, stats: SourceStats::default(), progress: Arc::default() }
+        Emitter { on_event, on_counts: None, stats: SourceStats::default(), progress: Arc::default() }
+    }
+
+    /// Accepts [`DayCounts`] too; without this, a source that sends them fails with a message
+    /// that says so (`mailflow events` lists single messages only).
+    pub fn with_counts(mut self, on_counts: &'a mut dyn FnMut(DayCounts)) -> Self {
+        self.on_counts = Some(on_counts);
+        self
     }
 
     /// Reports reading progress to `progress` (the runner's, shared by all collectors).
@@ -111,6 +132,20 @@ impl<'a> Emitter<'a> {
     pub fn event(&mut self, event: MessageEvent) {
         self.stats.emitted += 1;
         (self.on_event)(event);
+    }
+
+    /// Sends counts of messages the source does not list one by one.
+    pub fn counts(&mut self, counts: DayCounts) {
+        match &mut self.on_counts {
+            Some(on_counts) => {
+                self.stats.emitted += counts.counters.messages;
+                on_counts(counts);
+            }
+            None if self.stats.errors.is_empty() => {
+                self.error("this source holds daily totals, not single messages, so it cannot be listed as events")
+            }
+            None => {}
+        }
     }
 
     /// Skips a malformed record: counts it and keeps the first few reasons.

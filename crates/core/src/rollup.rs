@@ -201,6 +201,11 @@ impl Rollup {
         self.row(date, source, event.direction, connector).count(event);
     }
 
+    /// Adds counts a source aggregated itself.
+    pub fn add_counters(&mut self, key: &RollupKey, counters: &Counters) {
+        *self.row(key.date, &key.source, key.direction, &key.connector) += *counters;
+    }
+
     /// The counters of one row, created empty if missing.
     fn row(&mut self, date: NaiveDate, source: &str, direction: Direction, connector: &str) -> &mut Counters {
         let directions = by_name(self.rows.entry(date).or_default(), source);

@@ -19,9 +19,10 @@ pub mod summary;
 use std::sync::Arc;
 
 use chrono::{DateTime, NaiveDate, Utc};
-use mailflow_component::{CollectContext, Collector, Emitter, Progress, Sink, SourceStats};
+use mailflow_component::{CollectContext, Collector, DayCounts, Emitter, Progress, Sink, SourceStats};
 use mailflow_config::{ComponentSection, Config, ConfigError, JobConfig};
 use mailflow_core::report::{self, ReportInput, SourceReport, SourceStatus};
+use mailflow_core::rollup::RollupKey;
 use mailflow_core::{MessageEvent, Report, ReportRange, Resolution, Rollup};
 
 /// Components built from a config, ready to run.
@@ -134,10 +135,11 @@ impl Pipeline {
         visit: Option<Visit<'_>>,
     ) -> (Rollup, SourceReport) {
         let name = section.name.as_str();
-        let mut rollup = Rollup::new();
-        let mut source = source_report(section);
+        // Both callbacks count into the same rollup and source report.
+        let tally = std::cell::RefCell::new((Rollup::new(), source_report(section)));
         let mut dates = LocalDates::new(range);
         let mut on_event = |mut event: MessageEvent| {
+            let (rollup, source) = &mut *tally.borrow_mut();
             event.source = Some(name.to_string());
             source.first_event = Some(source.first_event.map_or(event.time, |t| t.min(event.time)));
             if event.time < start || event.time >= end {
@@ -162,11 +164,39 @@ impl Pipeline {
                 }
             }
         };
-        let mut emitter = Emitter::new(&mut on_event).with_progress(self.progress.clone());
+        let window_first = range.previous().from;
+        let mut on_counts = |counts: DayCounts| {
+            let (rollup, source) = &mut *tally.borrow_mut();
+            if counts.date < window_first || counts.date > range.to {
+                source.out_of_range += counts.counters.messages;
+                return;
+            }
+            let mut probe = MessageEvent::new(start, counts.direction);
+            probe.connector = counts.connector;
+            let connector = match self.config.rules().resolve(&probe) {
+                Resolution::Connector(connector) => connector,
+                // Only a peer address makes traffic internal, and counts carry none.
+                Resolution::Internal => return,
+            };
+            if range.contains(counts.date) {
+                source.events += counts.counters.messages;
+            } else {
+                source.out_of_range += counts.counters.messages;
+            }
+            let key = RollupKey {
+                date: counts.date,
+                source: name.to_string(),
+                direction: counts.direction,
+                connector: connector.to_string(),
+            };
+            rollup.add_counters(&key, &counts.counters);
+        };
+        let mut emitter = Emitter::new(&mut on_event).with_counts(&mut on_counts).with_progress(self.progress.clone());
         let ctx = CollectContext { source: name, site: &self.config.site, start, end };
         let began = std::time::Instant::now();
         let result = collector.collect(&ctx, &mut emitter);
         let stats = emitter.into_stats();
+        let (rollup, mut source) = tally.into_inner();
         finish_source(&mut source, stats, result.err().map(|e| e.to_string()));
         tracing::info!(
             source = name,

@@ -1,0 +1,306 @@
+//! What Exchange (Online and Server) writes about connectors and TLS, read without I/O.
+//!
+//! Microsoft's message trace API, its CSV exports and Exchange Server's tracking logs spell the
+//! same facts the same few ways: a `custom_data` string of `S:key=value` entries, the `data` XML
+//! of trace details, TLS versions as `SP_PROT_TLS1_2_SERVER` or `TLS1.2`, and built-in connector
+//! names that mean "no connector". Each collector that reads them shares this crate, so a new
+//! spelling is learnt once.
+//!
+//! # Layout
+//! - [`tls_version`], [`tls_in_description`]: TLS versions in every spelling seen.
+//! - [`CustomData`]: `S:key=value;…` strings, and [`connector_name`] inside them.
+//! - [`mep_entries`]: the `<MEP Name="…" String="…"/>` XML of trace details.
+//! - [`is_builtin_connector`]: Microsoft's own connectors, which are no connector of the tenant's.
+//! - [`direction_of_sender`]: inbound or outbound from the sender and the accepted domains.
+
+use mailflow_core::{Direction, TlsVersion};
+
+/// The TLS version in a protocol name: `SP_PROT_TLS1_2_SERVER`, `TLS1_3`, `TLS1.2`, `TLS 1.2`,
+/// `TLSv1.2`, `Tls12`, `SSL3`. Case does not matter; anything else is `None`.
+pub fn tls_version(text: &str) -> Option<TlsVersion> {
+    let upper = text.trim().to_ascii_uppercase();
+    let rest = upper.strip_prefix("SP_PROT_").unwrap_or(&upper);
+    // Drop the role suffix (`_SERVER`, `_CLIENT`) and every separator Microsoft uses.
+    let rest = rest.strip_suffix("_SERVER").or_else(|| rest.strip_suffix("_CLIENT")).unwrap_or(rest);
+    let compact: String = rest.chars().filter(|c| !matches!(c, '_' | '.' | ' ' | 'V')).collect();
+    match compact.as_str() {
+        "TLS13" => Some(TlsVersion::Tls1_3),
+        "TLS12" => Some(TlsVersion::Tls1_2),
+        "TLS11" => Some(TlsVersion::Tls1_1),
+        "TLS10" | "TLS1" => Some(TlsVersion::Tls1_0),
+        "SSL3" | "SSL30" => Some(TlsVersion::Ssl3),
+        _ => None,
+    }
+}
+
+/// The TLS version a trace event's description names, as in "… using TLS1.2 with AES256".
+pub fn tls_in_description(description: &str) -> Option<TlsVersion> {
+    description
+        .split(|c: char| c.is_whitespace() || matches!(c, ',' | ';' | '(' | ')'))
+        .filter(|word| word.len() >= 4 && word[..3].eq_ignore_ascii_case("tls") || word.starts_with("SSL"))
+        .find_map(tls_version)
+}
+
+/// A `custom_data` string: `S:key=value` entries joined by `;`. A value may itself hold `;`
+/// (`S:…TenantOutboundConnectorCustomData=Name=X;ConnectorType=Partner`), so a new entry starts
+/// only where a segment begins with a one-letter type and a colon.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CustomData<'a> {
+    entries: Vec<(&'a str, &'a str)>,
+}
+
+impl<'a> CustomData<'a> {
+    pub fn parse(text: &'a str) -> Self {
+        let mut entries: Vec<(&'a str, &'a str)> = Vec::new();
+        let mut offset = 0;
+        for segment in text.split(';') {
+            let start = offset;
+            offset += segment.len() + 1;
+            let starts_entry = segment.len() > 2
+                && segment.as_bytes()[0].is_ascii_alphabetic()
+                && segment.as_bytes()[1] == b':'
+                && segment.contains('=');
+            match (starts_entry, entries.last_mut()) {
+                (true, _) => {
+                    let (key, value) = segment[2..].split_once('=').unwrap_or((&segment[2..], ""));
+                    entries.push((key.trim(), value));
+                }
+                (false, Some((_, value))) => {
+                    // Extend the previous value over this `;` and segment, borrowing from `text`.
+                    let value_start = value.as_ptr() as usize - text.as_ptr() as usize;
+                    *value = &text[value_start..start + segment.len()];
+                }
+                (false, None) => {}
+            }
+        }
+        CustomData { entries }
+    }
+
+    /// The value of the first entry named `key` (case-insensitive).
+    pub fn get(&self, key: &str) -> Option<&'a str> {
+        self.entries.iter().find(|(k, _)| k.eq_ignore_ascii_case(key)).map(|(_, v)| *v)
+    }
+
+    /// The TLS version of `S:tlsversion=`.
+    pub fn tls_version(&self) -> Option<TlsVersion> {
+        self.get("tlsversion").and_then(tls_version)
+    }
+
+    /// The tenant connector named in the entry: `S:InboundConnectorData=Name=…` or
+    /// `S:Microsoft.Exchange.Hygiene.TenantOutboundConnectorCustomData=Name=…;ConnectorType=…`.
+    pub fn connector(&self, direction: Direction) -> Option<&'a str> {
+        let key = match direction {
+            Direction::Inbound => INBOUND_CONNECTOR_DATA,
+            Direction::Outbound => OUTBOUND_CONNECTOR_DATA,
+        };
+        self.get(key).and_then(connector_name)
+    }
+}
+
+pub const INBOUND_CONNECTOR_DATA: &str = "InboundConnectorData";
+pub const OUTBOUND_CONNECTOR_DATA: &str = "Microsoft.Exchange.Hygiene.TenantOutboundConnectorCustomData";
+
+/// `Name=…` in `Name=Partner;ConnectorType=Partner`, trimmed; `None` when empty or absent.
+pub fn connector_name(value: &str) -> Option<&str> {
+    value.split(';').find_map(|part| part.trim().strip_prefix("Name=")).map(str::trim).filter(|name| !name.is_empty())
+}
+
+/// The `(Name, value)` pairs of trace-detail `data`: `<root><MEP Name="ConnectorId"
+/// String="…"/><MEP Name="SequenceNumber" Long="0"/>…</root>`, whatever the value attribute is
+/// called (`String`, `Integer`, `Long`, `Blob`). XML entities in values are decoded.
+///
+/// Written by hand because the format is this one flat element repeated: a general XML parser
+/// would add a dependency to read two attributes.
+pub fn mep_entries(xml: &str) -> Vec<(String, String)> {
+    let mut entries = Vec::new();
+    for element in xml.split("<MEP").skip(1) {
+        let Some(end) = element.find('>') else { break };
+        let attributes = parse_attributes(&element[..end]);
+        let name = attributes.iter().find(|(k, _)| *k == "Name").map(|(_, v)| v.clone());
+        let value = attributes.iter().find(|(k, _)| *k != "Name").map(|(_, v)| v.clone());
+        if let (Some(name), Some(value)) = (name, value) {
+            entries.push((name, value));
+        }
+    }
+    entries
+}
+
+fn parse_attributes(mut text: &str) -> Vec<(&str, String)> {
+    let mut attributes = Vec::new();
+    loop {
+        text = text.trim_start();
+        let Some(eq) = text.find('=') else { break };
+        let key = text[..eq].trim();
+        let rest = text[eq + 1..].trim_start();
+        let Some(quote) = rest.chars().next().filter(|c| matches!(c, '"' | '\'')) else { break };
+        let Some(close) = rest[1..].find(quote) else { break };
+        attributes.push((key, unescape_xml(&rest[1..1 + close])));
+        text = &rest[close + 2..];
+    }
+    attributes
+}
+
+fn unescape_xml(text: &str) -> String {
+    if !text.contains('&') {
+        return text.to_string();
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(amp) = rest.find('&') {
+        out.push_str(&rest[..amp]);
+        rest = &rest[amp..];
+        let Some(semi) = rest.find(';').filter(|&i| i <= 10) else {
+            out.push('&');
+            rest = &rest[1..];
+            continue;
+        };
+        let entity = &rest[1..semi];
+        let decoded = match entity {
+            "amp" => Some('&'),
+            "lt" => Some('<'),
+            "gt" => Some('>'),
+            "quot" => Some('"'),
+            "apos" => Some('\''),
+            _ => entity
+                .strip_prefix("#x")
+                .map(|hex| u32::from_str_radix(hex, 16))
+                .or_else(|| entity.strip_prefix('#').map(str::parse))
+                .and_then(Result::ok)
+                .and_then(char::from_u32),
+        };
+        match decoded {
+            Some(c) => {
+                out.push(c);
+                rest = &rest[semi + 1..];
+            }
+            None => {
+                out.push('&');
+                rest = &rest[1..];
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Whether a connector id or name is one of Microsoft's own rather than the tenant's: the
+/// receive connectors every Exchange server has (`EXCH01\Default EXCH01`, `EXCH01\Client
+/// Submission`, `Default Frontend EXCH01`, …) and Exchange Online's default outbound route
+/// (`To_DefaultOpportunisticTLS`). Traffic through them went through no connector.
+pub fn is_builtin_connector(id: &str) -> bool {
+    let id = id.trim();
+    if id.is_empty() || id.eq_ignore_ascii_case("To_DefaultOpportunisticTLS") {
+        return true;
+    }
+    // Built-in receive connectors are `SERVER\Client Submission` or `SERVER\<Kind> SERVER`;
+    // a bare name is the tenant's own, even one that starts with "Default".
+    let Some((server, name)) = id.rsplit_once('\\') else { return false };
+    let server = server.rsplit('\\').next().unwrap_or(server);
+    if name.eq_ignore_ascii_case("Client Submission") {
+        return true;
+    }
+    const KINDS: [&str; 5] =
+        ["Default", "Default Frontend", "Client Frontend", "Client Proxy", "Outbound Proxy Frontend"];
+    name.rsplit_once(' ').is_some_and(|(kind, host)| {
+        host.eq_ignore_ascii_case(server) && KINDS.iter().any(|k| k.eq_ignore_ascii_case(kind))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tls_versions_in_every_spelling() {
+        for (text, version) in [
+            ("SP_PROT_TLS1_2_SERVER", Some(TlsVersion::Tls1_2)),
+            ("SP_PROT_TLS1_3_CLIENT", Some(TlsVersion::Tls1_3)),
+            ("SP_PROT_TLS1_0_SERVER", Some(TlsVersion::Tls1_0)),
+            ("TLS1_3", Some(TlsVersion::Tls1_3)),
+            ("TLS1.1", Some(TlsVersion::Tls1_1)),
+            ("TLS 1.2", Some(TlsVersion::Tls1_2)),
+            ("TLSv1.2", Some(TlsVersion::Tls1_2)),
+            ("tls12", Some(TlsVersion::Tls1_2)),
+            ("TLSv1", Some(TlsVersion::Tls1_0)),
+            ("SSL3", Some(TlsVersion::Ssl3)),
+            ("TLS1.4", None),
+            ("", None),
+            ("AES256", None),
+        ] {
+            assert_eq!(tls_version(text), version, "{text}");
+        }
+        assert_eq!(
+            tls_in_description("Message sent to mx.example.net at 192.0.2.1 using TLS1.2 with AES256"),
+            Some(TlsVersion::Tls1_2)
+        );
+        assert_eq!(
+            tls_in_description("The message was delivered (TLS 1.3)"),
+            None,
+            "a lone `TLS` and `1.3` are two words"
+        );
+        assert_eq!(tls_in_description("Message received by: EXCH01.contoso.com"), None);
+    }
+
+    #[test]
+    fn custom_data_values_may_hold_semicolons() {
+        let data = CustomData::parse(
+            "S:ProxyHop1=EOP01(10.1.1.1);S:Microsoft.Exchange.Hygiene.TenantOutboundConnectorCustomData=Name=To Partner;ConnectorType=Partner;UseMxRecord=False;S:tlsversion=SP_PROT_TLS1_3_CLIENT;S:tlscipher=CALG_AES_256",
+        );
+        assert_eq!(data.connector(Direction::Outbound), Some("To Partner"));
+        assert_eq!(data.get(OUTBOUND_CONNECTOR_DATA), Some("Name=To Partner;ConnectorType=Partner;UseMxRecord=False"));
+        assert_eq!(data.tls_version(), Some(TlsVersion::Tls1_3));
+        assert_eq!(data.get("TLSCIPHER"), Some("CALG_AES_256"));
+        assert_eq!(data.connector(Direction::Inbound), None);
+
+        let inbound =
+            CustomData::parse("S:InboundConnectorData=Name=From Partner;ConnectorType=Partner;S:tlsversion=TLS1_2");
+        assert_eq!(inbound.connector(Direction::Inbound), Some("From Partner"));
+        assert_eq!(CustomData::parse("garbage;;=;S:"), CustomData::default());
+    }
+
+    #[test]
+    fn mep_entries_read_any_value_attribute_and_entities() {
+        let xml = r#"<root><MEP Name="ConnectorId" String="EXCH01\Default EXCH01" /><MEP Name="SequenceNumber" Long="0"/><MEP Name="CustomData" Blob="S:InboundConnectorData=Name=A &amp; B;S:tlsversion=TLS1_2" /><MEP Name="Broken String="x"/></root>"#;
+        let entries = mep_entries(xml);
+        assert_eq!(entries[0], ("ConnectorId".into(), r"EXCH01\Default EXCH01".into()));
+        assert_eq!(entries[1], ("SequenceNumber".into(), "0".into()));
+        assert_eq!(CustomData::parse(&entries[2].1).connector(Direction::Inbound), Some("A & B"));
+        assert_eq!(entries.len(), 3, "{entries:?}");
+        assert_eq!(mep_entries("<MEP Name=\"x\" String=\"&#x41;&#66;&bogus;&\"/>")[0].1, "AB&bogus;&");
+        assert!(mep_entries("<MEP").is_empty());
+    }
+
+    #[test]
+    fn builtin_connectors_are_no_connector() {
+        for id in [
+            r"EXCH01\Default EXCH01",
+            r"BN8PR01MB1234\Client Submission",
+            "Default Frontend EX2",
+            "To_DefaultOpportunisticTLS",
+            "",
+        ] {
+            assert!(is_builtin_connector(id), "{id}");
+        }
+        for id in [
+            "From Partner",
+            "Default Frontend EX2",
+            r"EX2\Default Partner",
+            r"EXCH01\Partner inbound",
+            "Outbound to Contoso",
+        ] {
+            assert!(!is_builtin_connector(id), "{id}");
+        }
+    }
+
+    #[test]
+    fn direction_from_accepted_domains() {
+        let accepted = vec!["corp.example".to_string(), "*.group.example".to_string()];
+        assert_eq!(direction_of_sender("Alice@CORP.example", &accepted), Direction::Outbound);
+        assert_eq!(direction_of_sender("a@eu.group.example", &accepted), Direction::Outbound);
+        assert_eq!(direction_of_sender("a@group.example", &accepted), Direction::Inbound);
+        assert_eq!(direction_of_sender("a@evilcorp.example", &accepted), Direction::Inbound);
+        assert_eq!(direction_of_sender("a@xgroup.example", &accepted), Direction::Inbound);
+        assert_eq!(direction_of_sender("<>", &accepted), Direction::Inbound);
+        assert_eq!(direction_of_sender("a@é.group.example", &accepted), Direction::Outbound);
+    }
+}
