@@ -206,6 +206,25 @@ pub fn is_builtin_connector(id: &str) -> bool {
     })
 }
 
+/// Outbound when the sender's domain is one of `accepted_domains` (or below a `*.` entry),
+/// inbound otherwise: how Exchange Online's own reports decide when nothing else says.
+pub fn direction_of_sender(sender: &str, accepted_domains: &[String]) -> Direction {
+    let domain = sender.trim().trim_end_matches('>').rsplit_once('@').map_or("", |(_, d)| d);
+    let domain = domain.trim_end_matches('.');
+    let below = |parent: &str| {
+        domain.len() > parent.len() + 1
+            && domain.is_char_boundary(domain.len() - parent.len() - 1)
+            && domain[domain.len() - parent.len() - 1..].starts_with('.')
+            && domain[domain.len() - parent.len()..].eq_ignore_ascii_case(parent)
+    };
+    let inside = !domain.is_empty()
+        && accepted_domains.iter().any(|accepted| match accepted.strip_prefix("*.") {
+            Some(parent) => below(parent),
+            None => domain.eq_ignore_ascii_case(accepted.trim_end_matches('.')),
+        });
+    if inside { Direction::Outbound } else { Direction::Inbound }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
