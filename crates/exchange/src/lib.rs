@@ -294,7 +294,7 @@ mod tests {
         for id in [
             r"EXCH01\Default EXCH01",
             r"BN8PR01MB1234\Client Submission",
-            "Default Frontend EX2",
+            r"EX2\Default Frontend EX2",
             "To_DefaultOpportunisticTLS",
             "",
         ] {
