@@ -47,6 +47,9 @@ pub struct CollectContext<'a> {
     /// by the runner, so collectors may skip them early but need not.
     pub start: DateTime<Utc>,
     pub end: DateTime<Utc>,
+    /// Where the report range itself starts; before it, `start` reaches back one more period
+    /// for comparisons only, so a source that cannot go back that far loses little.
+    pub report_start: DateTime<Utc>,
 }
 
 /// Where a collector sends its events and reports what it had to skip.
@@ -77,6 +80,8 @@ pub struct DayCounts {
 pub struct Progress {
     total: AtomicU64,
     done: AtomicU64,
+    calls_total: AtomicU64,
+    calls_done: AtomicU64,
 }
 
 impl Progress {
@@ -86,6 +91,20 @@ impl Progress {
 
     pub fn advance(&self, bytes: u64) {
         self.done.fetch_add(bytes, Ordering::Relaxed);
+    }
+
+    /// Announces API calls to come (collectors that read APIs, not files).
+    pub fn add_calls(&self, calls: u64) {
+        self.calls_total.fetch_add(calls, Ordering::Relaxed);
+    }
+
+    pub fn advance_calls(&self, calls: u64) {
+        self.calls_done.fetch_add(calls, Ordering::Relaxed);
+    }
+
+    /// (API calls made, API calls to make).
+    pub fn calls(&self) -> (u64, u64) {
+        (self.calls_done.load(Ordering::Relaxed), self.calls_total.load(Ordering::Relaxed))
     }
 
     /// (bytes read, bytes to read).
@@ -105,6 +124,8 @@ pub struct SourceStats {
     pub more_warnings: u64,
     /// Inputs that could not be read; the source is then partial (or failed, without events).
     pub errors: Vec<String>,
+    /// Facts about the run a reader of the report should know, e.g. API calls made.
+    pub notes: Vec<String>,
 }
 
 impl<'a> Emitter<'a> {
@@ -164,6 +185,13 @@ impl<'a> Emitter<'a> {
         } else {
             self.stats.more_warnings += 1;
         }
+    }
+
+    /// Records a fact about the run for the report (not a problem: see [`warn`](Self::warn)).
+    pub fn note(&mut self, message: impl Into<String>) {
+        let message = message.into();
+        tracing::info!(%message, "collector note");
+        self.stats.notes.push(message);
     }
 
     /// Records an input that could not be read; the collector goes on with the others.

@@ -97,6 +97,9 @@ pub struct SourceReport {
     pub first_event: Option<DateTime<Utc>>,
     /// The first few problems, each naming where (file:line) and why.
     pub warnings: Vec<String>,
+    /// Facts about the run worth knowing, e.g. API calls made, or fields a source could not fill.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
     /// Why the collector failed or stopped early.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
@@ -288,6 +291,7 @@ mod tests {
             internal: 0,
             first_event: Some("2026-11-01T00:00:00Z".parse().unwrap()),
             warnings: vec![],
+            notes: vec![],
             error: None,
         }
     }

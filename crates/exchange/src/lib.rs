@@ -11,7 +11,7 @@
 //! - [`CustomData`]: `S:key=value;…` strings, and [`connector_name`] inside them.
 //! - [`mep_entries`]: the `<MEP Name="…" String="…"/>` XML of trace details.
 //! - [`is_builtin_connector`]: Microsoft's own connectors, which are no connector of the tenant's.
-//! - [`direction_of_sender`]: inbound or outbound from the sender and the accepted domains.
+//! - [`direction_of_sender`], [`is_accepted`]: inside or outside the accepted domains.
 
 use mailflow_core::{Direction, TlsVersion};
 
@@ -209,7 +209,12 @@ pub fn is_builtin_connector(id: &str) -> bool {
 /// Outbound when the sender's domain is one of `accepted_domains` (or below a `*.` entry),
 /// inbound otherwise: how Exchange Online's own reports decide when nothing else says.
 pub fn direction_of_sender(sender: &str, accepted_domains: &[String]) -> Direction {
-    let domain = sender.trim().trim_end_matches('>').rsplit_once('@').map_or("", |(_, d)| d);
+    if is_accepted(sender, accepted_domains) { Direction::Outbound } else { Direction::Inbound }
+}
+
+/// Whether the address's domain is one of `accepted_domains`, or below a `*.` entry.
+pub fn is_accepted(address: &str, accepted_domains: &[String]) -> bool {
+    let domain = address.trim().trim_end_matches('>').rsplit_once('@').map_or("", |(_, d)| d);
     let domain = domain.trim_end_matches('.');
     let below = |parent: &str| {
         domain.len() > parent.len() + 1
@@ -217,12 +222,11 @@ pub fn direction_of_sender(sender: &str, accepted_domains: &[String]) -> Directi
             && domain[domain.len() - parent.len() - 1..].starts_with('.')
             && domain[domain.len() - parent.len()..].eq_ignore_ascii_case(parent)
     };
-    let inside = !domain.is_empty()
+    !domain.is_empty()
         && accepted_domains.iter().any(|accepted| match accepted.strip_prefix("*.") {
             Some(parent) => below(parent),
             None => domain.eq_ignore_ascii_case(accepted.trim_end_matches('.')),
-        });
-    if inside { Direction::Outbound } else { Direction::Inbound }
+        })
 }
 
 #[cfg(test)]

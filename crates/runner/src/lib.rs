@@ -192,7 +192,8 @@ impl Pipeline {
             rollup.add_counters(&key, &counts.counters);
         };
         let mut emitter = Emitter::new(&mut on_event).with_counts(&mut on_counts).with_progress(self.progress.clone());
-        let ctx = CollectContext { source: name, site: &self.config.site, start, end };
+        let report_start = range.utc_bounds().0;
+        let ctx = CollectContext { source: name, site: &self.config.site, start, end, report_start };
         let began = std::time::Instant::now();
         let result = collector.collect(&ctx, &mut emitter);
         let stats = emitter.into_stats();
@@ -248,6 +249,7 @@ fn source_report(section: &ComponentSection) -> SourceReport {
         internal: 0,
         first_event: None,
         warnings: Vec::new(),
+        notes: Vec::new(),
         error: None,
     }
 }
@@ -255,6 +257,7 @@ fn source_report(section: &ComponentSection) -> SourceReport {
 fn finish_source(source: &mut SourceReport, stats: SourceStats, fatal: Option<String>) {
     source.skipped = stats.skipped;
     source.warnings = stats.warnings;
+    source.notes = stats.notes;
     if stats.more_warnings > 0 {
         source.warnings.push(format!("… and {} more", stats.more_warnings));
     }

@@ -82,8 +82,8 @@ pub fn render(report: &Report) -> String {
         if let Some(e) = &s.error {
             let _ = writeln!(out, "    error: {}", printable(e));
         }
-        for w in s.warnings.iter().take(3) {
-            let _ = writeln!(out, "    {}", printable(w));
+        for line in s.notes.iter().chain(s.warnings.iter().take(3)) {
+            let _ = writeln!(out, "    {}", printable(line));
         }
     }
     out

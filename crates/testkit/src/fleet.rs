@@ -46,6 +46,7 @@ pub fn fleet_report(days: u32, connectors: usize) -> Report {
         internal: 0,
         first_event: Some(range.previous().utc_bounds().0),
         warnings: vec![],
+        notes: vec![],
         error: None,
     };
     build(ReportInput {

@@ -16,7 +16,8 @@ fn collect(name: &str, content: &[u8]) -> (u64, u64) {
     let mut on_event = |_| count += 1;
     let mut out = Emitter::new(&mut on_event);
     let site = Default::default();
-    let ctx = CollectContext { source: "t", site: &site, start: chrono::DateTime::UNIX_EPOCH, end: chrono::Utc::now() };
+    let start = chrono::DateTime::UNIX_EPOCH;
+    let ctx = CollectContext { source: "t", site: &site, start, end: chrono::Utc::now(), report_start: start };
     collector.collect(&ctx, &mut out).unwrap();
     let stats = out.into_stats();
     (stats.emitted, stats.skipped)

@@ -55,6 +55,7 @@ fn postfix(c: &mut Criterion) {
         site: &config.site,
         start: chrono::DateTime::UNIX_EPOCH,
         end: "2027-01-01T00:00:00Z".parse().unwrap(),
+        report_start: chrono::DateTime::UNIX_EPOCH,
     };
     group.bench_function("parse and correlate", |b| {
         b.iter(|| {

@@ -1,0 +1,420 @@
+//! The Graph client: every request waits for the pacer, carries a cached token, and is retried
+//! after 429 (as long as `Retry-After` says), 5xx and network errors (capped exponential backoff
+//! with jitter). Errors a user meets say what to do.
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use mailflow_component::Progress;
+use mailflow_config::Secret;
+use mailflow_core::format::{fit, printable};
+use reqwest::StatusCode;
+use reqwest::header::{ACCEPT, RETRY_AFTER};
+use serde::Deserialize;
+use serde_json::value::RawValue;
+use tokio::time::{Duration, Instant};
+use url::Url;
+
+use crate::auth::{TokenError, TokenSource};
+use crate::trace::{DetailEvent, ListRow};
+
+/// How hard the client may push.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    pub requests_per_5min: usize,
+    pub timeout: Duration,
+    pub max_retries: u32,
+}
+
+/// What the client did, for the run's note.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Stats {
+    pub calls: u64,
+    pub retries: u64,
+    pub token_requests: u64,
+    /// Time spent waiting for the pacer.
+    pub paced: Duration,
+    /// Time spent waiting after 429, 5xx and network errors.
+    pub backed_off: Duration,
+}
+
+const FIVE_MINUTES: Duration = Duration::from_secs(300);
+/// The longest a `Retry-After` is obeyed; a longer one is taken as this.
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(600);
+
+/// Allows `limit` requests in any five minutes: each request's slot frees five minutes after
+/// it was taken. This is the API's own rule ("100 requests within a 5-minute running window"),
+/// so a full bucket may be spent at once and the pace never provokes a 429.
+struct Pacer {
+    limit: usize,
+    taken: VecDeque<Instant>,
+}
+
+impl Pacer {
+    async fn acquire(&mut self, stats: &mut Stats) {
+        if self.taken.len() >= self.limit {
+            let oldest = self.taken.pop_front().expect("limit is above 0");
+            let free_at = oldest + FIVE_MINUTES;
+            let now = Instant::now();
+            if free_at > now {
+                stats.paced += free_at - now;
+                tokio::time::sleep_until(free_at).await;
+            }
+        }
+        self.taken.push_back(Instant::now());
+    }
+}
+
+/// Why a request failed for good.
+#[derive(Debug)]
+pub enum ApiError {
+    Unauthorized { url: String, detail: String },
+    Forbidden { url: String, detail: String },
+    Refused { url: String, status: StatusCode, detail: String },
+    GaveUp { url: String, attempts: u32, why: String },
+    Malformed { url: String, why: String },
+    Token(String),
+    ForeignLink { url: String },
+}
+
+impl ApiError {
+    /// Whether every later request would fail the same way, so the collector should stop.
+    pub fn is_fatal(&self) -> bool {
+        matches!(self, ApiError::Unauthorized { .. } | ApiError::Forbidden { .. } | ApiError::Token(_))
+    }
+}
+
+impl fmt::Display for ApiError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ApiError::Unauthorized { url, detail } => write!(
+                f,
+                "{url}: 401 Unauthorized ({detail}). If admin consent for ExchangeMessageTrace.Read.All was granted \
+                 recently, Microsoft may not have created the service principal of its message trace app in the \
+                 tenant yet, which can take several hours: run again later. Otherwise check that `tenant_id` is \
+                 the tenant whose mail this is"
+            ),
+            ApiError::Forbidden { url, detail } => write!(
+                f,
+                "{url}: 403 Forbidden ({detail}). The app needs the Microsoft Graph application permission \
+                 ExchangeMessageTrace.Read.All with admin consent: in Entra ID, App registrations, the app, API \
+                 permissions, add it under Application permissions, then Grant admin consent"
+            ),
+            ApiError::Refused { url, status, detail } => {
+                write!(f, "{url}: {status} ({detail})")?;
+                if *status == StatusCode::BAD_REQUEST {
+                    f.write_str("; a query may span at most 10 days and start at most 90 days back")?;
+                }
+                Ok(())
+            }
+            ApiError::GaveUp { url, attempts, why } => write!(f, "{url}: gave up after {attempts} attempts: {why}"),
+            ApiError::Malformed { url, why } => {
+                write!(f, "{url}: {why}; the rows of this window read before this page are counted")
+            }
+            ApiError::Token(why) => f.write_str(why),
+            ApiError::ForeignLink { url } => write!(
+                f,
+                "the API's next page link {url} leads away from `graph_url`; it was not followed, so the token \
+                 stays with Graph"
+            ),
+        }
+    }
+}
+
+/// A page of a collection: the rows stay raw, so one bad row is skipped, not the page.
+#[derive(Deserialize)]
+struct Page<'a> {
+    #[serde(borrow)]
+    value: Vec<&'a RawValue>,
+    #[serde(rename = "@odata.nextLink")]
+    next_link: Option<String>,
+}
+
+/// Graph's error body: `{"error":{"code":"…","message":"…"}}`.
+#[derive(Deserialize)]
+struct ErrorBody {
+    error: ErrorDetail,
+}
+
+#[derive(Deserialize)]
+struct ErrorDetail {
+    #[serde(default)]
+    code: String,
+    #[serde(default)]
+    message: String,
+}
+
+pub struct GraphClient {
+    http: reqwest::Client,
+    /// `{graph_url}/{api_version}/admin/exchange/tracing/messageTraces`.
+    traces: Url,
+    tokens: TokenSource,
+    limits: Limits,
+    pacer: Pacer,
+    stats: Stats,
+    progress: Arc<Progress>,
+}
+
+impl GraphClient {
+    pub fn new(
+        graph_url: &str,
+        api_version: &str,
+        tokens: TokenSource,
+        limits: Limits,
+        progress: Arc<Progress>,
+    ) -> Result<GraphClient, String> {
+        // reqwest is built without a default crypto provider; mailflow uses ring everywhere.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let http = reqwest::Client::builder()
+            .user_agent(concat!("mailflow/", env!("CARGO_PKG_VERSION")))
+            .timeout(limits.timeout)
+            .build()
+            .map_err(|e| format!("cannot set up the HTTP client: {}", error_chain(&e)))?;
+        let base = format!("{}/{}/admin/exchange/tracing/messageTraces", graph_url.trim_end_matches('/'), api_version);
+        let traces = Url::parse(&base).map_err(|e| format!("`graph_url`: {e}"))?;
+        let pacer = Pacer { limit: limits.requests_per_5min, taken: VecDeque::new() };
+        Ok(GraphClient { http, traces, tokens, limits, pacer, stats: Stats::default(), progress })
+    }
+
+    pub fn stats(&self) -> Stats {
+        self.stats
+    }
+
+    /// Announces calls to come, for the progress bar.
+    pub fn plan_calls(&self, calls: u64) {
+        self.progress.add_calls(calls);
+    }
+
+    /// Lists `[start, end)`, page by page; `on_page` gets each page's rows, its URL and the rows
+    /// that did not parse (index, why).
+    pub async fn list(
+        &mut self,
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+        top: u32,
+        mut on_page: impl FnMut(Vec<ListRow>, &str, Vec<(usize, String)>),
+    ) -> Result<(), ApiError> {
+        // Both bounds are inclusive in the API; the last millisecond before `end` closes the window.
+        let last = end - chrono::TimeDelta::milliseconds(1);
+        let filter = format!(
+            "receivedDateTime ge {} and receivedDateTime le {}",
+            start.format("%Y-%m-%dT%H:%M:%S%.3fZ"),
+            last.format("%Y-%m-%dT%H:%M:%S%.3fZ")
+        );
+        let mut url = self.traces.clone();
+        url.query_pairs_mut().append_pair("$filter", &filter).append_pair("$top", &top.to_string());
+        self.walk(url, |rows, page, skipped| on_page(rows, page, skipped)).await
+    }
+
+    /// Every trace event of one recipient of one message.
+    pub async fn details(&mut self, id: &str, recipient: &str) -> Result<Vec<DetailEvent>, ApiError> {
+        let mut url = self.traces.clone();
+        url.path_segments_mut()
+            .map_err(|_| ApiError::Malformed { url: self.traces.to_string(), why: "not a base URL".into() })?
+            .push(id)
+            .push(&format!("getDetailsByRecipient(recipientAddress='{}')", recipient.replace('\'', "''")));
+        let mut events = Vec::new();
+        let page_of = url.to_string();
+        let mut bad = Vec::new();
+        self.walk(url, |rows, _, skipped| {
+            events.extend(rows);
+            bad.extend(skipped);
+        })
+        .await?;
+        if let Some((index, why)) = bad.first() {
+            tracing::debug!(url = %page_of, index, %why, "trace detail event skipped");
+        }
+        Ok(events)
+    }
+
+    /// GETs `url` and every `@odata.nextLink` after it, exactly as given.
+    async fn walk<T: serde::de::DeserializeOwned>(
+        &mut self,
+        mut url: Url,
+        mut on_page: impl FnMut(Vec<T>, &str, Vec<(usize, String)>),
+    ) -> Result<(), ApiError> {
+        loop {
+            let body = self.get(&url).await?;
+            let page: Page = serde_json::from_slice(&body).map_err(|e| ApiError::Malformed {
+                url: url.to_string(),
+                why: format!("expected a JSON page with a `value` list ({} bytes read): {e}", body.len()),
+            })?;
+            let mut rows = Vec::with_capacity(page.value.len());
+            let mut skipped = Vec::new();
+            for (index, raw) in page.value.iter().enumerate() {
+                match serde_json::from_str::<T>(raw.get()) {
+                    Ok(row) => rows.push(row),
+                    Err(e) => skipped.push((index, e.to_string())),
+                }
+            }
+            on_page(rows, url.as_str(), skipped);
+            let Some(next) = page.next_link else { return Ok(()) };
+            let next = Url::parse(&next).map_err(|e| ApiError::Malformed {
+                url: url.to_string(),
+                why: format!("its next page link is not a URL: {e}"),
+            })?;
+            if next.origin() != self.traces.origin() {
+                return Err(ApiError::ForeignLink { url: next.to_string() });
+            }
+            self.progress.add_calls(1);
+            url = next;
+        }
+    }
+
+    /// One paced, authorized GET with retries; the body of a 2xx answer.
+    async fn get(&mut self, url: &Url) -> Result<Vec<u8>, ApiError> {
+        let mut attempts = 0u32;
+        let mut token_renewed = false;
+        loop {
+            self.pacer.acquire(&mut self.stats).await;
+            let token = self.token().await?;
+            self.stats.calls += 1;
+            attempts += 1;
+            let result = self.http.get(url.clone()).bearer_auth(token.expose()).header(ACCEPT, "application/json").send().await;
+            let (why, retry_after) = match result {
+                Err(e) => (error_chain(&e), None),
+                Ok(response) => {
+                    let status = response.status();
+                    let retry_after = retry_after(response.headers().get(RETRY_AFTER));
+                    let body = response.bytes().await;
+                    match (status, body) {
+                        (s, Ok(body)) if s.is_success() => {
+                            self.progress.advance_calls(1);
+                            return Ok(body.to_vec());
+                        }
+                        (s, Err(e)) if s.is_success() => (format!("the answer broke off: {}", error_chain(&e)), None),
+                        (s, body) => {
+                            let detail = graph_error(status, body.as_deref().unwrap_or_default());
+                            let url = url.to_string();
+                            match s {
+                                StatusCode::UNAUTHORIZED if !token_renewed => {
+                                    // A token revoked or expired early: one more try with a new one.
+                                    token_renewed = true;
+                                    self.tokens.forget();
+                                    continue;
+                                }
+                                StatusCode::UNAUTHORIZED => return Err(ApiError::Unauthorized { url, detail }),
+                                StatusCode::FORBIDDEN => return Err(ApiError::Forbidden { url, detail }),
+                                StatusCode::TOO_MANY_REQUESTS => (format!("{s} ({detail})"), retry_after),
+                                s if s.is_server_error() || s == StatusCode::REQUEST_TIMEOUT => {
+                                    (format!("{s} ({detail})"), retry_after)
+                                }
+                                s => return Err(ApiError::Refused { url, status: s, detail }),
+                            }
+                        }
+                    }
+                }
+            };
+            if attempts > self.limits.max_retries {
+                self.progress.advance_calls(1);
+                return Err(ApiError::GaveUp { url: url.to_string(), attempts, why });
+            }
+            let delay = retry_after.unwrap_or_else(|| backoff(attempts));
+            tracing::debug!(%url, %why, delay_ms = delay.as_millis() as u64, "retrying");
+            self.stats.retries += 1;
+            self.stats.backed_off += delay;
+            tokio::time::sleep(delay).await;
+        }
+    }
+
+    /// A valid token: the cached one, or a new one (retried like API calls when the identity
+    /// platform is unreachable or busy).
+    async fn token(&mut self) -> Result<Secret, ApiError> {
+        if let Some(token) = self.tokens.cached() {
+            return Ok(token.clone());
+        }
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            self.stats.token_requests += 1;
+            match self.tokens.fetch(&self.http).await {
+                Ok(token) => return Ok(token),
+                Err(TokenError::Refused(why)) => return Err(ApiError::Token(why)),
+                Err(TokenError::Transient(why)) if attempts > self.limits.max_retries => {
+                    return Err(ApiError::Token(format!("no access token after {attempts} attempts: {why}")));
+                }
+                Err(TokenError::Transient(why)) => {
+                    let delay = backoff(attempts);
+                    tracing::debug!(%why, delay_ms = delay.as_millis() as u64, "retrying the token request");
+                    self.stats.backed_off += delay;
+                    tokio::time::sleep(delay).await;
+                }
+            }
+        }
+    }
+}
+
+/// 1 s, 2 s, 4 s … up to 60 s, each with full jitter in its upper half, so many clients that
+/// failed together do not retry together.
+fn backoff(attempt: u32) -> Duration {
+    let ceiling = Duration::from_secs(1 << attempt.saturating_sub(1).min(6)).min(Duration::from_secs(60));
+    ceiling.mul_f64(0.5 + fastrand::f64() / 2.0)
+}
+
+/// `Retry-After` as seconds or an HTTP date, capped at [`MAX_RETRY_AFTER`].
+fn retry_after(value: Option<&reqwest::header::HeaderValue>) -> Option<Duration> {
+    let text = value?.to_str().ok()?.trim();
+    let wait = match text.parse::<u64>() {
+        Ok(secs) => Duration::from_secs(secs),
+        Err(_) => {
+            let at = DateTime::parse_from_rfc2822(text).ok()?.with_timezone(&Utc);
+            (at - Utc::now()).to_std().unwrap_or(Duration::ZERO)
+        }
+    };
+    Some(wait.min(MAX_RETRY_AFTER))
+}
+
+/// Graph's code and message from an error body, escaped and cut short; else the status reason.
+fn graph_error(status: StatusCode, body: &[u8]) -> String {
+    match serde_json::from_slice::<ErrorBody>(body) {
+        Ok(ErrorBody { error }) if !error.code.is_empty() || !error.message.is_empty() => {
+            fit(&printable(&format!("{}: {}", error.code, error.message)), 300)
+        }
+        _ => status.canonical_reason().unwrap_or("no reason given").to_string(),
+    }
+}
+
+/// An error and its causes: reqwest's own text hides why a connection failed.
+pub fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_up_to_a_minute_with_jitter() {
+        for attempt in 1..20 {
+            let d = backoff(attempt);
+            let ceiling = Duration::from_secs(1 << (attempt - 1).min(6)).min(Duration::from_secs(60));
+            assert!(d >= ceiling / 2 && d <= ceiling, "{attempt}: {d:?}");
+        }
+    }
+
+    #[test]
+    fn retry_after_in_seconds_or_as_a_date() {
+        let header = |s: &str| reqwest::header::HeaderValue::from_str(s).unwrap();
+        assert_eq!(retry_after(Some(&header("30"))), Some(Duration::from_secs(30)));
+        assert_eq!(retry_after(Some(&header("86400"))), Some(MAX_RETRY_AFTER));
+        assert_eq!(retry_after(Some(&header("Wed, 21 Oct 2015 07:28:00 GMT"))), Some(Duration::ZERO));
+        assert_eq!(retry_after(Some(&header("soon"))), None);
+        assert_eq!(retry_after(None), None);
+    }
+
+    #[test]
+    fn graph_errors_are_escaped_and_short() {
+        let body = br#"{"error":{"code":"Forbidden","message":"Missing role\u001b[31m"}}"#;
+        assert_eq!(graph_error(StatusCode::FORBIDDEN, body), "Forbidden: Missing role\\u{1b}[31m");
+        assert_eq!(graph_error(StatusCode::FORBIDDEN, b"<html>"), "Forbidden");
+    }
+}
