@@ -127,8 +127,16 @@ impl M365TraceCollector {
             }
         }
         for (key, value) in [("graph_url", &config.graph_url), ("login_url", &config.login_url)] {
+            // Plain http would hand the token to anyone on the path; only a local test server may use it.
+            let loopback = |url: &url::Url| match url.host() {
+                Some(url::Host::Domain(d)) => d == "localhost",
+                Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+                Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+                None => false,
+            };
             match url::Url::parse(value) {
-                Ok(url) if matches!(url.scheme(), "https" | "http") && url.host().is_some() => {}
+                Ok(url) if url.scheme() == "https" && url.host().is_some() => {}
+                Ok(url) if url.scheme() == "http" && loopback(&url) => {}
                 _ => return Err(section.error(format!("`{key}` must be an https:// address, not \"{value}\""))),
             }
         }

@@ -1,0 +1,410 @@
+//! The collector against the local API emulator, on a paused clock: exact counts, connectors and
+//! TLS versions; the tenant's pace; throttling, retries and the errors users meet.
+
+mod emulator;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use emulator::{CLIENT_ID, Emulator, Fault, Route, SECRET, TENANT};
+use mailflow_collector_m365_trace::M365TraceCollector;
+use mailflow_component::{CollectContext, Emitter, SourceStats};
+use mailflow_config::Config;
+use mailflow_core::{Direction, MessageEvent, Status, TlsVersion};
+use serde_json::{Value, json};
+
+/// What one generated message must turn into: (direction, connector, TLS) per counted part.
+type Truth = BTreeMap<(Direction, Option<String>, Option<TlsVersion>), u64>;
+
+fn mep(entries: &[(&str, &str)]) -> String {
+    let mut xml = String::from("<root>");
+    for (name, value) in entries {
+        let value = value.replace('&', "&amp;").replace('"', "&quot;");
+        xml.push_str(&format!(r#"<MEP Name="{name}" String="{value}" />"#));
+    }
+    xml + "</root>"
+}
+
+fn event(at: DateTime<Utc>, name: &str, description: &str, data: &[(&str, &str)]) -> Value {
+    json!({"event": name, "action": "", "description": description,
+           "dateTime": at.to_rfc3339(), "data": mep(data), "id": "00000000-0000-0000-0000-000000000000"})
+}
+
+/// Generates `n` messages over the `days` before `now` into the emulator; returns the truth.
+fn populate(emulator: &Emulator, now: DateTime<Utc>, days: i64, n: usize) -> Truth {
+    let mut truth = Truth::new();
+    let mut rng = fastrand::Rng::with_seed(7);
+    emulator.with(|inner| {
+        for i in 0..n {
+            let at = now - TimeDelta::seconds(rng.i64(60..days * 86_400));
+            let id = format!("{:08x}-0000-4000-8000-{:012x}", i, i * 7919);
+            let kind = i % 8;
+            let (sender, recipients): (String, Vec<String>) = match kind {
+                0..=2 => (format!("sender{i}@partner.example"), vec![format!("user{i}@corp.example")]),
+                3 => (format!("news{i}@bulk.example"), vec![format!("a{i}@corp.example"), format!("b{i}@Corp.Example")]),
+                4 | 5 => (format!("user{i}@corp.example"), vec![format!("x{i}@partner.example")]),
+                6 => (format!("user{i}@corp.example"), vec![format!("y{i}@far.example"), format!("c{i}@corp.example")]),
+                _ => (format!("user{i}@corp.example"), vec![format!("colleague{i}@corp.example")]),
+            };
+            let status = if kind == 5 && i % 16 == 5 { "Failed" } else { "Delivered" };
+            for recipient in &recipients {
+                inner.rows.push(json!({
+                    "id": id, "senderAddress": sender, "recipientAddress": recipient,
+                    "messageId": format!("<{i}@{}>", sender.split('@').nth(1).unwrap()),
+                    "receivedDateTime": at.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string(),
+                    "subject": "hello", "size": 1000 + i, "fromIP": "203.0.113.9", "toIP": "198.51.100.7",
+                    "status": status,
+                }));
+            }
+            let submit = event(at, "Receive", "Message received by: AM0PR01MB1234.eurprd01.prod.outlook.com",
+                &[("ConnectorId", r"AM0PR01MB1234\Client Submission"), ("CustomData", "S:tlsversion=SP_PROT_TLS1_3_SERVER")]);
+            let later = at + TimeDelta::seconds(2);
+            let (events, key): (Vec<Value>, _) = match kind {
+                0 => (vec![event(at, "Receive", "Message received by: X", &[
+                        ("ConnectorId", "From Partner"),
+                        ("CustomData", "S:InboundConnectorData=Name=From Partner;ConnectorType=Partner;S:tlsversion=SP_PROT_TLS1_2_SERVER;S:tlscipher=CALG_AES_256")])],
+                      (Direction::Inbound, Some("From Partner"), Some(TlsVersion::Tls1_2))),
+                1 => (vec![event(at, "Receive", "Message received by: X",
+                        &[("ConnectorId", r"AM0PR01MB1234\Default AM0PR01MB1234"), ("CustomData", "S:ProxyHop1=EOP;S:tlsversion=TLS1_3")])],
+                      (Direction::Inbound, None, Some(TlsVersion::Tls1_3))),
+                2 => (vec![event(at, "Receive", "Message received by: X",
+                        &[("ConnectorId", r"AM0PR01MB1234\Default AM0PR01MB1234")])],
+                      (Direction::Inbound, None, None)),
+                3 => (vec![event(at, "Receive", "Message received by: X",
+                        &[("CustomData", "S:InboundConnectorData=Name=Bulk & Co;ConnectorType=Partner;S:tlsversion=SP_PROT_TLS1_0_SERVER")])],
+                      (Direction::Inbound, Some("Bulk & Co"), Some(TlsVersion::Tls1_0))),
+                4 => (vec![submit.clone(),
+                        event(later, "Send external", "Message sent to mx.partner.example at 198.51.100.7 using TLS1.2 with AES256",
+                        &[("ConnectorId", "To Partner"), ("CustomData",
+                          "S:Microsoft.Exchange.Hygiene.TenantOutboundConnectorCustomData=Name=To Partner;ConnectorType=Partner;S:tlsversion=SP_PROT_TLS1_2_CLIENT")])],
+                      (Direction::Outbound, Some("To Partner"), Some(TlsVersion::Tls1_2))),
+                5 if status == "Failed" => (vec![submit.clone(),
+                        event(later, "Fail", "Message failed to be delivered to x@partner.example using TLS1.1 with AES256: 550 5.7.1 refused", &[])],
+                      (Direction::Outbound, None, Some(TlsVersion::Tls1_1))),
+                5 => (vec![submit.clone(),
+                        event(later, "Send external", "Message sent to mx at 198.51.100.7", &[("ConnectorId", "To_DefaultOpportunisticTLS"), ("CustomData", "S:tlsversion=TLS1_3")])],
+                      (Direction::Outbound, None, Some(TlsVersion::Tls1_3))),
+                6 => (vec![submit.clone(),
+                        event(later, "Send external", "Message sent to mx.far.example at 198.51.100.8", &[("ConnectorId", "To_DefaultOpportunisticTLS")])],
+                      (Direction::Outbound, None, None)),
+                _ => (vec![submit.clone(), event(later, "Deliver", "The message was delivered to the mailbox", &[])], (Direction::Inbound, None, None)),
+            };
+            for recipient in &recipients {
+                inner.details.insert((id.clone(), recipient.to_ascii_lowercase()), events.clone());
+            }
+            if kind != 7 {
+                *truth.entry((key.0, key.1.map(str::to_string), key.2)).or_default() += 1;
+            }
+        }
+        // The API repeats a row now and then; it must count once.
+        let repeated = inner.rows[0].clone();
+        inner.rows.push(repeated);
+    });
+    truth
+}
+
+fn config_text(emulator: &Emulator, extra: &str) -> String {
+    format!(
+        "[site]\naccepted_domains = [\"corp.example\"]\n\
+         [[collector]]\ntype = \"m365_message_trace\"\nname = \"m365\"\ntenant_id = \"{TENANT}\"\n\
+         client_id = \"{CLIENT_ID}\"\ngraph_url = \"{base}\"\nlogin_url = \"{base}\"\n{extra}\n",
+        base = emulator.base
+    )
+}
+
+struct Run {
+    events: Vec<MessageEvent>,
+    stats: SourceStats,
+    result: Result<(), String>,
+}
+
+impl Run {
+    fn truth(&self) -> Truth {
+        let mut seen = Truth::new();
+        for e in &self.events {
+            *seen.entry((e.direction, e.connector.clone(), e.tls.version)).or_default() += 1;
+        }
+        seen
+    }
+
+    fn notes(&self) -> String {
+        self.stats.notes.join("\n")
+    }
+}
+
+async fn run(text: &str, now: DateTime<Utc>, start: DateTime<Utc>, report_start: DateTime<Utc>) -> Run {
+    run_until(text, now, start, report_start, now).await
+}
+
+async fn run_until(
+    text: &str,
+    now: DateTime<Utc>,
+    start: DateTime<Utc>,
+    report_start: DateTime<Utc>,
+    end: DateTime<Utc>,
+) -> Run {
+    let config = Config::parse(text, Path::new("/etc/mailflow/mailflow.toml"), &|name| {
+        (name == "M365_SECRET").then(|| SECRET.to_string())
+    })
+    .unwrap();
+    let collector = M365TraceCollector::from_section(&config.collectors[0]).unwrap();
+    let mut events = Vec::new();
+    let mut push = |e: MessageEvent| events.push(e);
+    let mut out = Emitter::new(&mut push);
+    let ctx = CollectContext { source: "m365", site: &config.site, start, end, report_start };
+    let result = collector.collect_async(&ctx, &mut out, now).await.map_err(|e| e.to_string());
+    let stats = out.into_stats();
+    Run { events, stats, result }
+}
+
+const SECRET_CONFIG: &str = "client_secret = \"${M365_SECRET}\"";
+
+#[tokio::test(start_paused = true)]
+async fn counts_connectors_and_tls_exactly_within_the_tenants_pace() {
+    let now = Utc::now();
+    let emulator = Emulator::start(now).await;
+    let truth = populate(&emulator, now, 12, 400);
+    emulator.with(|i| i.token_lifetime_secs = 900);
+    let text = config_text(&emulator, &format!("{SECRET_CONFIG}\npage_size = 40"));
+    let began = tokio::time::Instant::now();
+    let run = run(&text, now, now - TimeDelta::days(12), now - TimeDelta::days(6)).await;
+
+    assert_eq!(run.result, Ok(()));
+    assert_eq!(run.stats.errors, Vec::<String>::new());
+    assert_eq!(run.truth(), truth);
+    assert_eq!(run.events.len(), 350, "400 messages, 50 of them internal");
+    let outbound_failed = run.events.iter().filter(|e| e.status == Some(Status::Failed)).count();
+    assert_eq!(outbound_failed, 25);
+    let newsletter = run.events.iter().find(|e| e.connector.as_deref() == Some("Bulk & Co")).unwrap();
+    assert_eq!((newsletter.recipients, newsletter.recipient_domains.as_slice()), (Some(2), &["corp.example".to_string()][..]));
+    assert!(run.events.iter().all(|e| e.peer.ip.is_some() && e.size.is_some()));
+
+    // 2 windows of list pages plus one detail per counted message.
+    let requests = emulator.requests();
+    let details = requests.iter().filter(|r| r.route == Route::Detail).count();
+    assert_eq!(details, 350);
+    assert!(requests.iter().filter(|r| r.route == Route::List).count() >= 11);
+    assert!(emulator.busiest_five_minutes() <= 100, "{} requests in 5 minutes", emulator.busiest_five_minutes());
+    assert_eq!(emulator.with(|i| i.throttled), 0, "the pacer must keep below the limit");
+    assert!(requests.iter().all(|r| r.status == 200));
+    // About 370 requests at 100 per 5 minutes: three waits of nearly 5 minutes each.
+    let elapsed = began.elapsed();
+    assert!(elapsed >= std::time::Duration::from_secs(15 * 60) - std::time::Duration::from_secs(5), "{elapsed:?}");
+    assert!(run.notes().contains("waited 15 min 0 s for the limit of 100"), "{}", run.notes());
+    assert!(run.notes().contains("50 messages between accepted domains are internal"), "{}", run.notes());
+    assert!(run.notes().contains("1 repeated rows"), "{}", run.notes());
+    assert!(run.notes().contains("made 364 API calls (0 retried) and 2 token requests"), "{}", run.notes());
+    // A token lives 15 minutes and is renewed when less than 5 are left: once, at the third burst.
+    assert_eq!(emulator.with(|i| i.token_requests), 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn obeys_retry_after_and_retries_server_errors() {
+    let now = Utc::now();
+    let emulator = Emulator::start(now).await;
+    let truth = populate(&emulator, now, 3, 30);
+    emulator.with(|i| {
+        i.faults.push_back(Fault::new(Route::List, 429, 2).retry_after(30));
+        i.faults.push_back(Fault::new(Route::Detail, 503, 3));
+        i.faults.push_back(Fault::new(Route::Detail, 504, 1).retry_after(7));
+    });
+    let run = run(&config_text(&emulator, SECRET_CONFIG), now, now - TimeDelta::days(3), now - TimeDelta::days(3)).await;
+    assert_eq!(run.result, Ok(()));
+    assert_eq!(run.stats.errors, Vec::<String>::new());
+    assert_eq!(run.truth(), truth);
+
+    let requests = emulator.requests();
+    let gap = |i: usize| requests[i + 1].at - requests[i].at;
+    assert_eq!(requests[0].status, 429);
+    assert!(gap(0) >= std::time::Duration::from_secs(30), "{:?}", gap(0));
+    assert!(gap(1) >= std::time::Duration::from_secs(30), "{:?}", gap(1));
+    let first_503 = requests.iter().position(|r| r.status == 503).unwrap();
+    assert!(requests[first_503 + 1..first_503 + 3].iter().all(|r| r.status == 503));
+    // Backoff doubles, with jitter in its upper half: 0.5–1 s, 1–2 s, 2–4 s.
+    assert!(gap(first_503) >= std::time::Duration::from_millis(500));
+    assert!(gap(first_503 + 2) >= std::time::Duration::from_secs(2));
+    assert!(gap(first_503 + 3) >= std::time::Duration::from_secs(7), "Retry-After on a 504 counts too");
+    assert!(run.notes().contains("(6 retried)"), "{}", run.notes());
+}
+
+#[tokio::test(start_paused = true)]
+async fn gives_up_after_max_retries_with_the_url() {
+    let now = Utc::now();
+    let emulator = Emulator::start(now).await;
+    populate(&emulator, now, 2, 5);
+    emulator.with(|i| i.faults.push_back(Fault::new(Route::List, 500, 100)));
+    let text = config_text(&emulator, &format!("{SECRET_CONFIG}\nmax_retries = 2"));
+    let run = run(&text, now, now - TimeDelta::days(2), now - TimeDelta::days(2)).await;
+    assert!(run.events.is_empty());
+    let error = &run.stats.errors[0];
+    assert!(error.contains("/messageTraces?%24filter=receivedDateTime+ge+"), "{error}");
+    assert!(error.contains("gave up after 3 attempts: 500 Internal Server Error (Fault: scripted 500)"), "{error}");
+    assert_eq!(emulator.requests().len(), 3);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_missing_service_principal_and_missing_consent_say_what_to_do() {
+    let now = Utc::now();
+    for (status, expected) in [(401, "may not have created the service principal"), (403, "ExchangeMessageTrace.Read.All with admin consent")] {
+        let emulator = Emulator::start(now).await;
+        populate(&emulator, now, 12, 20);
+        emulator.with(|i| i.faults.push_back(Fault::new(Route::Any, status, 10)));
+        let run = run(&config_text(&emulator, SECRET_CONFIG), now, now - TimeDelta::days(12), now - TimeDelta::days(6)).await;
+        assert_eq!(run.stats.errors.len(), 1, "a fatal error stops the other windows: {:?}", run.stats.errors);
+        assert!(run.stats.errors[0].contains(expected), "{}", run.stats.errors[0]);
+        let requests = emulator.requests();
+        // A 401 is tried once more with a new token; a 403 is not.
+        assert_eq!(requests.len(), if status == 401 { 2 } else { 1 });
+        assert_eq!(emulator.with(|i| i.token_requests), if status == 401 { 2 } else { 1 });
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_refused_secret_names_the_fix_and_never_the_secret() {
+    let now = Utc::now();
+    let emulator = Emulator::start(now).await;
+    let text = config_text(&emulator, "client_secret = \"wrong-secret-value\"");
+    let run = run(&text, now, now - TimeDelta::days(1), now - TimeDelta::days(1)).await;
+    let error = run.stats.errors.join(" ");
+    assert!(error.contains("AADSTS7000215") && error.contains("create a new one"), "{error}");
+    assert!(!error.contains("wrong-secret-value"));
+    assert!(emulator.requests().is_empty());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_truncated_page_fails_its_window_and_keeps_the_rest() {
+    let now = Utc::now();
+    let emulator = Emulator::start(now).await;
+    populate(&emulator, now, 12, 200);
+    // Page 2 of the first window breaks off.
+    emulator.with(|i| i.truncate_list_pages.push(2));
+    let text = config_text(&emulator, &format!("{SECRET_CONFIG}\npage_size = 30\ndetail = \"none\""));
+    let run = run(&text, now, now - TimeDelta::days(12), now - TimeDelta::days(6)).await;
+    assert_eq!(run.stats.errors.len(), 1, "{:?}", run.stats.errors);
+    let error = &run.stats.errors[0];
+    assert!(error.contains("%24skiptoken=30") && error.contains("expected a JSON page"), "{error}");
+    // The first window's first page (30 rows) and every row of the second window count.
+    let rows_per_window = emulator.with(|i| {
+        let split = now - TimeDelta::days(2);
+        i.rows.iter().filter(|r| r["receivedDateTime"].as_str().unwrap().parse::<DateTime<Utc>>().unwrap() >= split).count()
+    });
+    let counted_rows: u32 = run.events.iter().map(|e| e.recipients.unwrap()).sum();
+    assert!(counted_rows as usize > rows_per_window && (counted_rows as usize) < rows_per_window + 31, "{counted_rows}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn without_details_connector_and_tls_are_unknown_and_the_report_says_so() {
+    let now = Utc::now();
+    let emulator = Emulator::start(now).await;
+    populate(&emulator, now, 3, 40);
+    let run = run(&config_text(&emulator, &format!("{SECRET_CONFIG}\ndetail = \"none\"")), now, now - TimeDelta::days(3), now - TimeDelta::days(3)).await;
+    assert_eq!(run.events.len(), 35);
+    assert!(run.events.iter().all(|e| e.connector.is_none() && e.tls.version.is_none()));
+    assert!(emulator.requests().iter().all(|r| r.route == Route::List));
+    assert!(run.notes().contains("connector and TLS are unknown for 35 messages"), "{}", run.notes());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_sample_reads_at_most_n_details_a_day_per_direction() {
+    let now = "2026-12-04T12:00:00Z".parse().unwrap();
+    let emulator = Emulator::start(now).await;
+    populate(&emulator, now, 4, 300);
+    let text = config_text(&emulator, &format!("{SECRET_CONFIG}\ndetail = {{ sample = 3 }}"));
+    let run = run(&text, now, now - TimeDelta::days(4), now - TimeDelta::days(4)).await;
+    let details = emulator.requests().iter().filter(|r| r.route == Route::Detail).count();
+    // 4 days plus the day the window starts in, 2 directions, 3 each.
+    assert!(details <= 5 * 2 * 3 && details >= 4 * 2 * 3, "{details}");
+    let detailed = run.events.iter().filter(|e| e.tls.version.is_some() || e.connector.is_some()).count();
+    assert!(detailed <= details);
+    assert!(run.notes().contains(&format!("unknown for {} messages", run.events.len() - details)), "{}", run.notes());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_range_beyond_what_the_api_keeps_is_said_clearly() {
+    let now = Utc::now();
+    let emulator = Emulator::start(now).await;
+    populate(&emulator, now, 12, 20);
+    let text = config_text(&emulator, &format!("{SECRET_CONFIG}\ndetail = \"none\""));
+    // The report range itself reaches past 90 days: an error, yet what is kept is read.
+    let run_old = run(&text, now, now - TimeDelta::days(120), now - TimeDelta::days(95)).await;
+    assert!(run_old.stats.errors[0].contains("keeps only 90 days"), "{:?}", run_old.stats.errors);
+    assert!(run_old.stats.errors[0].contains("m365_csv"));
+    assert_eq!(run_old.events.len(), 18);
+    // Only the comparison period does: a note.
+    let run_prev = run(&text, now, now - TimeDelta::days(100), now - TimeDelta::days(50)).await;
+    assert!(run_prev.stats.errors.is_empty(), "{:?}", run_prev.stats.errors);
+    assert!(run_prev.notes().contains("the previous period, for comparisons, is read only from"));
+    // Every query the emulator saw respected 10 days and 90 days back.
+    assert!(emulator.requests().iter().all(|r| r.status == 200));
+    // All of it too old: an error without requests.
+    let before = emulator.requests().len();
+    let (start, end) = (now - TimeDelta::days(100), now - TimeDelta::days(95));
+    let run_gone = run_until(&text, now, start, start, end).await;
+    assert!(run_gone.result.unwrap_err().contains("keeps only 90 days"));
+    assert_eq!(emulator.requests().len(), before);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_next_link_to_another_host_is_not_followed() {
+    let now = Utc::now();
+    let emulator = Emulator::start(now).await;
+    populate(&emulator, now, 2, 20);
+    emulator.with(|i| i.next_link_override = Some("https://attacker.example/steal".into()));
+    let text = config_text(&emulator, &format!("{SECRET_CONFIG}\npage_size = 5\ndetail = \"none\""));
+    let run = run(&text, now, now - TimeDelta::days(2), now - TimeDelta::days(2)).await;
+    assert!(run.stats.errors[0].contains("https://attacker.example/steal"), "{:?}", run.stats.errors);
+    assert!(run.stats.errors[0].contains("leads away from `graph_url`"));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_certificate_signs_the_client_assertion() {
+    let now = Utc::now();
+    let emulator = Emulator::start(now).await;
+    let truth = populate(&emulator, now, 2, 16);
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    let pem = std::fs::read(fixtures.join("app.key")).unwrap();
+    let der = rustls_pki_types::PrivateKeyDer::from_pem_slice(&pem).unwrap();
+    let key = ring::signature::RsaKeyPair::from_pkcs8(der.secret_der()).unwrap();
+    let cert = rustls_pki_types::CertificateDer::from_pem_file(fixtures.join("app.pem")).unwrap();
+    let x5t = base64::Engine::encode(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+        ring::digest::digest(&ring::digest::SHA1_FOR_LEGACY_USE_ONLY, &cert),
+    );
+    emulator.with(|i| i.assertion_key = Some((ring::signature::KeyPair::public_key(&key).as_ref().to_vec(), x5t)));
+    for key_file in ["app.key", "app-pkcs1.key"] {
+        let text = config_text(
+            &emulator,
+            &format!(
+                "certificate_file = \"{}\"\nprivate_key_file = \"{}\"",
+                fixtures.join("app.pem").display(),
+                fixtures.join(key_file).display()
+            ),
+        );
+        let run = run(&text, now, now - TimeDelta::days(2), now - TimeDelta::days(2)).await;
+        assert_eq!(run.stats.errors, Vec::<String>::new(), "{key_file}");
+        assert_eq!(run.truth(), truth, "{key_file}");
+    }
+}
+
+use rustls_pki_types::pem::PemObject;
+
+#[test]
+fn config_errors_name_the_key() {
+    let check = |extra: &str, expected: &str| {
+        let text = format!(
+            "[[collector]]\ntype = \"m365_message_trace\"\ntenant_id = \"{TENANT}\"\nclient_id = \"{CLIENT_ID}\"\n{extra}\n"
+        );
+        let config = Config::parse(&text, Path::new("/etc/mailflow/mailflow.toml"), &|_| None).unwrap();
+        let error = M365TraceCollector::from_section(&config.collectors[0]).err().expect(extra).to_string();
+        assert!(error.contains(expected), "{extra}: {error}");
+    };
+    check("", "give `client_secret`");
+    check("client_secret = \"x\"\ncertificate_file = \"a.pem\"", "not both");
+    check("certificate_file = \"/nonexistent.pem\"", "`certificate_file` /nonexistent.pem");
+    check("client_secret = \"x\"\npage_size = 9000", "between 1 and 5000");
+    check("client_secret = \"x\"\ndetail = \"some\"", "\"all\", \"none\" or { sample = N }");
+    check("client_secret = \"x\"\ndetail = { sample = 0 }", "N above 0");
+    check("client_secret = \"x\"\ngraph_url = \"http://graph.example\"", "https://");
+    check("client_secret = \"x\"\nrequests_per_5min = 0", "above 0");
+}

@@ -1,0 +1,328 @@
+//! A local emulator of the parts of Microsoft Graph and the identity platform the collector
+//! uses, on 127.0.0.1:0: token issue (secret or signed client assertion), the message trace
+//! list with its `$filter` rules (both bounds, 10 days, 90 days back) and `@odata.nextLink`
+//! paging, per-recipient details, the tenant's 100-requests-per-5-minutes limit, and scripted
+//! faults (429 with `Retry-After`, 5xx bursts, 401, 403, truncated pages).
+//!
+//! Time is tokio's, so tests on a paused clock see pacing and `Retry-After` without waiting.
+
+#![allow(dead_code)]
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+
+use axum::Router;
+use axum::extract::{Form, Path, RawQuery, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use chrono::{DateTime, TimeDelta, Utc};
+use serde_json::{Value, json};
+use tokio::time::{Duration, Instant};
+
+pub const TENANT: &str = "11111111-2222-3333-4444-555555555555";
+pub const CLIENT_ID: &str = "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee";
+pub const SECRET: &str = "s3cr3t~value";
+
+/// Which requests a fault hits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Route {
+    List,
+    Detail,
+    Any,
+}
+
+/// A scripted answer given instead of the real one, `times` times.
+#[derive(Debug, Clone)]
+pub struct Fault {
+    pub route: Route,
+    pub status: u16,
+    pub retry_after: Option<u64>,
+    pub body: String,
+    pub times: u32,
+}
+
+impl Fault {
+    pub fn new(route: Route, status: u16, times: u32) -> Fault {
+        let body = json!({"error": {"code": "Fault", "message": format!("scripted {status}")}}).to_string();
+        Fault { route, status, retry_after: None, body, times }
+    }
+
+    pub fn retry_after(mut self, secs: u64) -> Fault {
+        self.retry_after = Some(secs);
+        self
+    }
+}
+
+/// One request the emulator saw.
+#[derive(Debug, Clone)]
+pub struct Request {
+    pub at: Instant,
+    pub route: Route,
+    pub path_and_query: String,
+    pub status: u16,
+}
+
+#[derive(Default)]
+pub struct Inner {
+    /// List rows, as the API returns them.
+    pub rows: Vec<Value>,
+    /// Details per (trace id, lowercased recipient).
+    pub details: HashMap<(String, String), Vec<Value>>,
+    pub faults: VecDeque<Fault>,
+    /// List pages (1-based, over the whole run) to cut off in the middle.
+    pub truncate_list_pages: Vec<usize>,
+    pub list_pages_served: usize,
+    /// A next-page link to give instead of the real one, once.
+    pub next_link_override: Option<String>,
+    pub requests: Vec<Request>,
+    pub tokens: HashMap<String, Instant>,
+    pub token_requests: u32,
+    pub token_lifetime_secs: u64,
+    /// The public key (PKCS#1 DER) client assertions must verify with, and its `x5t`.
+    pub assertion_key: Option<(Vec<u8>, String)>,
+    /// Error the token endpoint gives for every request, as (status, body).
+    pub token_refusal: Option<(u16, Value)>,
+    /// What the emulator takes as now, for the 90-day rule.
+    pub now: DateTime<Utc>,
+    pub limit: usize,
+    pub throttled: u32,
+}
+
+#[derive(Clone)]
+pub struct Emulator {
+    pub inner: Arc<Mutex<Inner>>,
+    pub base: String,
+}
+
+impl Emulator {
+    /// Starts the emulator on 127.0.0.1:0 within the current runtime.
+    pub async fn start(now: DateTime<Utc>) -> Emulator {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let inner = Arc::new(Mutex::new(Inner { now, limit: 100, token_lifetime_secs: 3599, ..Inner::default() }));
+        let emulator = Emulator { inner, base };
+        let app = Router::new()
+            .route("/{tenant}/oauth2/v2.0/token", post(token))
+            .route("/v1.0/admin/exchange/tracing/messageTraces", get(list))
+            .route("/v1.0/admin/exchange/tracing/messageTraces/{id}/{call}", get(details))
+            .with_state(emulator.clone());
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        emulator
+    }
+
+    pub fn with<T>(&self, f: impl FnOnce(&mut Inner) -> T) -> T {
+        f(&mut self.inner.lock().unwrap())
+    }
+
+    pub fn requests(&self) -> Vec<Request> {
+        self.with(|i| i.requests.clone())
+    }
+
+    /// The most requests seen in any five minutes.
+    pub fn busiest_five_minutes(&self) -> usize {
+        let times: Vec<Instant> = self.requests().iter().map(|r| r.at).collect();
+        (0..times.len())
+            .map(|i| times[i..].iter().take_while(|t| **t < times[i] + Duration::from_secs(300)).count())
+            .max()
+            .unwrap_or(0)
+    }
+}
+
+fn error(status: StatusCode, code: &str, message: &str) -> Response {
+    (status, [("content-type", "application/json")], json!({"error": {"code": code, "message": message}}).to_string())
+        .into_response()
+}
+
+async fn token(
+    State(emulator): State<Emulator>,
+    Path(tenant): Path<String>,
+    Form(form): Form<HashMap<String, String>>,
+) -> Response {
+    let mut inner = emulator.inner.lock().unwrap();
+    inner.token_requests += 1;
+    let refuse = |description: &str| {
+        (StatusCode::UNAUTHORIZED, axum::Json(json!({"error": "invalid_client", "error_description": description})))
+            .into_response()
+    };
+    if let Some((status, body)) = &inner.token_refusal {
+        return (StatusCode::from_u16(*status).unwrap(), axum::Json(body.clone())).into_response();
+    }
+    if tenant != TENANT {
+        return (
+            StatusCode::BAD_REQUEST,
+            axum::Json(json!({"error": "invalid_request", "error_description": "AADSTS90002: Tenant not found."})),
+        )
+            .into_response();
+    }
+    let field = |k: &str| form.get(k).map(String::as_str).unwrap_or("");
+    if field("grant_type") != "client_credentials"
+        || field("client_id") != CLIENT_ID
+        || field("scope") != format!("{}/.default", emulator.base)
+    {
+        return refuse(&format!("AADSTS900144: bad request {form:?}"));
+    }
+    let audience = format!("{}/{TENANT}/oauth2/v2.0/token", emulator.base);
+    let proved = match (&inner.assertion_key, form.get("client_secret"), form.get("client_assertion")) {
+        (None, Some(secret), None) => secret == SECRET,
+        (Some((key, x5t)), None, Some(assertion)) => {
+            field("client_assertion_type") == "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+                && verify_assertion(assertion, key, x5t, &audience)
+        }
+        _ => false,
+    };
+    if !proved {
+        return refuse("AADSTS7000215: Invalid client secret provided.");
+    }
+    let token = format!("token-{}", inner.token_requests);
+    let expires = Instant::now() + Duration::from_secs(inner.token_lifetime_secs);
+    inner.tokens.insert(token.clone(), expires);
+    axum::Json(json!({"token_type": "Bearer", "expires_in": inner.token_lifetime_secs, "access_token": token}))
+        .into_response()
+}
+
+/// Checks an RS256 client assertion as the identity platform does: header, claims, signature.
+fn verify_assertion(assertion: &str, public_key: &[u8], x5t: &str, audience: &str) -> bool {
+    let parts: Vec<&str> = assertion.split('.').collect();
+    let [header, claims, signature] = parts[..] else { return false };
+    let decode = |s: &str| URL_SAFE_NO_PAD.decode(s).ok().and_then(|b| serde_json::from_slice::<Value>(&b).ok());
+    let (Some(header), Some(claims)) = (decode(header), decode(claims)) else { return false };
+    let now = Utc::now().timestamp();
+    let Ok(signature) = URL_SAFE_NO_PAD.decode(signature) else { return false };
+    header["alg"] == "RS256"
+        && header["x5t"] == x5t
+        && claims["aud"] == audience
+        && claims["iss"] == CLIENT_ID
+        && claims["sub"] == CLIENT_ID
+        && claims["exp"].as_i64().is_some_and(|exp| exp > now && exp <= now + 3600)
+        && claims["jti"].as_str().is_some_and(|j| !j.is_empty())
+        && ring::signature::UnparsedPublicKey::new(&ring::signature::RSA_PKCS1_2048_8192_SHA256, public_key)
+            .verify(format!("{}.{}", parts[0], parts[1]).as_bytes(), &signature)
+            .is_ok()
+}
+
+/// Authorization, the tenant's limit and scripted faults, shared by both Graph routes.
+fn gate(inner: &mut Inner, headers: &HeaderMap, route: Route, path_and_query: String) -> Result<(), Response> {
+    let now = Instant::now();
+    let recent = inner.requests.iter().filter(|r| r.at + Duration::from_secs(300) > now).count();
+    let record = |inner: &mut Inner, status: u16| {
+        inner.requests.push(Request { at: now, route, path_and_query: path_and_query.clone(), status })
+    };
+    if recent >= inner.limit {
+        inner.throttled += 1;
+        record(inner, 429);
+        let mut response = error(StatusCode::TOO_MANY_REQUESTS, "TooManyRequests", "Too many requests");
+        response.headers_mut().insert("retry-after", "60".parse().unwrap());
+        return Err(response);
+    }
+    let authorized = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .and_then(|t| inner.tokens.get(t))
+        .is_some_and(|expires| *expires > now);
+    if !authorized {
+        record(inner, 401);
+        return Err(error(StatusCode::UNAUTHORIZED, "InvalidAuthenticationToken", "Access token is missing or expired."));
+    }
+    if let Some(fault) = inner.faults.front_mut().filter(|f| f.route == route || f.route == Route::Any) {
+        let (status, retry_after, body) = (fault.status, fault.retry_after, fault.body.clone());
+        fault.times -= 1;
+        if fault.times == 0 {
+            inner.faults.pop_front();
+        }
+        record(inner, status);
+        let mut response = (StatusCode::from_u16(status).unwrap(), body).into_response();
+        if let Some(secs) = retry_after {
+            response.headers_mut().insert("retry-after", secs.to_string().parse().unwrap());
+        }
+        return Err(response);
+    }
+    record(inner, 200);
+    Ok(())
+}
+
+async fn list(State(emulator): State<Emulator>, headers: HeaderMap, RawQuery(query): RawQuery) -> Response {
+    let query = query.unwrap_or_default();
+    let path_and_query = format!("/v1.0/admin/exchange/tracing/messageTraces?{query}");
+    let mut inner = emulator.inner.lock().unwrap();
+    if let Err(response) = gate(&mut inner, &headers, Route::List, path_and_query) {
+        return response;
+    }
+    let params: HashMap<String, String> = url::form_urlencoded::parse(query.as_bytes()).into_owned().collect();
+    let filter = params.get("$filter").map(String::as_str).unwrap_or("");
+    let bound = |op: &str| {
+        let prefix = format!("receivedDateTime {op} ");
+        filter
+            .split(" and ")
+            .find_map(|c| c.trim().strip_prefix(prefix.as_str()))
+            .and_then(|t| t.parse::<DateTime<Utc>>().ok())
+    };
+    let (Some(start), Some(end)) = (bound("ge"), bound("le")) else {
+        return error(StatusCode::BAD_REQUEST, "BadRequest", "Both start and end receivedDateTime are required.");
+    };
+    if end - start > TimeDelta::days(10) {
+        return error(StatusCode::BAD_REQUEST, "BadRequest", "The date range may not exceed 10 days.");
+    }
+    if start < inner.now - TimeDelta::days(90) {
+        return error(StatusCode::BAD_REQUEST, "BadRequest", "Start date may not be older than 90 days.");
+    }
+    let top: usize = params.get("$top").and_then(|t| t.parse().ok()).unwrap_or(1000);
+    if !(1..=5000).contains(&top) {
+        return error(StatusCode::BAD_REQUEST, "BadRequest", "$top must be between 1 and 5000.");
+    }
+    let skip: usize = params.get("$skiptoken").and_then(|t| t.parse().ok()).unwrap_or(0);
+    let mut matching: Vec<&Value> = inner
+        .rows
+        .iter()
+        .filter(|r| {
+            let t: DateTime<Utc> = r["receivedDateTime"].as_str().unwrap().parse().unwrap();
+            t >= start && t <= end
+        })
+        .collect();
+    matching.sort_by_key(|r| r["receivedDateTime"].as_str().unwrap().to_string());
+    let page: Vec<Value> = matching.iter().skip(skip).take(top).map(|v| (*v).clone()).collect();
+    let mut body = json!({
+        "@odata.context": format!("{}/v1.0/$metadata#admin/exchange/tracing/messageTraces", emulator.base),
+        "value": page,
+    });
+    if skip + top < matching.len() {
+        let mut next = url::Url::parse(&format!("{}/v1.0/admin/exchange/tracing/messageTraces", emulator.base)).unwrap();
+        next.query_pairs_mut()
+            .append_pair("$filter", filter)
+            .append_pair("$top", &top.to_string())
+            .append_pair("$skiptoken", &(skip + top).to_string());
+        body["@odata.nextLink"] = json!(inner.next_link_override.take().unwrap_or_else(|| next.to_string()));
+    }
+    inner.list_pages_served += 1;
+    let mut text = body.to_string();
+    if inner.truncate_list_pages.contains(&inner.list_pages_served) {
+        text.truncate(text.len() / 2);
+    }
+    ([("content-type", "application/json")], text).into_response()
+}
+
+async fn details(
+    State(emulator): State<Emulator>,
+    headers: HeaderMap,
+    Path((id, call)): Path<(String, String)>,
+) -> Response {
+    let mut inner = emulator.inner.lock().unwrap();
+    let path = format!("/v1.0/admin/exchange/tracing/messageTraces/{id}/{call}");
+    if let Err(response) = gate(&mut inner, &headers, Route::Detail, path) {
+        return response;
+    }
+    let recipient = call
+        .strip_prefix("getDetailsByRecipient(recipientAddress='")
+        .and_then(|r| r.strip_suffix("')"))
+        .map(|r| r.replace("''", "'"));
+    let Some(recipient) = recipient else {
+        return error(StatusCode::BAD_REQUEST, "BadRequest", "Unknown function.");
+    };
+    match inner.details.get(&(id, recipient.to_ascii_lowercase())) {
+        Some(events) => axum::Json(json!({ "value": events })).into_response(),
+        None => error(StatusCode::NOT_FOUND, "NotFound", "No trace for this recipient."),
+    }
+}
