@@ -16,7 +16,7 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use chrono::{DateTime, Utc};
-use mailflow_component::{CollectContext, Collector, Emitter};
+use mailflow_component::{CollectContext, Collector, DayCounts, Emitter};
 use mailflow_config::{ComponentSection, Config, ConfigError};
 use mailflow_core::MessageEvent;
 
@@ -27,9 +27,10 @@ pub type Build = fn(&ComponentSection) -> Result<Box<dyn Collector>, ConfigError
 ///
 /// `config(dir)` gives the case's config text (a `[[collector]]` section, optionally a `[site]`);
 /// the collector built from it by `build` reads events up to `end`. What it produced must equal
-/// the folder's `expected.jsonl` (the events) and `expected.txt` (the result, counts, warnings
-/// and errors), with the folder's path left out so the files are portable. With `BLESS=1` set,
-/// the expectations are rewritten instead, to be reviewed in the diff.
+/// the folder's `expected.jsonl` (the events) and `expected.txt` (the result, counts, the daily
+/// counts of aggregated sources, warnings and errors), with the folder's path left out so the
+/// files are portable. With `BLESS=1` set, the expectations are rewritten instead, to be
+/// reviewed in the diff.
 pub fn check_cases(root: &Path, min_cases: usize, build: Build, config: impl Fn(&Path) -> String, end: DateTime<Utc>) {
     let mut dirs: Vec<_> = std::fs::read_dir(root).unwrap().map(|e| e.unwrap().path()).collect();
     dirs.sort();
@@ -57,7 +58,9 @@ fn run_case(dir: &Path, build: Build, text: &str, end: DateTime<Utc>) -> (String
 
     let mut events: Vec<MessageEvent> = Vec::new();
     let mut push = |e: MessageEvent| events.push(e);
-    let mut out = Emitter::new(&mut push);
+    let mut day_counts: Vec<DayCounts> = Vec::new();
+    let mut push_counts = |c: DayCounts| day_counts.push(c);
+    let mut out = Emitter::new(&mut push).with_counts(&mut push_counts);
     let ctx = CollectContext { source: "case", site: &config.site, start: DateTime::UNIX_EPOCH, end };
     let result = collector.collect(&ctx, &mut out);
     let stats = out.into_stats();
@@ -74,6 +77,24 @@ fn run_case(dir: &Path, build: Build, text: &str, end: DateTime<Utc>) -> (String
         stats.emitted,
         stats.skipped
     );
+    for c in &day_counts {
+        let connector = c.connector.as_ref().map_or("-".to_string(), |name| format!("{name:?}"));
+        let tls = &c.counters.tls;
+        let versions = [
+            ("none", tls.none),
+            ("ssl3", tls.ssl3),
+            ("tls1_0", tls.tls1_0),
+            ("tls1_1", tls.tls1_1),
+            ("tls1_2", tls.tls1_2),
+            ("tls1_3", tls.tls1_3),
+            ("unknown", tls.unknown),
+        ];
+        write!(summary, "counts: {} {} {connector} messages={}", c.date, c.direction, c.counters.messages).unwrap();
+        for (name, n) in versions.iter().filter(|(_, n)| *n > 0) {
+            write!(summary, " {name}={n}").unwrap();
+        }
+        summary.push('\n');
+    }
     for w in &stats.warnings {
         writeln!(summary, "warning: {}", portable(w)).unwrap();
     }

@@ -1,0 +1,250 @@
+//! `[[collector]] type = "m365_csv"`: the CSV files an admin downloads from Microsoft 365.
+//!
+//! Exchange Online hands out its mail flow data as files rather than logs: message trace
+//! summaries and details from the Exchange admin center or `Start-HistoricalSearch`, and the
+//! connector report's daily totals. They come as UTF-8 or UTF-16, with or without a byte-order
+//! mark, and their header says which export they are. Summaries and details become message
+//! events; the connector report, which holds no single messages, becomes daily counts. Any other
+//! CSV (Get-MessageTrace piped to Export-Csv, another system's export) reads through a `columns`
+//! mapping.
+//!
+//! # Layout
+//! - [`M365CsvConfig`]: the TOML options (see `sample.toml` beside this crate).
+//! - [`M365CsvCollector`]: the running collector: opens each file, reads its header, hands each
+//!   row to the reader of that format.
+//! - `decode`: bytes to UTF-8 whatever the encoding, streaming, with a cap on record size.
+//! - `fields`: cells (times, numbers, statuses, recipients) as the exports spell them.
+//! - `summary`, `detail`, `report`, `custom`: one module per format. Only `detail` keeps state
+//!   across rows, because a message's events are rows of their own.
+
+use std::io::BufRead;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use mailflow_component::input::{self, PathSpec};
+use mailflow_component::{CollectContext, CollectError, Collector, Emitter};
+use mailflow_config::{ComponentSection, ConfigError};
+use serde::Deserialize;
+
+mod custom;
+mod decode;
+mod detail;
+mod fields;
+mod report;
+mod summary;
+
+/// Options of an `m365_csv` collector.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct M365CsvConfig {
+    /// Files, globs (`exports/*.csv`) or `-` for standard input. Relative paths are taken from
+    /// the config file's folder. gzip, xz and zstd files are read too.
+    pub paths: Vec<PathBuf>,
+    /// Which export the files are; `auto` tells each file by its header.
+    #[serde(default)]
+    pub format: Format,
+    /// Which columns hold which fields, for CSV files of other layouts (`format = "custom"`, or
+    /// `auto` when the header is none of Microsoft's).
+    #[serde(default)]
+    pub columns: Option<Columns>,
+    /// Longest CSV record: an unclosed quote would otherwise make the rest of a file one record
+    /// held in memory. A longer record ends the file's reading; the records before it count.
+    #[serde(default = "default_max_record_bytes")]
+    pub max_record_bytes: usize,
+}
+
+fn default_max_record_bytes() -> usize {
+    1024 * 1024
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Format {
+    #[default]
+    Auto,
+    /// Message trace, enhanced summary report (`-ReportType MessageTrace`): a row per message.
+    Summary,
+    /// Message trace, extended report (`-ReportType MessageTraceDetail`): a row per event.
+    Detail,
+    /// The connector report or inbound/outbound messages report: daily totals.
+    ConnectorReport,
+    /// Any CSV with a row per message, read through `columns`.
+    Custom,
+}
+
+/// Header names (case, spaces and punctuation do not matter) of a custom CSV's fields. Each
+/// row is one message.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Columns {
+    /// When the message was received or sent (required).
+    pub time: Option<String>,
+    /// `Inbound`/`Incoming` or `Outbound`/`Outgoing`/`Originating`. Without it, or where it says
+    /// neither, the sender's domain decides: outbound from `[site] accepted_domains`. One of
+    /// `direction` and `sender` is required.
+    pub direction: Option<String>,
+    /// The sender's address.
+    pub sender: Option<String>,
+    /// Recipient addresses separated by `;` or `,`, or their number.
+    pub recipients: Option<String>,
+    /// The tenant's connector; empty, `-` and Microsoft's built-in connectors are none.
+    pub connector: Option<String>,
+    /// The TLS version in any of Microsoft's spellings (`TLS1.2`, `SP_PROT_TLS1_2_SERVER`), or
+    /// `None`/`No TLS` for plaintext.
+    pub tls: Option<String>,
+    /// Size in bytes.
+    pub size: Option<String>,
+    /// Delivery status: `Delivered`, `Failed`, `Pending`, `Quarantined`, … or a trace event.
+    pub status: Option<String>,
+    pub message_id: Option<String>,
+    /// The peer's IP address.
+    pub peer_ip: Option<String>,
+}
+
+/// Builds the collector from its config section (the registry's entry point).
+pub fn build(section: &ComponentSection) -> Result<Box<dyn Collector>, ConfigError> {
+    let config: M365CsvConfig = section.options()?;
+    let inputs = PathSpec::all(&config.paths, section.config_dir()).map_err(|why| section.error(why))?;
+    if config.max_record_bytes == 0 {
+        return Err(section.error("`max_record_bytes` must be above 0"));
+    }
+    match (&config.columns, config.format) {
+        (None, Format::Custom) => return Err(section.error("`format = \"custom\"` needs `columns`")),
+        (Some(_), Format::Summary | Format::Detail | Format::ConnectorReport) => {
+            return Err(section.error("`columns` is read only with `format = \"custom\"` or \"auto\""));
+        }
+        (Some(c), _) if c.time.is_none() => return Err(section.error("`columns` needs `time`")),
+        (Some(c), _) if c.direction.is_none() && c.sender.is_none() => {
+            return Err(section.error("`columns` needs `direction` or `sender`, to tell inbound from outbound"));
+        }
+        _ => {}
+    }
+    Ok(Box::new(M365CsvCollector { config, inputs }))
+}
+
+pub struct M365CsvCollector {
+    config: M365CsvConfig,
+    inputs: Vec<PathSpec>,
+}
+
+impl Collector for M365CsvCollector {
+    fn collect(&self, ctx: &CollectContext<'_>, out: &mut Emitter<'_>) -> Result<(), CollectError> {
+        for input in input::expand(&self.inputs, out) {
+            let name: Arc<str> = input.display_name().into();
+            let result = input.open(out.progress()).and_then(|reader| self.read(reader, &name, ctx, out));
+            if let Err(e) = result {
+                out.error(e.to_string());
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The reader of one file's format.
+enum Rows {
+    Summary(summary::Summary),
+    Detail(detail::Detail),
+    Report(report::Report),
+    Custom(custom::Custom),
+}
+
+impl M365CsvCollector {
+    fn read(
+        &self,
+        reader: Box<dyn BufRead + Send>,
+        name: &Arc<str>,
+        ctx: &CollectContext<'_>,
+        out: &mut Emitter<'_>,
+    ) -> Result<(), CollectError> {
+        let failed = |line: u64, why: &dyn std::fmt::Display| CollectError::Other(format!("{name}:{line}: {why}"));
+        let decoder = decode::Decoder::new(reader, self.config.max_record_bytes).map_err(|e| failed(1, &e))?;
+        // Records end at `\n` alone: by default the csv crate gives every record of a CRLF file
+        // the line before its own. The `\r` left at a record's end is trimmed with its cell.
+        let mut csv = csv::ReaderBuilder::new()
+            .has_headers(false)
+            .flexible(true)
+            .terminator(csv::Terminator::Any(b'\n'))
+            .from_reader(decoder);
+        let mut record = csv::ByteRecord::new();
+        // PowerShell's Export-Csv starts with a `#TYPE …` line before the header.
+        let header = loop {
+            if !csv.read_byte_record(&mut record).map_err(|e| failed(csv.position().line(), &e))? {
+                return Ok(()); // An empty file: no header, no messages.
+            }
+            if !record.get(0).is_some_and(|first| first.starts_with(b"#TYPE")) {
+                break record.iter().map(|cell| String::from_utf8_lossy(cell).trim().to_string()).collect::<Vec<_>>();
+            }
+        };
+        let header_line = record.position().map_or(1, |p| p.line());
+        let mut rows = self.rows_for(&fields::Header::new(&header)).map_err(|why| failed(header_line, &why))?;
+
+        let result = loop {
+            let result = csv.read_byte_record(&mut record);
+            let line = record.position().map_or_else(|| csv.position().line(), |p| p.line());
+            match result {
+                Ok(false) => break Ok(()),
+                Ok(true) if record.len() != header.len() => out.skip(
+                    format!("{name}:{line}"),
+                    format!("expected {} columns as in the header, found {}", header.len(), record.len()),
+                ),
+                Ok(true) => {
+                    // The decoder wrote UTF-8 and CSV splits only at ASCII, so every cell is UTF-8.
+                    let cells: Vec<&str> =
+                        record.iter().map(|cell| std::str::from_utf8(cell).unwrap_or("\u{FFFD}").trim()).collect();
+                    let row =
+                        fields::Row { cells: &cells, file: name, line, accepted_domains: &ctx.site.accepted_domains };
+                    let done = match &mut rows {
+                        Rows::Summary(r) => r.row(&row, out),
+                        Rows::Detail(r) => r.row(&row),
+                        Rows::Report(r) => r.row(&row, out),
+                        Rows::Custom(r) => r.row(&row, out),
+                    };
+                    if let Err(why) = done {
+                        out.skip(format!("{name}:{line}"), why);
+                    }
+                }
+                Err(e) => break Err(failed(line, &e)),
+            }
+        };
+        // What was read before an error still counts.
+        match rows {
+            Rows::Detail(r) => r.finish(name, &ctx.site.accepted_domains, out),
+            Rows::Summary(r) => r.finish(name, &ctx.site.accepted_domains, out),
+            _ => {}
+        }
+        let decoder = csv.get_ref();
+        if decoder.invalid > 0 {
+            out.warn(format!(
+                "{name}: {} byte sequences that are not {} were read as U+FFFD",
+                decoder.invalid,
+                decoder.encoding.name()
+            ));
+        }
+        result
+    }
+
+    fn rows_for(&self, header: &fields::Header) -> Result<Rows, String> {
+        let format = match self.config.format {
+            Format::Auto if detail::looks_like(header) => Format::Detail,
+            Format::Auto if summary::looks_like(header) => Format::Summary,
+            Format::Auto if report::looks_like(header) => Format::ConnectorReport,
+            Format::Auto if self.config.columns.is_some() => Format::Custom,
+            Format::Auto => {
+                return Err("expected the header of a message trace summary (origin_timestamp_utc,sender_address,\
+                            recipient_status,…), a message trace detail (date_time_utc,…,event_id,…,\
+                            network_message_id,…) or a connector report (Date, Direction, Connector, TLS 1.2, …, \
+                            Volume); set `columns` to read other files"
+                    .into());
+            }
+            format => format,
+        };
+        Ok(match format {
+            Format::Summary => Rows::Summary(summary::Summary::new(header)?),
+            Format::Detail => Rows::Detail(detail::Detail::new(header)?),
+            Format::ConnectorReport => Rows::Report(report::Report::new(header)?),
+            _ => {
+                Rows::Custom(custom::Custom::new(header, self.config.columns.as_ref().unwrap_or(&Columns::default()))?)
+            }
+        })
+    }
+}
