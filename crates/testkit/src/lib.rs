@@ -61,7 +61,8 @@ fn run_case(dir: &Path, build: Build, text: &str, end: DateTime<Utc>) -> (String
     let mut day_counts: Vec<DayCounts> = Vec::new();
     let mut push_counts = |c: DayCounts| day_counts.push(c);
     let mut out = Emitter::new(&mut push).with_counts(&mut push_counts);
-    let ctx = CollectContext { source: "case", site: &config.site, start: DateTime::UNIX_EPOCH, end };
+    let start = DateTime::UNIX_EPOCH;
+    let ctx = CollectContext { source: "case", site: &config.site, start, end, report_start: start };
     let result = collector.collect(&ctx, &mut out);
     let stats = out.into_stats();
 
