@@ -1,5 +1,6 @@
-//! A progress bar for long collections: bytes read of bytes to read, drawn on stderr only when
-//! it is a terminal and the run takes long enough to need one, then the throughput.
+//! A progress bar for long collections: bytes read of bytes to read (and API calls made of calls
+//! planned, for sources that read APIs), drawn on stderr only when it is a terminal and the run
+//! takes long enough to need one, then the throughput.
 
 use std::io::IsTerminal;
 use std::time::{Duration, Instant};
@@ -16,7 +17,7 @@ pub fn while_collecting<T: Send>(pipeline: &Pipeline, quiet: bool, collect: impl
     let began = Instant::now();
     let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
     bar.set_style(
-        ProgressStyle::with_template("{spinner} reading {bytes}/{total_bytes} {wide_bar} {bytes_per_sec}, {eta} left")
+        ProgressStyle::with_template("{spinner} {msg} {wide_bar} {eta} left")
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
     let result = std::thread::scope(|scope| {
@@ -26,8 +27,19 @@ pub fn while_collecting<T: Send>(pipeline: &Pipeline, quiet: bool, collect: impl
             while done_rx.recv_timeout(Duration::from_millis(100)).is_err() {
                 if began.elapsed() >= Duration::from_millis(500) {
                     let (read, total) = progress.get();
-                    bar.set_length(total.max(read));
-                    bar.set_position(read);
+                    let (calls, planned) = progress.calls();
+                    let mut parts = Vec::new();
+                    if total > 0 {
+                        parts.push(format!("reading {}/{}", HumanBytes(read), HumanBytes(total)));
+                    }
+                    if planned > 0 {
+                        parts.push(format!("API calls {calls}/{planned}"));
+                    }
+                    bar.set_message(parts.join(", "));
+                    // API calls are paced to minutes each when there are many: they set the time left.
+                    let (done, of) = if planned > 0 { (calls, planned) } else { (read, total) };
+                    bar.set_length(of.max(done));
+                    bar.set_position(done);
                 }
             }
             bar.finish_and_clear();

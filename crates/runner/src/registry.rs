@@ -7,8 +7,11 @@ pub type BuildCollector = fn(&ComponentSection) -> Result<Box<dyn Collector>, Co
 pub type BuildSink = fn(&ComponentSection) -> Result<Box<dyn Sink>, ConfigError>;
 
 /// `[[collector]]` types.
-pub const COLLECTORS: &[(&str, BuildCollector)] =
-    &[("events", mailflow_collector_events::build), ("postfix", mailflow_collector_postfix::build)];
+pub const COLLECTORS: &[(&str, BuildCollector)] = &[
+    ("events", mailflow_collector_events::build),
+    ("postfix", mailflow_collector_postfix::build),
+    ("m365_message_trace", mailflow_collector_m365_trace::build),
+];
 
 /// `[[sink]]` types.
 pub const SINKS: &[(&str, BuildSink)] =

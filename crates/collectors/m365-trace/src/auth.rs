@@ -86,11 +86,8 @@ fn client_assertion(key: &RsaKeyPair, thumbprint: &str, client_id: &str, audienc
         "iat": now,
         "exp": now + 600,
     });
-    let signing_input = format!(
-        "{}.{}",
-        URL_SAFE_NO_PAD.encode(header.to_string()),
-        URL_SAFE_NO_PAD.encode(claims.to_string())
-    );
+    let signing_input =
+        format!("{}.{}", URL_SAFE_NO_PAD.encode(header.to_string()), URL_SAFE_NO_PAD.encode(claims.to_string()));
     let mut signature = vec![0; key.public().modulus_len()];
     key.sign(&RSA_PKCS1_SHA256, &SystemRandom::new(), signing_input.as_bytes(), &mut signature)
         .map_err(|_| "signing the client assertion failed".to_string())?;
@@ -163,7 +160,9 @@ impl TokenSource {
             return Err(TokenError::Transient(format!("{url} answered {status}")));
         }
         let parsed: TokenResponse = serde_json::from_slice(&body).map_err(|_| {
-            TokenError::Refused(format!("{url} answered {status} with something other than a token response; check `login_url`"))
+            TokenError::Refused(format!(
+                "{url} answered {status} with something other than a token response; check `login_url`"
+            ))
         })?;
         match (parsed.access_token, parsed.error) {
             (Some(token), None) if status.is_success() => {
@@ -185,7 +184,8 @@ impl TokenSource {
 /// Why the identity platform refused, and what to do about it.
 fn refusal(url: &str, status: reqwest::StatusCode, error: &str, description: &str) -> String {
     // The description's first line holds the AADSTS code and reason; the rest is trace ids.
-    let reason = mailflow_core::format::fit(&mailflow_core::format::printable(description.lines().next().unwrap_or("")), 300);
+    let reason =
+        mailflow_core::format::fit(&mailflow_core::format::printable(description.lines().next().unwrap_or("")), 300);
     let advice = if description.contains("AADSTS7000215") || description.contains("AADSTS7000222") {
         "the client secret is wrong or expired: create a new one under Certificates & secrets"
     } else if description.contains("AADSTS700027") || description.contains("AADSTS700024") {

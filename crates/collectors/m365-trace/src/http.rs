@@ -272,7 +272,8 @@ impl GraphClient {
             let token = self.token().await?;
             self.stats.calls += 1;
             attempts += 1;
-            let result = self.http.get(url.clone()).bearer_auth(token.expose()).header(ACCEPT, "application/json").send().await;
+            let result =
+                self.http.get(url.clone()).bearer_auth(token.expose()).header(ACCEPT, "application/json").send().await;
             let (why, retry_after) = match result {
                 Err(e) => (error_chain(&e), None),
                 Ok(response) => {

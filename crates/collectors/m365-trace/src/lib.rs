@@ -152,7 +152,8 @@ impl M365TraceCollector {
         if let Detail::Sample(0) = config.detail {
             return Err(section.error("`detail = { sample = N }` needs N above 0; use `detail = \"none\"` for none"));
         }
-        let secret = section.secret("client_secret", config.client_secret.take(), config.client_secret_file.as_deref())?;
+        let secret =
+            section.secret("client_secret", config.client_secret.take(), config.client_secret_file.as_deref())?;
         let credential = match (secret, &config.certificate_file) {
             (Some(_), Some(_)) => {
                 return Err(section.error("give a client secret or a certificate, not both"));
@@ -193,7 +194,7 @@ impl M365TraceCollector {
                     .into(),
             ));
         }
-        let Some((start, end)) = self.available(ctx, now, out)? else { return Ok(()) };
+        let (start, end) = self.available(ctx, now, out)?;
         let config = &self.config;
         let tokens = TokenSource::new(
             &config.login_url,
@@ -207,15 +208,17 @@ impl M365TraceCollector {
             timeout: Duration::from_secs(config.timeout_secs),
             max_retries: config.max_retries,
         };
-        let mut client = GraphClient::new(&config.graph_url, &config.api_version, tokens, limits, out.progress().clone())
-            .map_err(CollectError::Other)?;
+        let mut client =
+            GraphClient::new(&config.graph_url, &config.api_version, tokens, limits, out.progress().clone())
+                .map_err(CollectError::Other)?;
 
         let mut seen = std::collections::HashSet::new();
         let mut tally = trace::Tally::default();
         let mut window_start = start;
         while window_start < end {
             let window_end = (window_start + WINDOW).min(end);
-            let result = self.collect_window(&mut client, ctx, window_start, window_end, &mut seen, &mut tally, out).await;
+            let result =
+                self.collect_window(&mut client, ctx, window_start, window_end, &mut seen, &mut tally, out).await;
             if let Err(e) = result {
                 let fatal = e.is_fatal();
                 out.error(e.to_string());
@@ -229,13 +232,13 @@ impl M365TraceCollector {
         Ok(())
     }
 
-    /// The part of `ctx`'s window the API still keeps, or `None` when it keeps none of it.
+    /// The part of `ctx`'s window the API still keeps; an error when it keeps none of it.
     fn available(
         &self,
         ctx: &CollectContext<'_>,
         now: DateTime<Utc>,
         out: &mut Emitter<'_>,
-    ) -> Result<Option<(DateTime<Utc>, DateTime<Utc>)>, CollectError> {
+    ) -> Result<(DateTime<Utc>, DateTime<Utc>), CollectError> {
         // A minute's margin: a query that starts exactly at the limit is refused by the time it lands.
         let oldest = now - TimeDelta::days(i64::from(self.config.retention_days)) + TimeDelta::minutes(1);
         let end = ctx.end.min(now);
@@ -252,7 +255,7 @@ impl M365TraceCollector {
             return Err(CollectError::Other(older("the report range")));
         }
         if ctx.start >= oldest {
-            return Ok(Some((ctx.start, end)));
+            return Ok((ctx.start, end));
         }
         if ctx.report_start < oldest {
             out.error(older("the report range"));
@@ -262,7 +265,7 @@ impl M365TraceCollector {
                 oldest.format("%Y-%m-%d %H:%M UTC")
             ));
         }
-        Ok(Some((oldest, end)))
+        Ok((oldest, end))
     }
 
     /// Lists one window, fetches the details `detail` asks for, and emits its messages. Rows

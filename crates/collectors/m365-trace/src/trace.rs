@@ -249,9 +249,9 @@ impl Part {
                 }
             }
             Direction::Outbound => {
-                let named = events.iter().find_map(|e| {
-                    CustomData::parse(&read(e).1).connector(Direction::Outbound).map(str::to_string)
-                });
+                let named = events
+                    .iter()
+                    .find_map(|e| CustomData::parse(&read(e).1).connector(Direction::Outbound).map(str::to_string));
                 let handout = events.iter().rev().find(|e| is(e, "Send external") || is(e, "Fail"));
                 let routed = events.iter().find(|e| {
                     e.action.as_deref().is_some_and(|a| a.trim().eq_ignore_ascii_case("RouteMessageUsingConnector"))
@@ -281,7 +281,8 @@ impl Part {
         event.size = self.size;
         event.status = self.status;
         event.message_id = self.message_id;
-        event.evidence = Evidence(vec![Location { page: Some(format!("messageTraces/{}", self.id)), ..Location::default() }]);
+        event.evidence =
+            Evidence(vec![Location { page: Some(format!("messageTraces/{}", self.id)), ..Location::default() }]);
         event
     }
 }
@@ -380,8 +381,14 @@ mod tests {
             &mut tally,
         );
         assert_eq!(parts.len(), 2);
-        assert_eq!((parts[0].direction, parts[0].recipients, parts[0].status), (Direction::Inbound, 2, Some(Status::Delivered)));
-        assert_eq!((parts[1].direction, parts[1].recipients, parts[1].status), (Direction::Outbound, 2, Some(Status::Deferred)));
+        assert_eq!(
+            (parts[0].direction, parts[0].recipients, parts[0].status),
+            (Direction::Inbound, 2, Some(Status::Delivered))
+        );
+        assert_eq!(
+            (parts[1].direction, parts[1].recipients, parts[1].status),
+            (Direction::Outbound, 2, Some(Status::Deferred))
+        );
         assert_eq!(parts[1].recipient_domains, ["one.example", "two.example"]);
         assert_eq!(tally.internal, 1);
     }

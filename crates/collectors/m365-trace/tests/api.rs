@@ -3,106 +3,14 @@
 
 mod emulator;
 
-use std::collections::BTreeMap;
 use std::path::Path;
 
 use chrono::{DateTime, TimeDelta, Utc};
-use emulator::{CLIENT_ID, Emulator, Fault, Route, SECRET, TENANT};
+use emulator::{CLIENT_ID, Emulator, Fault, Route, SECRET, TENANT, Truth, populate};
 use mailflow_collector_m365_trace::M365TraceCollector;
 use mailflow_component::{CollectContext, Emitter, SourceStats};
 use mailflow_config::Config;
-use mailflow_core::{Direction, MessageEvent, Status, TlsVersion};
-use serde_json::{Value, json};
-
-/// What one generated message must turn into: (direction, connector, TLS) per counted part.
-type Truth = BTreeMap<(Direction, Option<String>, Option<TlsVersion>), u64>;
-
-fn mep(entries: &[(&str, &str)]) -> String {
-    let mut xml = String::from("<root>");
-    for (name, value) in entries {
-        let value = value.replace('&', "&amp;").replace('"', "&quot;");
-        xml.push_str(&format!(r#"<MEP Name="{name}" String="{value}" />"#));
-    }
-    xml + "</root>"
-}
-
-fn event(at: DateTime<Utc>, name: &str, description: &str, data: &[(&str, &str)]) -> Value {
-    json!({"event": name, "action": "", "description": description,
-           "dateTime": at.to_rfc3339(), "data": mep(data), "id": "00000000-0000-0000-0000-000000000000"})
-}
-
-/// Generates `n` messages over the `days` before `now` into the emulator; returns the truth.
-fn populate(emulator: &Emulator, now: DateTime<Utc>, days: i64, n: usize) -> Truth {
-    let mut truth = Truth::new();
-    let mut rng = fastrand::Rng::with_seed(7);
-    emulator.with(|inner| {
-        for i in 0..n {
-            let at = now - TimeDelta::seconds(rng.i64(60..days * 86_400));
-            let id = format!("{:08x}-0000-4000-8000-{:012x}", i, i * 7919);
-            let kind = i % 8;
-            let (sender, recipients): (String, Vec<String>) = match kind {
-                0..=2 => (format!("sender{i}@partner.example"), vec![format!("user{i}@corp.example")]),
-                3 => (format!("news{i}@bulk.example"), vec![format!("a{i}@corp.example"), format!("b{i}@Corp.Example")]),
-                4 | 5 => (format!("user{i}@corp.example"), vec![format!("x{i}@partner.example")]),
-                6 => (format!("user{i}@corp.example"), vec![format!("y{i}@far.example"), format!("c{i}@corp.example")]),
-                _ => (format!("user{i}@corp.example"), vec![format!("colleague{i}@corp.example")]),
-            };
-            let status = if kind == 5 && i % 16 == 5 { "Failed" } else { "Delivered" };
-            for recipient in &recipients {
-                inner.rows.push(json!({
-                    "id": id, "senderAddress": sender, "recipientAddress": recipient,
-                    "messageId": format!("<{i}@{}>", sender.split('@').nth(1).unwrap()),
-                    "receivedDateTime": at.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string(),
-                    "subject": "hello", "size": 1000 + i, "fromIP": "203.0.113.9", "toIP": "198.51.100.7",
-                    "status": status,
-                }));
-            }
-            let submit = event(at, "Receive", "Message received by: AM0PR01MB1234.eurprd01.prod.outlook.com",
-                &[("ConnectorId", r"AM0PR01MB1234\Client Submission"), ("CustomData", "S:tlsversion=SP_PROT_TLS1_3_SERVER")]);
-            let later = at + TimeDelta::seconds(2);
-            let (events, key): (Vec<Value>, _) = match kind {
-                0 => (vec![event(at, "Receive", "Message received by: X", &[
-                        ("ConnectorId", "From Partner"),
-                        ("CustomData", "S:InboundConnectorData=Name=From Partner;ConnectorType=Partner;S:tlsversion=SP_PROT_TLS1_2_SERVER;S:tlscipher=CALG_AES_256")])],
-                      (Direction::Inbound, Some("From Partner"), Some(TlsVersion::Tls1_2))),
-                1 => (vec![event(at, "Receive", "Message received by: X",
-                        &[("ConnectorId", r"AM0PR01MB1234\Default AM0PR01MB1234"), ("CustomData", "S:ProxyHop1=EOP;S:tlsversion=TLS1_3")])],
-                      (Direction::Inbound, None, Some(TlsVersion::Tls1_3))),
-                2 => (vec![event(at, "Receive", "Message received by: X",
-                        &[("ConnectorId", r"AM0PR01MB1234\Default AM0PR01MB1234")])],
-                      (Direction::Inbound, None, None)),
-                3 => (vec![event(at, "Receive", "Message received by: X",
-                        &[("CustomData", "S:InboundConnectorData=Name=Bulk & Co;ConnectorType=Partner;S:tlsversion=SP_PROT_TLS1_0_SERVER")])],
-                      (Direction::Inbound, Some("Bulk & Co"), Some(TlsVersion::Tls1_0))),
-                4 => (vec![submit.clone(),
-                        event(later, "Send external", "Message sent to mx.partner.example at 198.51.100.7 using TLS1.2 with AES256",
-                        &[("ConnectorId", "To Partner"), ("CustomData",
-                          "S:Microsoft.Exchange.Hygiene.TenantOutboundConnectorCustomData=Name=To Partner;ConnectorType=Partner;S:tlsversion=SP_PROT_TLS1_2_CLIENT")])],
-                      (Direction::Outbound, Some("To Partner"), Some(TlsVersion::Tls1_2))),
-                5 if status == "Failed" => (vec![submit.clone(),
-                        event(later, "Fail", "Message failed to be delivered to x@partner.example using TLS1.1 with AES256: 550 5.7.1 refused", &[])],
-                      (Direction::Outbound, None, Some(TlsVersion::Tls1_1))),
-                5 => (vec![submit.clone(),
-                        event(later, "Send external", "Message sent to mx at 198.51.100.7", &[("ConnectorId", "To_DefaultOpportunisticTLS"), ("CustomData", "S:tlsversion=TLS1_3")])],
-                      (Direction::Outbound, None, Some(TlsVersion::Tls1_3))),
-                6 => (vec![submit.clone(),
-                        event(later, "Send external", "Message sent to mx.far.example at 198.51.100.8", &[("ConnectorId", "To_DefaultOpportunisticTLS")])],
-                      (Direction::Outbound, None, None)),
-                _ => (vec![submit.clone(), event(later, "Deliver", "The message was delivered to the mailbox", &[])], (Direction::Inbound, None, None)),
-            };
-            for recipient in &recipients {
-                inner.details.insert((id.clone(), recipient.to_ascii_lowercase()), events.clone());
-            }
-            if kind != 7 {
-                *truth.entry((key.0, key.1.map(str::to_string), key.2)).or_default() += 1;
-            }
-        }
-        // The API repeats a row now and then; it must count once.
-        let repeated = inner.rows[0].clone();
-        inner.rows.push(repeated);
-    });
-    truth
-}
+use mailflow_core::{MessageEvent, Status};
 
 fn config_text(emulator: &Emulator, extra: &str) -> String {
     format!(
@@ -177,7 +85,10 @@ async fn counts_connectors_and_tls_exactly_within_the_tenants_pace() {
     let outbound_failed = run.events.iter().filter(|e| e.status == Some(Status::Failed)).count();
     assert_eq!(outbound_failed, 25);
     let newsletter = run.events.iter().find(|e| e.connector.as_deref() == Some("Bulk & Co")).unwrap();
-    assert_eq!((newsletter.recipients, newsletter.recipient_domains.as_slice()), (Some(2), &["corp.example".to_string()][..]));
+    assert_eq!(
+        (newsletter.recipients, newsletter.recipient_domains.as_slice()),
+        (Some(2), &["corp.example".to_string()][..])
+    );
     assert!(run.events.iter().all(|e| e.peer.ip.is_some() && e.size.is_some()));
 
     // 2 windows of list pages plus one detail per counted message.
@@ -209,7 +120,8 @@ async fn obeys_retry_after_and_retries_server_errors() {
         i.faults.push_back(Fault::new(Route::Detail, 503, 3));
         i.faults.push_back(Fault::new(Route::Detail, 504, 1).retry_after(7));
     });
-    let run = run(&config_text(&emulator, SECRET_CONFIG), now, now - TimeDelta::days(3), now - TimeDelta::days(3)).await;
+    let run =
+        run(&config_text(&emulator, SECRET_CONFIG), now, now - TimeDelta::days(3), now - TimeDelta::days(3)).await;
     assert_eq!(run.result, Ok(()));
     assert_eq!(run.stats.errors, Vec::<String>::new());
     assert_eq!(run.truth(), truth);
@@ -246,11 +158,14 @@ async fn gives_up_after_max_retries_with_the_url() {
 #[tokio::test(start_paused = true)]
 async fn a_missing_service_principal_and_missing_consent_say_what_to_do() {
     let now = Utc::now();
-    for (status, expected) in [(401, "may not have created the service principal"), (403, "ExchangeMessageTrace.Read.All with admin consent")] {
+    for (status, expected) in
+        [(401, "may not have created the service principal"), (403, "ExchangeMessageTrace.Read.All with admin consent")]
+    {
         let emulator = Emulator::start(now).await;
         populate(&emulator, now, 12, 20);
         emulator.with(|i| i.faults.push_back(Fault::new(Route::Any, status, 10)));
-        let run = run(&config_text(&emulator, SECRET_CONFIG), now, now - TimeDelta::days(12), now - TimeDelta::days(6)).await;
+        let run =
+            run(&config_text(&emulator, SECRET_CONFIG), now, now - TimeDelta::days(12), now - TimeDelta::days(6)).await;
         assert_eq!(run.stats.errors.len(), 1, "a fatal error stops the other windows: {:?}", run.stats.errors);
         assert!(run.stats.errors[0].contains(expected), "{}", run.stats.errors[0]);
         let requests = emulator.requests();
@@ -287,10 +202,16 @@ async fn a_truncated_page_fails_its_window_and_keeps_the_rest() {
     // The first window's first page (30 rows) and every row of the second window count.
     let rows_per_window = emulator.with(|i| {
         let split = now - TimeDelta::days(2);
-        i.rows.iter().filter(|r| r["receivedDateTime"].as_str().unwrap().parse::<DateTime<Utc>>().unwrap() >= split).count()
+        i.rows
+            .iter()
+            .filter(|r| r["receivedDateTime"].as_str().unwrap().parse::<DateTime<Utc>>().unwrap() >= split)
+            .count()
     });
     let counted_rows: u32 = run.events.iter().map(|e| e.recipients.unwrap()).sum();
-    assert!(counted_rows as usize > rows_per_window && (counted_rows as usize) < rows_per_window + 31, "{counted_rows}");
+    assert!(
+        counted_rows as usize > rows_per_window && (counted_rows as usize) < rows_per_window + 31,
+        "{counted_rows}"
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -298,7 +219,13 @@ async fn without_details_connector_and_tls_are_unknown_and_the_report_says_so() 
     let now = Utc::now();
     let emulator = Emulator::start(now).await;
     populate(&emulator, now, 3, 40);
-    let run = run(&config_text(&emulator, &format!("{SECRET_CONFIG}\ndetail = \"none\"")), now, now - TimeDelta::days(3), now - TimeDelta::days(3)).await;
+    let run = run(
+        &config_text(&emulator, &format!("{SECRET_CONFIG}\ndetail = \"none\"")),
+        now,
+        now - TimeDelta::days(3),
+        now - TimeDelta::days(3),
+    )
+    .await;
     assert_eq!(run.events.len(), 35);
     assert!(run.events.iter().all(|e| e.connector.is_none() && e.tls.version.is_none()));
     assert!(emulator.requests().iter().all(|r| r.route == Route::List));
@@ -314,7 +241,7 @@ async fn a_sample_reads_at_most_n_details_a_day_per_direction() {
     let run = run(&text, now, now - TimeDelta::days(4), now - TimeDelta::days(4)).await;
     let details = emulator.requests().iter().filter(|r| r.route == Route::Detail).count();
     // 4 days plus the day the window starts in, 2 directions, 3 each.
-    assert!(details <= 5 * 2 * 3 && details >= 4 * 2 * 3, "{details}");
+    assert!((4 * 2 * 3..=5 * 2 * 3).contains(&details), "{details}");
     let detailed = run.events.iter().filter(|e| e.tls.version.is_some() || e.connector.is_some()).count();
     assert!(detailed <= details);
     assert!(run.notes().contains(&format!("unknown for {} messages", run.events.len() - details)), "{}", run.notes());

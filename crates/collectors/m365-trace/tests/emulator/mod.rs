@@ -8,7 +8,7 @@
 
 #![allow(dead_code)]
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 
 use axum::Router;
@@ -19,6 +19,7 @@ use axum::routing::{get, post};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, TimeDelta, Utc};
+use mailflow_core::{Direction, TlsVersion};
 use serde_json::{Value, json};
 use tokio::time::{Duration, Instant};
 
@@ -204,7 +205,8 @@ fn verify_assertion(assertion: &str, public_key: &[u8], x5t: &str, audience: &st
 }
 
 /// Authorization, the tenant's limit and scripted faults, shared by both Graph routes.
-fn gate(inner: &mut Inner, headers: &HeaderMap, route: Route, path_and_query: String) -> Result<(), Response> {
+/// The refusal, if the request does not pass.
+fn gate(inner: &mut Inner, headers: &HeaderMap, route: Route, path_and_query: String) -> Option<Response> {
     let now = Instant::now();
     let recent = inner.requests.iter().filter(|r| r.at + Duration::from_secs(300) > now).count();
     let record = |inner: &mut Inner, status: u16| {
@@ -215,7 +217,7 @@ fn gate(inner: &mut Inner, headers: &HeaderMap, route: Route, path_and_query: St
         record(inner, 429);
         let mut response = error(StatusCode::TOO_MANY_REQUESTS, "TooManyRequests", "Too many requests");
         response.headers_mut().insert("retry-after", "60".parse().unwrap());
-        return Err(response);
+        return Some(response);
     }
     let authorized = headers
         .get("authorization")
@@ -225,7 +227,11 @@ fn gate(inner: &mut Inner, headers: &HeaderMap, route: Route, path_and_query: St
         .is_some_and(|expires| *expires > now);
     if !authorized {
         record(inner, 401);
-        return Err(error(StatusCode::UNAUTHORIZED, "InvalidAuthenticationToken", "Access token is missing or expired."));
+        return Some(error(
+            StatusCode::UNAUTHORIZED,
+            "InvalidAuthenticationToken",
+            "Access token is missing or expired.",
+        ));
     }
     if let Some(fault) = inner.faults.front_mut().filter(|f| f.route == route || f.route == Route::Any) {
         let (status, retry_after, body) = (fault.status, fault.retry_after, fault.body.clone());
@@ -238,17 +244,17 @@ fn gate(inner: &mut Inner, headers: &HeaderMap, route: Route, path_and_query: St
         if let Some(secs) = retry_after {
             response.headers_mut().insert("retry-after", secs.to_string().parse().unwrap());
         }
-        return Err(response);
+        return Some(response);
     }
     record(inner, 200);
-    Ok(())
+    None
 }
 
 async fn list(State(emulator): State<Emulator>, headers: HeaderMap, RawQuery(query): RawQuery) -> Response {
     let query = query.unwrap_or_default();
     let path_and_query = format!("/v1.0/admin/exchange/tracing/messageTraces?{query}");
     let mut inner = emulator.inner.lock().unwrap();
-    if let Err(response) = gate(&mut inner, &headers, Route::List, path_and_query) {
+    if let Some(response) = gate(&mut inner, &headers, Route::List, path_and_query) {
         return response;
     }
     let params: HashMap<String, String> = url::form_urlencoded::parse(query.as_bytes()).into_owned().collect();
@@ -289,7 +295,8 @@ async fn list(State(emulator): State<Emulator>, headers: HeaderMap, RawQuery(que
         "value": page,
     });
     if skip + top < matching.len() {
-        let mut next = url::Url::parse(&format!("{}/v1.0/admin/exchange/tracing/messageTraces", emulator.base)).unwrap();
+        let mut next =
+            url::Url::parse(&format!("{}/v1.0/admin/exchange/tracing/messageTraces", emulator.base)).unwrap();
         next.query_pairs_mut()
             .append_pair("$filter", filter)
             .append_pair("$top", &top.to_string())
@@ -311,7 +318,7 @@ async fn details(
 ) -> Response {
     let mut inner = emulator.inner.lock().unwrap();
     let path = format!("/v1.0/admin/exchange/tracing/messageTraces/{id}/{call}");
-    if let Err(response) = gate(&mut inner, &headers, Route::Detail, path) {
+    if let Some(response) = gate(&mut inner, &headers, Route::Detail, path) {
         return response;
     }
     let recipient = call
@@ -325,4 +332,94 @@ async fn details(
         Some(events) => axum::Json(json!({ "value": events })).into_response(),
         None => error(StatusCode::NOT_FOUND, "NotFound", "No trace for this recipient."),
     }
+}
+
+/// What one generated message must turn into: (direction, connector, TLS) per counted part.
+pub type Truth = BTreeMap<(Direction, Option<String>, Option<TlsVersion>), u64>;
+
+fn mep(entries: &[(&str, &str)]) -> String {
+    let mut xml = String::from("<root>");
+    for (name, value) in entries {
+        let value = value.replace('&', "&amp;").replace('"', "&quot;");
+        xml.push_str(&format!(r#"<MEP Name="{name}" String="{value}" />"#));
+    }
+    xml + "</root>"
+}
+
+fn event(at: DateTime<Utc>, name: &str, description: &str, data: &[(&str, &str)]) -> Value {
+    json!({"event": name, "action": "", "description": description,
+           "dateTime": at.to_rfc3339(), "data": mep(data), "id": "00000000-0000-0000-0000-000000000000"})
+}
+
+/// Generates `n` messages over the `days` before `now` into the emulator; returns the truth.
+pub fn populate(emulator: &Emulator, now: DateTime<Utc>, days: i64, n: usize) -> Truth {
+    let mut truth = Truth::new();
+    let mut rng = fastrand::Rng::with_seed(7);
+    emulator.with(|inner| {
+        for i in 0..n {
+            let at = now - TimeDelta::seconds(rng.i64(60..days * 86_400));
+            let id = format!("{:08x}-0000-4000-8000-{:012x}", i, i * 7919);
+            let kind = i % 8;
+            let (sender, recipients): (String, Vec<String>) = match kind {
+                0..=2 => (format!("sender{i}@partner.example"), vec![format!("user{i}@corp.example")]),
+                3 => (format!("news{i}@bulk.example"), vec![format!("a{i}@corp.example"), format!("b{i}@Corp.Example")]),
+                4 | 5 => (format!("user{i}@corp.example"), vec![format!("x{i}@partner.example")]),
+                6 => (format!("user{i}@corp.example"), vec![format!("y{i}@far.example"), format!("c{i}@corp.example")]),
+                _ => (format!("user{i}@corp.example"), vec![format!("colleague{i}@corp.example")]),
+            };
+            let status = if kind == 5 && i % 16 == 5 { "Failed" } else { "Delivered" };
+            for recipient in &recipients {
+                inner.rows.push(json!({
+                    "id": id, "senderAddress": sender, "recipientAddress": recipient,
+                    "messageId": format!("<{i}@{}>", sender.split('@').nth(1).unwrap()),
+                    "receivedDateTime": at.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string(),
+                    "subject": "hello", "size": 1000 + i, "fromIP": "203.0.113.9", "toIP": "198.51.100.7",
+                    "status": status,
+                }));
+            }
+            let submit = event(at, "Receive", "Message received by: AM0PR01MB1234.eurprd01.prod.outlook.com",
+                &[("ConnectorId", r"AM0PR01MB1234\Client Submission"), ("CustomData", "S:tlsversion=SP_PROT_TLS1_3_SERVER")]);
+            let later = at + TimeDelta::seconds(2);
+            let (events, key): (Vec<Value>, _) = match kind {
+                0 => (vec![event(at, "Receive", "Message received by: X", &[
+                        ("ConnectorId", "From Partner"),
+                        ("CustomData", "S:InboundConnectorData=Name=From Partner;ConnectorType=Partner;S:tlsversion=SP_PROT_TLS1_2_SERVER;S:tlscipher=CALG_AES_256")])],
+                      (Direction::Inbound, Some("From Partner"), Some(TlsVersion::Tls1_2))),
+                1 => (vec![event(at, "Receive", "Message received by: X",
+                        &[("ConnectorId", r"AM0PR01MB1234\Default AM0PR01MB1234"), ("CustomData", "S:ProxyHop1=EOP;S:tlsversion=TLS1_3")])],
+                      (Direction::Inbound, None, Some(TlsVersion::Tls1_3))),
+                2 => (vec![event(at, "Receive", "Message received by: X",
+                        &[("ConnectorId", r"AM0PR01MB1234\Default AM0PR01MB1234")])],
+                      (Direction::Inbound, None, None)),
+                3 => (vec![event(at, "Receive", "Message received by: X",
+                        &[("CustomData", "S:InboundConnectorData=Name=Bulk & Co;ConnectorType=Partner;S:tlsversion=SP_PROT_TLS1_0_SERVER")])],
+                      (Direction::Inbound, Some("Bulk & Co"), Some(TlsVersion::Tls1_0))),
+                4 => (vec![submit.clone(),
+                        event(later, "Send external", "Message sent to mx.partner.example at 198.51.100.7 using TLS1.2 with AES256",
+                        &[("ConnectorId", "To Partner"), ("CustomData",
+                          "S:Microsoft.Exchange.Hygiene.TenantOutboundConnectorCustomData=Name=To Partner;ConnectorType=Partner;S:tlsversion=SP_PROT_TLS1_2_CLIENT")])],
+                      (Direction::Outbound, Some("To Partner"), Some(TlsVersion::Tls1_2))),
+                5 if status == "Failed" => (vec![submit.clone(),
+                        event(later, "Fail", "Message failed to be delivered to x@partner.example using TLS1.1 with AES256: 550 5.7.1 refused", &[])],
+                      (Direction::Outbound, None, Some(TlsVersion::Tls1_1))),
+                5 => (vec![submit.clone(),
+                        event(later, "Send external", "Message sent to mx at 198.51.100.7", &[("ConnectorId", "To_DefaultOpportunisticTLS"), ("CustomData", "S:tlsversion=TLS1_3")])],
+                      (Direction::Outbound, None, Some(TlsVersion::Tls1_3))),
+                6 => (vec![submit.clone(),
+                        event(later, "Send external", "Message sent to mx.far.example at 198.51.100.8", &[("ConnectorId", "To_DefaultOpportunisticTLS")])],
+                      (Direction::Outbound, None, None)),
+                _ => (vec![submit.clone(), event(later, "Deliver", "The message was delivered to the mailbox", &[])], (Direction::Inbound, None, None)),
+            };
+            for recipient in &recipients {
+                inner.details.insert((id.clone(), recipient.to_ascii_lowercase()), events.clone());
+            }
+            if kind != 7 {
+                *truth.entry((key.0, key.1.map(str::to_string), key.2)).or_default() += 1;
+            }
+        }
+        // The API repeats a row now and then; it must count once.
+        let repeated = inner.rows[0].clone();
+        inner.rows.push(repeated);
+    });
+    truth
 }
