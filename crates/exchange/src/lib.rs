@@ -195,14 +195,16 @@ pub fn is_builtin_connector(id: &str) -> bool {
     // Built-in receive connectors are `SERVER\Client Submission` or `SERVER\<Kind> SERVER`;
     // a bare name is the tenant's own, even one that starts with "Default".
     let Some((server, name)) = id.rsplit_once('\\') else { return false };
+    // The server may be logged by its FQDN and named in the connector by its short name.
     let server = server.rsplit('\\').next().unwrap_or(server);
+    let short = server.split('.').next().unwrap_or(server);
     if name.eq_ignore_ascii_case("Client Submission") {
         return true;
     }
     const KINDS: [&str; 5] =
         ["Default", "Default Frontend", "Client Frontend", "Client Proxy", "Outbound Proxy Frontend"];
     name.rsplit_once(' ').is_some_and(|(kind, host)| {
-        host.eq_ignore_ascii_case(server) && KINDS.iter().any(|k| k.eq_ignore_ascii_case(kind))
+        (host.eq_ignore_ascii_case(server) || host.eq_ignore_ascii_case(short)) && KINDS.iter().any(|k| k.eq_ignore_ascii_case(kind))
     })
 }
 
@@ -299,6 +301,7 @@ mod tests {
             r"EXCH01\Default EXCH01",
             r"BN8PR01MB1234\Client Submission",
             r"EX2\Default Frontend EX2",
+            r"DM6PR11MB4396.namprd11.prod.outlook.com\Default DM6PR11MB4396",
             "To_DefaultOpportunisticTLS",
             "",
         ] {

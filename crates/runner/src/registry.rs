@@ -11,6 +11,7 @@ pub const COLLECTORS: &[(&str, BuildCollector)] = &[
     ("events", mailflow_collector_events::build),
     ("postfix", mailflow_collector_postfix::build),
     ("m365_message_trace", mailflow_collector_m365_trace::build),
+    ("m365_csv", mailflow_collector_m365_csv::build),
 ];
 
 /// `[[sink]]` types.
