@@ -193,7 +193,7 @@ impl Part {
             .collect();
         domains.sort_unstable();
         domains.dedup();
-        let statuses: Vec<Status> = rows.iter().filter_map(|r| status(r.status.as_deref()?, direction)).collect();
+        let statuses: Vec<Status> = rows.iter().filter_map(|r| status(r.status.as_deref()?)).collect();
         let status = [Status::Delivered, Status::Deferred, Status::Failed, Status::Rejected]
             .into_iter()
             .find(|s| statuses.contains(s));
@@ -287,17 +287,14 @@ impl Part {
     }
 }
 
-/// The API's delivery status as mailflow's. Quarantined and spam-filtered mail was accepted
-/// from the sender (inbound) but never handed out (outbound).
-fn status(text: &str, direction: Direction) -> Option<Status> {
+/// The API's delivery status as mailflow's; quarantined and spam-filtered mail was refused by
+/// the filters, as the `m365_csv` collector counts it too.
+fn status(text: &str) -> Option<Status> {
     match text.trim().to_ascii_lowercase().as_str() {
         "delivered" | "expanded" => Some(Status::Delivered),
         "pending" | "gettingstatus" => Some(Status::Deferred),
         "failed" => Some(Status::Failed),
-        "quarantined" | "filteredasspam" => Some(match direction {
-            Direction::Inbound => Status::Delivered,
-            Direction::Outbound => Status::Failed,
-        }),
+        "quarantined" | "filteredasspam" => Some(Status::Rejected),
         _ => None,
     }
 }
