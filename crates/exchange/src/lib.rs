@@ -204,7 +204,8 @@ pub fn is_builtin_connector(id: &str) -> bool {
     const KINDS: [&str; 5] =
         ["Default", "Default Frontend", "Client Frontend", "Client Proxy", "Outbound Proxy Frontend"];
     name.rsplit_once(' ').is_some_and(|(kind, host)| {
-        (host.eq_ignore_ascii_case(server) || host.eq_ignore_ascii_case(short)) && KINDS.iter().any(|k| k.eq_ignore_ascii_case(kind))
+        (host.eq_ignore_ascii_case(server) || host.eq_ignore_ascii_case(short))
+            && KINDS.iter().any(|k| k.eq_ignore_ascii_case(kind))
     })
 }
 
