@@ -2,7 +2,9 @@
 """Generate the partner relay's export that `mailflow demo` reports on.
 
 Writes two weeks of events (Berlin days 2026-11-16..29) next to this file:
-  partner-relay.csv  a partner relay, the CSV form of mailflow's canonical events
+  partner-relay.csv         a partner relay, the CSV form of mailflow's canonical events
+  m365-connectors.csv       the Microsoft 365 tenant's connector report as the Exchange admin
+                            center exports it: daily totals per connector and TLS version, UTF-16
 The site's own gateway, mx1, is a Postfix log from the log generator (see README.md).
 Stdlib only, fixed seed: the output is the same on every run. Rerun with:
   python3 demo/generate.py
@@ -154,8 +156,36 @@ def write_csv(path, evs):
             out.writerow([flat.get(c, "") for c in COLUMNS])
 
 
+# The Microsoft 365 tenant's connectors: (direction, name, weekday messages per week, TLS shares).
+M365_CONNECTORS = [
+    ("Inbound", "From Adatum (partner)", (60, 64), {"TLS 1.2": 70, "TLS 1.3": 30}),
+    ("Outbound", "To Litware (forced TLS)", (35, 38), {"TLS 1.2": 100}),
+    ("Outbound", "To Tailspin (opportunistic)", (20, 22), {"TLS 1.2": 60, "TLS 1.0": 25, "No TLS": 15}),
+]
+M365_COLUMNS = ["Date", "Connector direction", "Connector name", "No TLS", "TLS 1.0", "TLS 1.1", "TLS 1.2",
+                "TLS 1.3", "Volume"]
+
+
+def write_m365_report(path):
+    """One row per day and connector; the TLS columns add up to Volume, as the export has them."""
+    rows = []
+    for week in WEEKS:
+        for offset in range(7):
+            day = week + timedelta(days=offset)
+            for direction, name, per_day, shares in M365_CONNECTORS:
+                volume = round(per_day[WEEKS.index(week)] * (0.3 if day.weekday() >= 5 else 1) * random.uniform(0.85, 1.15))
+                counts = dict(zip(shares, [0] * len(shares)))
+                for version in deck(volume, shares):
+                    counts[version] += 1
+                rows.append([day.strftime("%m/%d/%Y"), direction, name]
+                            + [str(counts.get(c, 0)) for c in M365_COLUMNS[3:8]] + [str(volume)])
+    text = "\r\n".join(",".join(f'"{v}"' for v in row) for row in [M365_COLUMNS] + rows) + "\r\n"
+    path.write_bytes(text.encode("utf-16"))  # with a byte-order mark, as Windows writes it
+
+
 if __name__ == "__main__":
     events = generate()
     write_csv(HERE / "partner-relay.csv", events["partner-relay"])
+    write_m365_report(HERE / "m365-connectors.csv")
     for name, evs in events.items():
         print(f"{name}: {len(evs)} events")

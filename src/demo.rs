@@ -20,6 +20,7 @@ const FILES: &[(&str, &[u8])] = &[
     ("mx1/mail.log.1", include_bytes!("../demo/mx1/mail.log.1")),
     ("mx1/mail.log", include_bytes!("../demo/mx1/mail.log")),
     ("partner-relay.csv", include_bytes!("../demo/partner-relay.csv")),
+    ("m365-connectors.csv", include_bytes!("../demo/m365-connectors.csv")),
 ];
 
 /// The digest admins would get for the demo week (see crates/sinks/email).

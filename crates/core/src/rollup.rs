@@ -38,7 +38,7 @@ impl TlsCounts {
         }
     }
 
-    fn slot(&mut self, version: TlsVersion) -> &mut u64 {
+    pub fn get_mut(&mut self, version: TlsVersion) -> &mut u64 {
         match version {
             TlsVersion::None => &mut self.none,
             TlsVersion::Ssl3 => &mut self.ssl3,
@@ -121,7 +121,7 @@ impl Counters {
             bytes: event.size.unwrap_or(0),
             ..Default::default()
         };
-        *one.tls.slot(event.tls.version.unwrap_or(TlsVersion::Unknown)) = 1;
+        *one.tls.get_mut(event.tls.version.unwrap_or(TlsVersion::Unknown)) = 1;
         *one.trust.slot(event.tls.trust.unwrap_or(Trust::Unknown)) = 1;
         *one.status.slot(event.status.unwrap_or(Status::Delivered)) = 1;
         *self += one;

@@ -66,7 +66,7 @@ impl Report {
         for &(column, version) in &self.tls {
             let n = row.number(Some(column), name(column))?.unwrap_or(0);
             sum = sum.saturating_add(n);
-            *tls_slot(&mut counters, version) += n;
+            *counters.tls.get_mut(version) += n;
         }
         if sum > messages {
             return Err(format!("the TLS columns add up to {sum}, more than the {messages} messages of `{volume}`"));
@@ -76,18 +76,5 @@ impl Report {
         counters.status.delivered = messages;
         out.counts(DayCounts { date, direction, connector: fields::connector(row.get(self.connector)), counters });
         Ok(())
-    }
-}
-
-fn tls_slot(counters: &mut Counters, version: TlsVersion) -> &mut u64 {
-    let tls = &mut counters.tls;
-    match version {
-        TlsVersion::None => &mut tls.none,
-        TlsVersion::Ssl3 => &mut tls.ssl3,
-        TlsVersion::Tls1_0 => &mut tls.tls1_0,
-        TlsVersion::Tls1_1 => &mut tls.tls1_1,
-        TlsVersion::Tls1_2 => &mut tls.tls1_2,
-        TlsVersion::Tls1_3 => &mut tls.tls1_3,
-        TlsVersion::Unknown => &mut tls.unknown,
     }
 }
