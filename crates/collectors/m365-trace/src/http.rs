@@ -203,8 +203,9 @@ impl GraphClient {
             start.format("%Y-%m-%dT%H:%M:%S%.3fZ"),
             last.format("%Y-%m-%dT%H:%M:%S%.3fZ")
         );
+        // Written as Microsoft's examples write it: `$` plain, spaces as %20 (not form encoding's `+`).
         let mut url = self.traces.clone();
-        url.query_pairs_mut().append_pair("$filter", &filter).append_pair("$top", &top.to_string());
+        url.set_query(Some(&format!("$filter={}&$top={top}", filter.replace(' ', "%20"))));
         self.walk(url, |rows, page, skipped| on_page(rows, page, skipped)).await
     }
 
