@@ -12,8 +12,9 @@
 //! - [`mep_entries`]: the `<MEP Name="…" String="…"/>` XML of trace details.
 //! - [`is_builtin_connector`]: Microsoft's own connectors, which are no connector of the tenant's.
 //! - [`direction_of_sender`], [`is_accepted`]: inside or outside the accepted domains.
+//! - [`status`], [`overall_status`]: delivery status words and events, and a message's status.
 
-use mailflow_core::{Direction, TlsVersion};
+use mailflow_core::{Direction, Status, TlsVersion};
 
 /// The TLS version in a protocol name: `SP_PROT_TLS1_2_SERVER`, `TLS1_3`, `TLS1.2`, `TLS 1.2`,
 /// `TLSv1.2`, `Tls12`, `SSL3`. Case does not matter; anything else is `None`.
@@ -37,7 +38,9 @@ pub fn tls_version(text: &str) -> Option<TlsVersion> {
 pub fn tls_in_description(description: &str) -> Option<TlsVersion> {
     description
         .split(|c: char| c.is_whitespace() || matches!(c, ',' | ';' | '(' | ')'))
-        .filter(|word| word.len() >= 4 && word[..3].eq_ignore_ascii_case("tls") || word.starts_with("SSL"))
+        .filter(|word| {
+            word.len() >= 4 && word.get(..3).is_some_and(|p| p.eq_ignore_ascii_case("tls")) || word.starts_with("SSL")
+        })
         .find_map(tls_version)
 }
 
@@ -56,6 +59,10 @@ impl<'a> CustomData<'a> {
         for segment in text.split(';') {
             let start = offset;
             offset += segment.len() + 1;
+            // `…;` and `…;;…` end a value; they add nothing to it.
+            if segment.trim().is_empty() {
+                continue;
+            }
             let starts_entry = segment.len() > 2
                 && segment.as_bytes()[0].is_ascii_alphabetic()
                 && segment.as_bytes()[1] == b':'
@@ -232,6 +239,37 @@ pub fn is_accepted(address: &str, accepted_domains: &[String]) -> bool {
         })
 }
 
+/// A status from a message trace event (`Deliver`, `Send`, `Fail`, `Defer`, …) or a status word
+/// of the API and exports (`Delivered`, `Pending`, `Quarantined`, `FilteredAsSpam`, …), in any
+/// case and spacing. Quarantined and spam-filtered mail was refused by the filters: rejected.
+pub fn status(word: &str) -> Option<Status> {
+    let word: String = word.chars().filter(char::is_ascii_alphanumeric).map(|c| c.to_ascii_lowercase()).collect();
+    match word.as_str() {
+        "deliver" | "delivered" | "send" | "sent" | "expand" | "expanded" | "transfer" | "redirect" | "resolve"
+        | "resolved" | "relayed" => Some(Status::Delivered),
+        "defer" | "deferred" | "pending" | "gettingstatus" | "receive" | "received" | "submit" => {
+            Some(Status::Deferred)
+        }
+        "fail" | "failed" | "drop" | "dropped" | "badmail" | "poisonmessage" | "bounce" | "bounced" | "expired" => {
+            Some(Status::Failed)
+        }
+        "reject" | "rejected" | "quarantine" | "quarantined" | "filteredasspam" | "blocked" => Some(Status::Rejected),
+        _ => None,
+    }
+}
+
+/// A message's status from its recipients': delivered if any recipient was, else deferred if
+/// any still waits, else failed, else rejected; `None` when no recipient's status is known.
+pub fn overall_status(statuses: impl IntoIterator<Item = Status>) -> Option<Status> {
+    let rank = |s: &Status| match s {
+        Status::Delivered => 3,
+        Status::Deferred => 2,
+        Status::Failed => 1,
+        Status::Rejected => 0,
+    };
+    statuses.into_iter().max_by_key(rank)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -317,6 +355,19 @@ mod tests {
         ] {
             assert!(!is_builtin_connector(id), "{id}");
         }
+    }
+
+    #[test]
+    fn statuses_combine_best_first() {
+        use Status::*;
+        assert_eq!(overall_status([Failed, Delivered]), Some(Delivered));
+        assert_eq!(overall_status([Failed, Deferred]), Some(Deferred));
+        assert_eq!(overall_status([Rejected, Failed]), Some(Failed));
+        assert_eq!(overall_status([]), None);
+        assert_eq!(status("GettingStatus"), Some(Deferred));
+        assert_eq!(status("filteredAsSpam"), Some(Rejected));
+        assert_eq!(status("Send external"), None, "an event name, not a status");
+        assert_eq!(status("SpamDiagnostic"), None);
     }
 
     #[test]

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
-use mailflow_core::{Direction, Evidence, Status};
+use mailflow_core::{Direction, Evidence};
 
 /// Column names as compared: lower case, letters and digits only, so `TLS 1.2`, `TLS1.2` and
 /// `tls_1_2`, or `Message ID` and `message_id`, are one name.
@@ -113,35 +113,7 @@ pub fn number(text: &str) -> Option<Option<u64>> {
     }
 }
 
-/// A message's or recipient's status, from message trace events (`Deliver`, `Send`, `Fail`,
-/// `Defer`, …) or the status words of Get-MessageTrace and other exports (`Delivered`,
-/// `Pending`, `Quarantined`, …). Anything else is `None`.
-pub fn status(word: &str) -> Option<Status> {
-    match normalize(word).as_str() {
-        "deliver" | "delivered" | "send" | "sent" | "expand" | "expanded" | "transfer" | "redirect" | "resolve"
-        | "resolved" | "relayed" => Some(Status::Delivered),
-        "defer" | "deferred" | "pending" | "gettingstatus" | "receive" | "received" | "submit" => {
-            Some(Status::Deferred)
-        }
-        "fail" | "failed" | "drop" | "dropped" | "badmail" | "poisonmessage" | "bounce" | "bounced" | "expired" => {
-            Some(Status::Failed)
-        }
-        "reject" | "rejected" | "quarantine" | "quarantined" | "filteredasspam" | "blocked" => Some(Status::Rejected),
-        _ => None,
-    }
-}
-
-/// A message's status from its recipients': delivered if any recipient was, else deferred if
-/// any still waits, else failed, else rejected; `None` when no recipient's status is known.
-pub fn overall(statuses: impl IntoIterator<Item = Status>) -> Option<Status> {
-    let rank = |s: &Status| match s {
-        Status::Delivered => 3,
-        Status::Deferred => 2,
-        Status::Failed => 1,
-        Status::Rejected => 0,
-    };
-    statuses.into_iter().max_by_key(rank)
-}
+pub use mailflow_exchange::{overall_status as overall, status};
 
 /// `Inbound`, `Incoming`, `Outbound`, `Outgoing`, `Originating` (any case); `None` otherwise,
 /// numbers included (the numeric `directionality` codes are undocumented).
@@ -207,15 +179,7 @@ mod tests {
     }
 
     #[test]
-    fn statuses_combine_best_first() {
-        use Status::*;
-        assert_eq!(overall([Failed, Delivered]), Some(Delivered));
-        assert_eq!(overall([Failed, Deferred]), Some(Deferred));
-        assert_eq!(overall([Rejected, Failed]), Some(Failed));
-        assert_eq!(overall([]), None);
-        assert_eq!(status("GettingStatus"), Some(Deferred));
-        assert_eq!(status("FilteredAsSpam"), Some(Rejected));
-        assert_eq!(status("SpamDiagnostic"), None);
+    fn numbers_and_connectors() {
         assert_eq!(number("1,234"), Some(Some(1234)));
         assert_eq!(number("12kB"), None);
         assert_eq!(connector("To_DefaultOpportunisticTLS"), None);

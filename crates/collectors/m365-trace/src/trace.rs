@@ -13,7 +13,9 @@ use std::net::IpAddr;
 use chrono::{DateTime, NaiveDate, Utc};
 use mailflow_component::Emitter;
 use mailflow_core::{Direction, Evidence, Location, MessageEvent, Peer, Status, Tls, TlsVersion};
-use mailflow_exchange::{CustomData, is_accepted, is_builtin_connector, mep_entries, tls_in_description};
+use mailflow_exchange::{
+    CustomData, is_accepted, is_builtin_connector, mep_entries, overall_status, status, tls_in_description,
+};
 use serde::Deserialize;
 
 use crate::http::Stats;
@@ -193,10 +195,7 @@ impl Part {
             .collect();
         domains.sort_unstable();
         domains.dedup();
-        let statuses: Vec<Status> = rows.iter().filter_map(|r| status(r.status.as_deref()?)).collect();
-        let status = [Status::Delivered, Status::Deferred, Status::Failed, Status::Rejected]
-            .into_iter()
-            .find(|s| statuses.contains(s));
+        let status = overall_status(rows.iter().filter_map(|r| status(r.status.as_deref()?)));
         let peer = match direction {
             Direction::Inbound => &first.from_ip,
             Direction::Outbound => &first.to_ip,
@@ -284,18 +283,6 @@ impl Part {
         event.evidence =
             Evidence(vec![Location { page: Some(format!("messageTraces/{}", self.id)), ..Location::default() }]);
         event
-    }
-}
-
-/// The API's delivery status as mailflow's; quarantined and spam-filtered mail was refused by
-/// the filters, as the `m365_csv` collector counts it too.
-fn status(text: &str) -> Option<Status> {
-    match text.trim().to_ascii_lowercase().as_str() {
-        "delivered" | "expanded" => Some(Status::Delivered),
-        "pending" | "gettingstatus" => Some(Status::Deferred),
-        "failed" => Some(Status::Failed),
-        "quarantined" | "filteredasspam" => Some(Status::Rejected),
-        _ => None,
     }
 }
 
