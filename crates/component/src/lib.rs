@@ -231,3 +231,32 @@ pub enum SinkError {
     #[error("{0}")]
     Other(String),
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn counts(messages: u64) -> DayCounts {
+        let counters = Counters { messages, ..Counters::default() };
+        DayCounts { date: "2026-12-01".parse().unwrap(), direction: Direction::Inbound, connector: None, counters }
+    }
+
+    #[test]
+    fn counts_need_a_receiver_or_say_why_they_were_lost() {
+        let mut ignore = |_| {};
+        let mut out = Emitter::new(&mut ignore);
+        out.counts(counts(3));
+        out.counts(counts(4));
+        let stats = out.into_stats();
+        assert_eq!(stats.errors.len(), 1, "said once: {:?}", stats.errors);
+        assert!(stats.errors[0].contains("daily totals, not single messages"));
+
+        let mut received = Vec::new();
+        let mut keep = |c: DayCounts| received.push(c.counters.messages);
+        let mut ignore = |_| {};
+        let mut out = Emitter::new(&mut ignore).with_counts(&mut keep);
+        out.counts(counts(3));
+        assert_eq!(out.into_stats().emitted, 3);
+        assert_eq!(received, [3]);
+    }
+}

@@ -165,7 +165,7 @@ impl std::fmt::Display for RangeSpec {
 
 /// The first instant of a local date. Where a DST jump skips midnight, the day starts at the
 /// first local time that exists.
-fn start_of_day(date: NaiveDate, tz: Tz) -> DateTime<Utc> {
+pub fn start_of_day(date: NaiveDate, tz: Tz) -> DateTime<Utc> {
     let mut local = date.and_hms_opt(0, 0, 0).expect("midnight is a valid time");
     // DST gaps are at most a few hours; step forward in 15-minute increments until time exists.
     for _ in 0..=4 * 24 {

@@ -167,12 +167,17 @@ impl Pipeline {
         let window_first = range.previous().from;
         let mut on_counts = |counts: DayCounts| {
             let (rollup, source) = &mut *tally.borrow_mut();
+            // The day's first instant stands for its counts, as far as history goes.
+            let day_start = mailflow_core::range::start_of_day(counts.date, range.timezone);
+            source.first_event = Some(source.first_event.map_or(day_start, |t| t.min(day_start)));
             if counts.date < window_first || counts.date > range.to {
                 source.out_of_range += counts.counters.messages;
                 return;
             }
-            let mut probe = MessageEvent::new(start, counts.direction);
+            // Rules see what the counts say: direction, connector and source.
+            let mut probe = MessageEvent::new(day_start, counts.direction);
             probe.connector = counts.connector;
+            probe.source = Some(name.to_string());
             let connector = match self.config.rules().resolve(&probe) {
                 Resolution::Connector(connector) => connector,
                 // Only a peer address makes traffic internal, and counts carry none.
@@ -324,6 +329,41 @@ mod tests {
              [[collector]]\ntype = \"events\"\nname = \"b\"\npaths = [\"missing.jsonl\"]\n{extra}"
         );
         Pipeline::build(Config::parse(&text, &dir.join("mailflow.toml"), &|_| None).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn daily_counts_meet_the_rules_the_range_and_history_as_events_do() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("report.csv"),
+            "Date,Connector direction,Connector name,No TLS,TLS 1.2,Volume\n\
+             2026-11-01,Inbound,,0,7,7\n\
+             2026-11-30,Inbound,,1,2,4\n\
+             2026-12-01,Inbound,,2,8,10\n\
+             2026-12-01,Outbound,To Partner,0,5,5\n",
+        )
+        .unwrap();
+        let config = "[site]\ntimezone = \"Europe/Berlin\"\n\
+             [[connector]]\nname = \"M365 inbound\"\ndirection = \"inbound\"\nsource = [\"m365\"]\n\
+             [[collector]]\ntype = \"m365_csv\"\nname = \"m365\"\npaths = [\"report.csv\"]\n";
+        let p = Pipeline::build(Config::parse(config, &dir.path().join("mailflow.toml"), &|_| None).unwrap()).unwrap();
+        let tz = p.config().site.timezone;
+        let range = ReportRange::new("2026-12-01".parse().unwrap(), "2026-12-01".parse().unwrap(), tz).unwrap();
+        let collected = p.collect(&range, None);
+        let source = &collected.sources[0];
+        assert_eq!((source.status, source.events, source.out_of_range), (SourceStatus::Ok, 15, 11));
+        assert_eq!(source.first_event, Some("2026-10-31T23:00:00Z".parse().unwrap()), "midnight in Berlin");
+
+        let report = p.report(range, &collected, "2026-12-02T06:00:00Z".parse().unwrap());
+        let names: Vec<(&str, u64, u64)> = report
+            .connectors
+            .iter()
+            .filter(|c| c.traffic.counters.messages > 0)
+            .map(|c| (c.name.as_str(), c.traffic.counters.messages, c.traffic.counters.tls.none))
+            .collect();
+        assert_eq!(names, [("M365 inbound", 10, 2), ("To Partner", 5, 0)]);
+        let previous = report.totals.previous.expect("the source covers the previous period");
+        assert_eq!(previous.inbound.messages, 4);
     }
 
     #[test]
