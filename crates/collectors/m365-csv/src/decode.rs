@@ -39,8 +39,21 @@ pub struct Decoder {
     eof: bool,
     max_record_bytes: usize,
     record_bytes: usize,
-    in_quotes: bool,
+    quote: Quote,
     over: bool,
+}
+
+/// Where the text is in CSV terms, as the csv crate reads it: a quote opens a quoted field only
+/// at the start of a field; elsewhere it is a literal character (`27" monitor`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Quote {
+    /// At the start of a field.
+    FieldStart,
+    /// In a field that did not start with a quote, or after a quoted field's closing quote.
+    Unquoted,
+    Quoted,
+    /// A quote in a quoted field: it closes the field unless another quote follows (`""`).
+    QuoteInQuoted,
 }
 
 impl Decoder {
@@ -76,7 +89,7 @@ impl Decoder {
             eof: false,
             max_record_bytes,
             record_bytes: 0,
-            in_quotes: false,
+            quote: Quote::FieldStart,
             over: false,
         })
     }
@@ -146,15 +159,21 @@ impl Decoder {
         self.out.extend_from_slice("\u{FFFD}".as_bytes());
     }
 
-    /// Ends the text before a record grows past `max_record_bytes`. Toggling on every quote
-    /// follows CSV exactly: an escaped quote (`""`) toggles twice.
+    /// Ends the text before a record grows past `max_record_bytes`. Records end at a `\n` outside
+    /// a quoted field, as the reader is told.
     fn cap_records(&mut self) {
         for (i, &byte) in self.out.iter().enumerate() {
-            match byte {
-                b'"' => self.in_quotes = !self.in_quotes,
-                b'\n' if !self.in_quotes => self.record_bytes = 0,
-                _ => {}
-            }
+            self.quote = match (self.quote, byte) {
+                (Quote::Quoted, b'"') => Quote::QuoteInQuoted,
+                (Quote::Quoted, _) => Quote::Quoted,
+                (Quote::FieldStart, b'"') | (Quote::QuoteInQuoted, b'"') => Quote::Quoted,
+                (_, b',') => Quote::FieldStart,
+                (_, b'\n') => {
+                    self.record_bytes = 0;
+                    Quote::FieldStart
+                }
+                _ => Quote::Unquoted,
+            };
             self.record_bytes += 1;
             if self.record_bytes > self.max_record_bytes {
                 self.over = true;
@@ -270,5 +289,31 @@ mod tests {
         let mut out = String::new();
         let e = decoder.read_to_string(&mut out).unwrap_err();
         assert!(e.to_string().contains("max_record_bytes (40)"), "{e}");
+    }
+
+    fn read_capped(text: &str, cap: usize) -> std::io::Result<String> {
+        let reader = std::io::BufReader::with_capacity(7, std::io::Cursor::new(text.as_bytes().to_vec()));
+        let mut decoder = Decoder::new(Box::new(reader), cap).unwrap();
+        let mut out = String::new();
+        decoder.read_to_string(&mut out).map(|_| out)
+    }
+
+    #[test]
+    fn a_quote_inside_an_unquoted_field_is_a_literal() {
+        // As the csv crate reads them: each line is one record.
+        let text = "item,price\n27\" monitor,100\nA \"B\" C,2\n\"x\"y\"z\",3\n".to_string() + &"row,1\n".repeat(20);
+        assert_eq!(read_capped(&text, 30).unwrap(), text);
+        let mut csv = csv::ReaderBuilder::new().has_headers(false).from_reader(text.as_bytes());
+        assert!(csv.byte_records().all(|r| r.unwrap().len() == 2));
+    }
+
+    #[test]
+    fn quoted_fields_hold_newlines_and_escaped_quotes() {
+        // A record of 3 lines fits a cap of 40 bytes; the text after it is records of its own.
+        let record = "\"a \"\"quoted\"\"\nline\",\"two\nlines\"\n";
+        assert!(record.len() <= 40);
+        let text = record.repeat(5);
+        assert_eq!(read_capped(&text, 40).unwrap(), text);
+        assert!(read_capped(&text, record.len() - 1).is_err());
     }
 }
