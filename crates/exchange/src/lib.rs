@@ -121,7 +121,18 @@ pub fn connector_name(value: &str) -> Option<&str> {
 pub fn mep_entries(xml: &str) -> Vec<(String, String)> {
     let mut entries = Vec::new();
     for element in xml.split("<MEP").skip(1) {
-        let Some(end) = element.find('>') else { break };
+        // The element ends at the first `>` outside quotes: values may hold `>`.
+        let mut quote = None;
+        let end = element.char_indices().find_map(|(i, c)| {
+            match (quote, c) {
+                (None, '"' | '\'') => quote = Some(c),
+                (Some(q), c) if c == q => quote = None,
+                (None, '>') => return Some(i),
+                _ => {}
+            }
+            None
+        });
+        let Some(end) = end else { break };
         let attributes = parse_attributes(&element[..end]);
         let name = attributes.iter().find(|(k, _)| *k == "Name").map(|(_, v)| v.clone());
         let value = attributes.iter().find(|(k, _)| *k != "Name").map(|(_, v)| v.clone());
@@ -192,11 +203,15 @@ fn unescape_xml(text: &str) -> String {
 
 /// Whether a connector id or name is one of Microsoft's own rather than the tenant's: the
 /// receive connectors every Exchange server has (`EXCH01\Default EXCH01`, `EXCH01\Client
-/// Submission`, `Default Frontend EXCH01`, …) and Exchange Online's default outbound route
+/// Submission`, `Default Frontend EXCH01`, …), Exchange's hop between its own servers
+/// (`Intra-Organization SMTP Send Connector`) and Exchange Online's default outbound route
 /// (`To_DefaultOpportunisticTLS`). Traffic through them went through no connector.
 pub fn is_builtin_connector(id: &str) -> bool {
     let id = id.trim();
-    if id.is_empty() || id.eq_ignore_ascii_case("To_DefaultOpportunisticTLS") {
+    if id.is_empty()
+        || id.eq_ignore_ascii_case("To_DefaultOpportunisticTLS")
+        || id.eq_ignore_ascii_case("Intra-Organization SMTP Send Connector")
+    {
         return true;
     }
     // Built-in receive connectors are `SERVER\Client Submission` or `SERVER\<Kind> SERVER`;
@@ -320,6 +335,8 @@ mod tests {
             CustomData::parse("S:InboundConnectorData=Name=From Partner;ConnectorType=Partner;S:tlsversion=TLS1_2");
         assert_eq!(inbound.connector(Direction::Inbound), Some("From Partner"));
         assert_eq!(CustomData::parse("garbage;;=;S:"), CustomData::default());
+        let trailing = CustomData::parse("S:tlsversion=SP_PROT_TLS1_2_SERVER;;S:x=1;");
+        assert_eq!((trailing.tls_version(), trailing.get("x")), (Some(TlsVersion::Tls1_2), Some("1")));
     }
 
     #[test]
@@ -332,6 +349,8 @@ mod tests {
         assert_eq!(entries.len(), 3, "{entries:?}");
         assert_eq!(mep_entries("<MEP Name=\"x\" String=\"&#x41;&#66;&bogus;&\"/>")[0].1, "AB&bogus;&");
         assert!(mep_entries("<MEP").is_empty());
+        let quoted = mep_entries(r#"<MEP Name="Reply" String="550 5.7.1 <x@y> refused" /><MEP Name="B" Long="1"/>"#);
+        assert_eq!(quoted, [("Reply".into(), "550 5.7.1 <x@y> refused".into()), ("B".into(), "1".into())]);
     }
 
     #[test]
@@ -341,6 +360,7 @@ mod tests {
             r"BN8PR01MB1234\Client Submission",
             r"EX2\Default Frontend EX2",
             r"DM6PR11MB4396.namprd11.prod.outlook.com\Default DM6PR11MB4396",
+            "Intra-Organization SMTP Send Connector",
             "To_DefaultOpportunisticTLS",
             "",
         ] {
@@ -354,6 +374,23 @@ mod tests {
             "Outbound to Contoso",
         ] {
             assert!(!is_builtin_connector(id), "{id}");
+        }
+    }
+
+    proptest::proptest! {
+        /// Every reader takes any text an API page or export may carry without panicking.
+        #[test]
+        fn any_text_reads_without_panicking(text in "(?s)([<>\"'=;:&#\\/ .SMEPNamTLSv1_23é\u{1F600}]|[a-z]){0,80}", any in ".*") {
+            for input in [&text, &any] {
+                let _ = tls_version(input);
+                let _ = tls_in_description(input);
+                let data = CustomData::parse(input);
+                let _ = (data.tls_version(), data.connector(Direction::Inbound), data.connector(Direction::Outbound));
+                let _ = mep_entries(input);
+                let _ = is_builtin_connector(input);
+                let _ = direction_of_sender(input, &["é.example".to_string(), "*.x".to_string()]);
+                let _ = status(input);
+            }
         }
     }
 

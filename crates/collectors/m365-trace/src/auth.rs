@@ -197,6 +197,7 @@ fn refusal(url: &str, status: reqwest::StatusCode, error: &str, description: &st
     } else {
         "check `tenant_id`, `client_id` and the credential"
     };
+    let error = mailflow_core::format::fit(&mailflow_core::format::printable(error), 60);
     format!("{url} refused a token ({status} {error}: {reason}); {advice}")
 }
 

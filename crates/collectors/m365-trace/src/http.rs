@@ -43,6 +43,8 @@ pub struct Stats {
 const FIVE_MINUTES: Duration = Duration::from_secs(300);
 /// The longest a `Retry-After` is obeyed; a longer one is taken as this.
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(600);
+/// Pages of one listing before the collector takes the paging to be broken: 50 million rows.
+const MAX_PAGES: usize = 10_000;
 
 /// Allows `limit` requests in any five minutes: each request's slot frees five minutes after
 /// it was taken. This is the API's own rule ("100 requests within a 5-minute running window"),
@@ -170,6 +172,8 @@ impl GraphClient {
         let http = reqwest::Client::builder()
             .user_agent(concat!("mailflow/", env!("CARGO_PKG_VERSION")))
             .timeout(limits.timeout)
+            // A redirect would resend the token request's form, secret included, elsewhere.
+            .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| format!("cannot set up the HTTP client: {}", error_chain(&e)))?;
         let base = format!("{}/{}/admin/exchange/tracing/messageTraces", graph_url.trim_end_matches('/'), api_version);
@@ -196,17 +200,21 @@ impl GraphClient {
         top: u32,
         mut on_page: impl FnMut(Vec<ListRow>, &str, Vec<(usize, String)>),
     ) -> Result<(), ApiError> {
-        // Both bounds are inclusive in the API; the last millisecond before `end` closes the window.
-        let last = end - chrono::TimeDelta::milliseconds(1);
+        // Both bounds are inclusive and in whole seconds, as the API documents them; a row at
+        // `end` itself belongs to the next window, which starts there.
         let filter = format!(
             "receivedDateTime ge {} and receivedDateTime le {}",
-            start.format("%Y-%m-%dT%H:%M:%S%.3fZ"),
-            last.format("%Y-%m-%dT%H:%M:%S%.3fZ")
+            start.format("%Y-%m-%dT%H:%M:%SZ"),
+            end.format("%Y-%m-%dT%H:%M:%SZ")
         );
         // Written as Microsoft's examples write it: `$` plain, spaces as %20 (not form encoding's `+`).
         let mut url = self.traces.clone();
         url.set_query(Some(&format!("$filter={}&$top={top}", filter.replace(' ', "%20"))));
-        self.walk(url, |rows, page, skipped| on_page(rows, page, skipped)).await
+        self.walk(url, |rows: Vec<ListRow>, page, skipped| {
+            let inside = rows.into_iter().filter(|r| r.received_date_time >= start && r.received_date_time < end);
+            on_page(inside.collect(), page, skipped)
+        })
+        .await
     }
 
     /// Every trace event of one recipient of one message.
@@ -236,7 +244,14 @@ impl GraphClient {
         mut url: Url,
         mut on_page: impl FnMut(Vec<T>, &str, Vec<(usize, String)>),
     ) -> Result<(), ApiError> {
+        let mut visited = std::collections::HashSet::new();
         loop {
+            if !visited.insert(url.to_string()) || visited.len() > MAX_PAGES {
+                return Err(ApiError::Malformed {
+                    url: url.to_string(),
+                    why: format!("the API keeps giving next pages (a link repeated, or over {MAX_PAGES} pages)"),
+                });
+            }
             let body = self.get(&url).await?;
             let page: Page = serde_json::from_slice(&body).map_err(|e| ApiError::Malformed {
                 url: url.to_string(),

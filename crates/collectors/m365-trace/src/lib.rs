@@ -23,9 +23,10 @@ mod trace;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use chrono::{DateTime, TimeDelta, Utc};
+use chrono::{DateTime, Days, SubsecRound, TimeDelta, Utc};
 use mailflow_component::{CollectContext, CollectError, Collector, Emitter};
 use mailflow_config::{ComponentSection, ConfigError, Secret};
+use mailflow_core::range::start_of_day;
 use serde::Deserialize;
 
 use crate::auth::{Credential, TokenSource};
@@ -103,9 +104,6 @@ fn default_max_retries() -> u32 {
 fn default_retention_days() -> u32 {
     90
 }
-
-/// The longest span one list query may cover.
-const WINDOW: TimeDelta = TimeDelta::days(10);
 
 /// Builds the collector from its config section (the registry's entry point).
 pub fn build(section: &ComponentSection) -> Result<Box<dyn Collector>, ConfigError> {
@@ -212,13 +210,14 @@ impl M365TraceCollector {
             GraphClient::new(&config.graph_url, &config.api_version, tokens, limits, out.progress().clone())
                 .map_err(CollectError::Other)?;
 
-        let mut seen = std::collections::HashSet::new();
+        // One local day per query, though the API allows ten: memory holds one day's rows, a
+        // sample is per day, and a failure costs one day. It adds one request per day.
         let mut tally = trace::Tally::default();
         let mut window_start = start;
         while window_start < end {
-            let window_end = (window_start + WINDOW).min(end);
-            let result =
-                self.collect_window(&mut client, ctx, window_start, window_end, &mut seen, &mut tally, out).await;
+            let next_day = window_start.with_timezone(&ctx.site.timezone).date_naive() + Days::new(1);
+            let window_end = start_of_day(next_day, ctx.site.timezone).min(end);
+            let result = self.collect_window(&mut client, ctx, window_start, window_end, &mut tally, out).await;
             if let Err(e) = result {
                 let fatal = e.is_fatal();
                 out.error(e.to_string());
@@ -239,8 +238,10 @@ impl M365TraceCollector {
         now: DateTime<Utc>,
         out: &mut Emitter<'_>,
     ) -> Result<(DateTime<Utc>, DateTime<Utc>), CollectError> {
-        // A minute's margin: a query that starts exactly at the limit is refused by the time it lands.
-        let oldest = now - TimeDelta::days(i64::from(self.config.retention_days)) + TimeDelta::minutes(1);
+        // An hour's margin: retries of the first day may take that long, and a query that starts
+        // beyond the limit by the time it is sent is refused.
+        let now = now.trunc_subsecs(0);
+        let oldest = now - TimeDelta::days(i64::from(self.config.retention_days)) + TimeDelta::hours(1);
         let end = ctx.end.min(now);
         let days = self.config.retention_days;
         let older = |what: &str| {
@@ -270,18 +271,17 @@ impl M365TraceCollector {
 
     /// Lists one window, fetches the details `detail` asks for, and emits its messages. Rows
     /// of pages read before a failure are still emitted, and the failure returned.
-    #[allow(clippy::too_many_arguments)]
     async fn collect_window(
         &self,
         client: &mut GraphClient,
         ctx: &CollectContext<'_>,
         start: DateTime<Utc>,
         end: DateTime<Utc>,
-        seen: &mut std::collections::HashSet<(String, String)>,
         tally: &mut trace::Tally,
         out: &mut Emitter<'_>,
     ) -> Result<(), ApiError> {
         let mut rows: Vec<ListRow> = Vec::new();
+        let mut seen = std::collections::HashSet::new();
         client.plan_calls(1);
         let listed = client
             .list(start, end, self.config.page_size, |page_rows, page, skipped| {

@@ -5,7 +5,7 @@ mod emulator;
 
 use std::path::Path;
 
-use chrono::{DateTime, TimeDelta, Utc};
+use chrono::{DateTime, TimeDelta, Timelike, Utc};
 use emulator::{CLIENT_ID, Emulator, Fault, Route, SECRET, TENANT, Truth, populate};
 use mailflow_collector_m365_trace::M365TraceCollector;
 use mailflow_component::{CollectContext, Emitter, SourceStats};
@@ -105,7 +105,7 @@ async fn counts_connectors_and_tls_exactly_within_the_tenants_pace() {
     assert!(run.notes().contains("waited 15 min 0 s for the limit of 100"), "{}", run.notes());
     assert!(run.notes().contains("50 messages between accepted domains are internal"), "{}", run.notes());
     assert!(run.notes().contains("1 repeated rows"), "{}", run.notes());
-    assert!(run.notes().contains("made 364 API calls (0 retried) and 2 token requests"), "{}", run.notes());
+    assert!(run.notes().contains("made 369 API calls (0 retried) and 2 token requests"), "{}", run.notes());
     // A token lives 15 minutes and is renewed when less than 5 are left: once, at the third burst.
     assert_eq!(emulator.with(|i| i.token_requests), 2);
 }
@@ -152,7 +152,8 @@ async fn gives_up_after_max_retries_with_the_url() {
     let error = &run.stats.errors[0];
     assert!(error.contains("/messageTraces?$filter=receivedDateTime%20ge%202"), "{error}");
     assert!(error.contains("gave up after 3 attempts: 500 Internal Server Error (Fault: scripted 500)"), "{error}");
-    assert_eq!(emulator.requests().len(), 3);
+    // Each day's listing fails on its own after three attempts.
+    assert_eq!(emulator.requests().len(), 3 * run.stats.errors.len());
 }
 
 #[tokio::test(start_paused = true)]
@@ -188,30 +189,40 @@ async fn a_refused_secret_names_the_fix_and_never_the_secret() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn a_truncated_page_fails_its_window_and_keeps_the_rest() {
+async fn a_truncated_page_fails_its_day_and_keeps_the_rest() {
     let now = Utc::now();
     let emulator = Emulator::start(now).await;
-    populate(&emulator, now, 12, 200);
-    // Page 2 of the first window breaks off.
-    emulator.with(|i| i.truncate_list_pages.push(2));
-    let text = config_text(&emulator, &format!("{SECRET_CONFIG}\npage_size = 30\ndetail = \"none\""));
-    let run = run(&text, now, now - TimeDelta::days(12), now - TimeDelta::days(6)).await;
+    // Three UTC days of ten messages each, the last one a millisecond before midnight.
+    let first = (now - TimeDelta::days(3)).date_naive().and_hms_opt(0, 0, 0).unwrap().and_utc();
+    let times: Vec<DateTime<Utc>> = (0..3)
+        .flat_map(|day| (0..10).map(move |k| first + TimeDelta::days(day) + TimeDelta::hours(2 * k + 1)))
+        .map(|t| if t.hour() == 19 { t + TimeDelta::minutes(299) + TimeDelta::milliseconds(59_999) } else { t })
+        .collect();
+    emulator.with(|i| {
+        for (n, t) in times.iter().enumerate() {
+            i.rows.push(serde_json::json!({"id": format!("m{n}"), "senderAddress": "a@outside.example",
+                "recipientAddress": "b@corp.example", "receivedDateTime": t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string(),
+                "status": "Delivered"}));
+        }
+        // Pages of 4: the first day is pages 1-3; the second day's second page breaks off.
+        i.truncate_list_pages.push(5);
+    });
+    let text = config_text(&emulator, &format!("{SECRET_CONFIG}\npage_size = 4\ndetail = \"none\"\n"));
+    let run = run_until(&text, now, first, first, first + TimeDelta::days(3)).await;
     assert_eq!(run.stats.errors.len(), 1, "{:?}", run.stats.errors);
     let error = &run.stats.errors[0];
-    assert!(error.contains("skiptoken=30") && error.contains("expected a JSON page"), "{error}");
-    // The first window's first page (30 rows) and every row of the second window count.
-    let rows_per_window = emulator.with(|i| {
-        let split = now - TimeDelta::days(2);
-        i.rows
-            .iter()
-            .filter(|r| r["receivedDateTime"].as_str().unwrap().parse::<DateTime<Utc>>().unwrap() >= split)
-            .count()
-    });
-    let counted_rows: u32 = run.events.iter().map(|e| e.recipients.unwrap()).sum();
-    assert!(
-        counted_rows as usize > rows_per_window && (counted_rows as usize) < rows_per_window + 31,
-        "{counted_rows}"
-    );
+    let second_day = (first + TimeDelta::days(1)).format("%Y-%m-%dT%H:%M:%SZ").to_string();
+    // The failing page's address, as the API's next link gave it.
+    assert!(error.contains(&second_day.replace(':', "%3A")) && error.contains("skiptoken=4"), "{error}");
+    assert!(error.contains("expected a JSON page"), "{error}");
+    // Every message of days one and three, and the first page of day two.
+    let mut per_day = std::collections::BTreeMap::new();
+    for e in &run.events {
+        *per_day.entry(e.time.date_naive()).or_insert(0) += 1;
+    }
+    let days: Vec<u32> = per_day.values().copied().collect();
+    assert_eq!(days, [10, 4, 10]);
+    assert_eq!(run.events.iter().filter(|e| e.time.hour() == 23).count(), 2, "the last millisecond of a day counts");
 }
 
 #[tokio::test(start_paused = true)]
@@ -258,6 +269,8 @@ async fn a_range_beyond_what_the_api_keeps_is_said_clearly() {
     assert!(run_old.stats.errors[0].contains("keeps only 90 days"), "{:?}", run_old.stats.errors);
     assert!(run_old.stats.errors[0].contains("m365_csv"));
     assert_eq!(run_old.events.len(), 18);
+    // The tenant's limit spans runs: let the last one's five minutes pass.
+    tokio::time::sleep(std::time::Duration::from_secs(300)).await;
     // Only the comparison period does: a note.
     let run_prev = run(&text, now, now - TimeDelta::days(100), now - TimeDelta::days(50)).await;
     assert!(run_prev.stats.errors.is_empty(), "{:?}", run_prev.stats.errors);
@@ -282,6 +295,21 @@ async fn a_next_link_to_another_host_is_not_followed() {
     let run = run(&text, now, now - TimeDelta::days(2), now - TimeDelta::days(2)).await;
     assert!(run.stats.errors[0].contains("https://attacker.example/steal"), "{:?}", run.stats.errors);
     assert!(run.stats.errors[0].contains("leads away from `graph_url`"));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_next_link_that_repeats_ends_its_day() {
+    let now = Utc::now();
+    let emulator = Emulator::start(now).await;
+    populate(&emulator, now, 1, 10);
+    emulator.with(|i| i.repeat_next_link = true);
+    let text = config_text(&emulator, &format!("{SECRET_CONFIG}\ndetail = \"none\""));
+    let start = now - TimeDelta::hours(3);
+    let day = std::time::Duration::from_secs(86_400);
+    let run = tokio::time::timeout(day, run(&text, now, start, start)).await.expect("the paging ends");
+    assert!(run.stats.errors[0].contains("the API keeps giving next pages"), "{:?}", run.stats.errors);
+    // Each window asked for its first page once and did not follow the link back to it.
+    assert_eq!(emulator.requests().len(), run.stats.errors.len());
 }
 
 #[tokio::test(start_paused = true)]

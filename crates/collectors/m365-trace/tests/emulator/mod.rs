@@ -78,6 +78,8 @@ pub struct Inner {
     pub list_pages_served: usize,
     /// A next-page link to give instead of the real one, once.
     pub next_link_override: Option<String>,
+    /// Whether every list page names itself as the next page, as a broken server might.
+    pub repeat_next_link: bool,
     pub requests: Vec<Request>,
     pub tokens: HashMap<String, Instant>,
     pub token_requests: u32,
@@ -254,7 +256,7 @@ async fn list(State(emulator): State<Emulator>, headers: HeaderMap, RawQuery(que
     let query = query.unwrap_or_default();
     let path_and_query = format!("/v1.0/admin/exchange/tracing/messageTraces?{query}");
     let mut inner = emulator.inner.lock().unwrap();
-    if let Some(response) = gate(&mut inner, &headers, Route::List, path_and_query) {
+    if let Some(response) = gate(&mut inner, &headers, Route::List, path_and_query.clone()) {
         return response;
     }
     let params: HashMap<String, String> = url::form_urlencoded::parse(query.as_bytes()).into_owned().collect();
@@ -302,6 +304,9 @@ async fn list(State(emulator): State<Emulator>, headers: HeaderMap, RawQuery(que
             .append_pair("$top", &top.to_string())
             .append_pair("$skiptoken", &(skip + top).to_string());
         body["@odata.nextLink"] = json!(inner.next_link_override.take().unwrap_or_else(|| next.to_string()));
+    }
+    if inner.repeat_next_link {
+        body["@odata.nextLink"] = json!(format!("{}{path_and_query}", emulator.base));
     }
     inner.list_pages_served += 1;
     let mut text = body.to_string();
