@@ -5,12 +5,12 @@ use mailflow_component::Emitter;
 use mailflow_core::{MessageEvent, TlsVersion};
 use mailflow_exchange::direction_of_sender;
 
-use crate::Columns;
 use crate::fields::{self, Header, Row};
+use crate::{Columns, Run};
 
 pub struct Custom {
     names: Columns,
-    time: usize,
+    pub time: usize,
     direction: Option<usize>,
     sender: Option<usize>,
     recipients: Option<usize>,
@@ -46,7 +46,7 @@ impl Custom {
         })
     }
 
-    pub fn row(&mut self, row: &Row<'_>, out: &mut Emitter<'_>) -> Result<(), String> {
+    pub fn row(&mut self, row: &Row<'_>, run: &mut Run, out: &mut Emitter<'_>) -> Result<(), String> {
         let name = |n: &Option<String>| n.clone().unwrap_or_default();
         let time = row.time(self.time, &name(&self.names.time))?;
         let size = row.number(self.size, &name(&self.names.size))?;
@@ -82,7 +82,8 @@ impl Custom {
         event.status = fields::status(row.get(self.status));
         event.message_id = row.text(self.message_id);
         event.evidence = row.evidence();
-        out.event(event);
+        let key = event.message_id.as_deref().map(crate::message_key);
+        run.emit(key, event, out);
         Ok(())
     }
 }

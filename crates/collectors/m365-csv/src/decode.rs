@@ -39,21 +39,21 @@ pub struct Decoder {
     eof: bool,
     max_record_bytes: usize,
     record_bytes: usize,
-    quote: Quote,
+    field: Field,
     over: bool,
 }
 
 /// Where the text is in CSV terms, as the csv crate reads it: a quote opens a quoted field only
 /// at the start of a field; elsewhere it is a literal character (`27" monitor`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Quote {
+enum Field {
     /// At the start of a field.
-    FieldStart,
+    Start,
     /// In a field that did not start with a quote, or after a quoted field's closing quote.
     Unquoted,
     Quoted,
     /// A quote in a quoted field: it closes the field unless another quote follows (`""`).
-    QuoteInQuoted,
+    AfterQuote,
 }
 
 impl Decoder {
@@ -89,7 +89,7 @@ impl Decoder {
             eof: false,
             max_record_bytes,
             record_bytes: 0,
-            quote: Quote::FieldStart,
+            field: Field::Start,
             over: false,
         })
     }
@@ -163,16 +163,16 @@ impl Decoder {
     /// a quoted field, as the reader is told.
     fn cap_records(&mut self) {
         for (i, &byte) in self.out.iter().enumerate() {
-            self.quote = match (self.quote, byte) {
-                (Quote::Quoted, b'"') => Quote::QuoteInQuoted,
-                (Quote::Quoted, _) => Quote::Quoted,
-                (Quote::FieldStart, b'"') | (Quote::QuoteInQuoted, b'"') => Quote::Quoted,
-                (_, b',') => Quote::FieldStart,
+            self.field = match (self.field, byte) {
+                (Field::Quoted, b'"') => Field::AfterQuote,
+                (Field::Quoted, _) => Field::Quoted,
+                (Field::Start, b'"') | (Field::AfterQuote, b'"') => Field::Quoted,
+                (_, b',') => Field::Start,
                 (_, b'\n') => {
                     self.record_bytes = 0;
-                    Quote::FieldStart
+                    Field::Start
                 }
-                _ => Quote::Unquoted,
+                _ => Field::Unquoted,
             };
             self.record_bytes += 1;
             if self.record_bytes > self.max_record_bytes {

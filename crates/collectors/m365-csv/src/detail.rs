@@ -1,26 +1,29 @@
 //! The extended report (`-ReportType MessageTraceDetail`): one row per event of a message
-//! (RECEIVE, SEND, DELIVER, FAIL, DEFER, …), the message's rows not necessarily together. Rows
-//! are gathered per `network_message_id` and each message becomes at most one inbound event
-//! (its RECEIVE) and one outbound event (its SEND, or the FAIL or DEFER of a send attempt) at
-//! the end of the file. Memory grows with messages, not rows.
+//! (RECEIVE, SEND, DELIVER, FAIL, DEFER, …), the message's rows not necessarily together, nor in
+//! one file (Start-HistoricalSearch splits a long period into several). Rows are gathered per
+//! `network_message_id` over every file of the run, and each message becomes at most one
+//! inbound event (its RECEIVE) and one outbound event (its SEND to recipients outside the
+//! accepted domains, or the FAIL or DEFER of such a send attempt) at the end of the run. Memory
+//! grows with messages, not rows.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use mailflow_component::Emitter;
 use mailflow_core::{Direction, Evidence, Location, MessageEvent, Status, TlsVersion};
-use mailflow_exchange::{CustomData, OUTBOUND_CONNECTOR_DATA, direction_of_sender};
+use mailflow_exchange::{CustomData, OUTBOUND_CONNECTOR_DATA, direction_of_sender, is_accepted};
 
-use crate::fields::{self, Header, Row};
+use crate::Run;
+use crate::fields::{self, Header, INTRA_ORGANIZATION, Row};
 
 pub fn looks_like(header: &Header) -> bool {
     header.find(&["network_message_id"]).is_some() && header.find(&["event_id"]).is_some()
 }
 
+/// The columns of one detail file.
 pub struct Detail {
-    time: usize,
+    pub time: usize,
     event_id: usize,
     network_message_id: usize,
     client_ip: Option<usize>,
@@ -36,12 +39,15 @@ pub struct Detail {
     directionality: Option<usize>,
     original_client_ip: Option<usize>,
     custom_data: Option<usize>,
-    messages: HashMap<String, Message>,
 }
+
+/// The messages of every detail file of the run, by `network_message_id`.
+#[derive(Default)]
+pub struct Messages(HashMap<String, Message>);
 
 #[derive(Default)]
 struct Message {
-    /// Order of first appearance, to emit in file order.
+    /// Order of first appearance, to emit in the order read.
     seq: usize,
     sender: Option<String>,
     message_id: Option<String>,
@@ -56,8 +62,9 @@ struct Message {
     /// The row that handed the message out, or tried to.
     send: Option<Hop>,
     send_status: Option<Status>,
+    /// The recipients outside the accepted domains it was handed out to.
     send_recipients: Vec<String>,
-    send_lines: Vec<u64>,
+    send_rows: Vec<Location>,
 }
 
 /// One side of the edge, as one row saw it.
@@ -65,7 +72,7 @@ struct Hop {
     /// Which row wins: an SMTP RECEIVE over another, a SEND over a failed attempt.
     rank: u8,
     time: DateTime<Utc>,
-    line: u64,
+    at: Location,
     ip: Option<IpAddr>,
     host: Option<String>,
     connector: Option<String>,
@@ -92,19 +99,18 @@ impl Detail {
             directionality: find("directionality"),
             original_client_ip: find("original_client_ip"),
             custom_data: find("custom_data"),
-            messages: HashMap::new(),
         })
     }
 
-    pub fn row(&mut self, row: &Row<'_>) -> Result<(), String> {
+    pub fn row(&self, row: &Row<'_>, messages: &mut Messages) -> Result<(), String> {
         let id = row.get(Some(self.network_message_id));
         if id.is_empty() {
             return Err("expected a network_message_id, which ties a message's rows together".into());
         }
         let time = row.time(self.time, "date_time_utc")?;
         let size = row.number(self.size, "total_bytes")?;
-        let seq = self.messages.len();
-        let m = self.messages.entry(id.to_string()).or_insert_with(|| Message { seq, ..Default::default() });
+        let seq = messages.0.len();
+        let m = messages.0.entry(id.to_string()).or_insert_with(|| Message { seq, ..Default::default() });
         m.sender = m.sender.take().or_else(|| row.text(self.sender));
         m.message_id = m.message_id.take().or_else(|| row.text(self.message_id));
         m.size = m.size.or(size);
@@ -118,15 +124,22 @@ impl Detail {
 
         let custom = CustomData::parse(row.get(self.custom_data));
         let connector_id = row.get(self.connector);
+        let at = Location { file: Some(row.file.clone()), line: Some(row.line), page: None };
+        // The connector named in custom_data is the tenant's; connector_id may name the server's
+        // receive connector it came through.
         let hop = |rank, direction, ip: Option<IpAddr>, host: Option<String>| Hop {
             rank,
             time,
-            line: row.line,
+            at: at.clone(),
             ip,
             host,
-            connector: fields::connector(connector_id).or_else(|| custom.connector(direction).map(str::to_string)),
+            connector: custom
+                .connector(direction)
+                .and_then(fields::connector)
+                .or_else(|| fields::connector(connector_id)),
             tls: custom.tls_version(),
         };
+        let intra_organization = connector_id.eq_ignore_ascii_case(INTRA_ORGANIZATION);
         let event = fields::normalize(row.get(Some(self.event_id)));
         let send_status = match event.as_str() {
             "receive" => {
@@ -141,7 +154,12 @@ impl Detail {
                 m.delivered = true;
                 None
             }
-            "send" => Some(Status::Delivered),
+            "send" => {
+                // Handed on to a server of the tenant's own (in a hybrid setup): delivered,
+                // for the recipients inside; a hop between Microsoft's servers is not.
+                m.delivered |= !intra_organization;
+                Some(Status::Delivered)
+            }
             "fail" | "drop" | "badmail" | "poisonmessage" => {
                 m.failed = true;
                 Some(Status::Failed)
@@ -152,17 +170,21 @@ impl Detail {
             }
             _ => None,
         };
-        // A FAIL or DEFER is a send attempt when it names the route out; a mailbox's is not.
-        let sending = send_status == Some(Status::Delivered)
-            || !connector_id.is_empty()
-            || custom.get(OUTBOUND_CONNECTOR_DATA).is_some();
-        if let Some(status) = send_status.filter(|_| sending) {
+        // A SEND hands the message out, and a FAIL or DEFER is a send attempt when it names the
+        // route out; a mailbox's is not, nor is any row of a hop between Microsoft's servers.
+        // Only recipients outside the accepted domains count: the others were not sent out.
+        let sending = !intra_organization
+            && (send_status == Some(Status::Delivered)
+                || !connector_id.is_empty()
+                || custom.get(OUTBOUND_CONNECTOR_DATA).is_some());
+        let outside: Vec<String> = recipients.into_iter().filter(|r| !is_accepted(r, row.accepted_domains)).collect();
+        if let Some(status) = send_status.filter(|_| sending && !outside.is_empty()) {
             let ip = row.get(self.server_ip).parse().ok();
             let rank = if status == Status::Delivered { 2 } else { 1 };
             better(&mut m.send, hop(rank, Direction::Outbound, ip, row.text(self.server_hostname)));
             m.send_status = fields::overall(m.send_status.into_iter().chain([status]));
-            m.send_lines.push(row.line);
-            for r in recipients {
+            m.send_rows.push(at);
+            for r in outside {
                 if !m.send_recipients.contains(&r) {
                     m.send_recipients.push(r);
                 }
@@ -170,17 +192,21 @@ impl Detail {
         }
         Ok(())
     }
+}
 
-    pub fn finish(self, file: &Arc<str>, accepted_domains: &[String], out: &mut Emitter<'_>) {
-        let mut messages: Vec<Message> = self.messages.into_values().collect();
-        messages.sort_unstable_by_key(|m| m.seq);
-        let (mut guessed, mut unreceived) = (0u64, 0u64);
-        for m in messages {
+impl Messages {
+    /// Emits every message's events, in the order their first rows were read.
+    pub fn finish(self, accepted_domains: &[String], run: &mut Run, out: &mut Emitter<'_>) {
+        let mut messages: Vec<(String, Message)> = self.0.into_iter().collect();
+        messages.sort_unstable_by_key(|(_, m)| m.seq);
+        let (mut guessed, mut unchecked, mut unreceived) = (0u64, 0u64, 0u64);
+        for (id, m) in messages {
             let direction = m.direction.unwrap_or_else(|| {
                 guessed += 1;
                 direction_of_sender(m.sender.as_deref().unwrap_or(""), accepted_domains)
             });
-            let event = |hop: &Hop, direction, recipients: &[String], status, lines: &[u64]| {
+            let key = || Some(crate::network_key(&id));
+            let event = |hop: &Hop, direction, recipients: &[String], status, rows: &[Location]| {
                 let mut event = MessageEvent::new(hop.time, direction);
                 event.connector = hop.connector.clone();
                 event.tls.version = hop.tls;
@@ -192,10 +218,10 @@ impl Detail {
                 event.size = m.size;
                 event.status = status;
                 event.message_id = m.message_id.clone();
-                let at = |&line| Location { file: Some(file.clone()), line: Some(line), page: None };
-                event.evidence = Evidence(lines.iter().map(at).collect());
+                event.evidence = Evidence(rows.to_vec());
                 event
             };
+            let mut emitted = false;
             // Incoming mail, or mail that came through a connector of the tenant's (from its own
             // servers, in a hybrid setup): the RECEIVE of the tenant's own users is no edge.
             match &m.receive {
@@ -209,19 +235,37 @@ impl Detail {
                     // The recipients it arrived for; forwarding may add others later.
                     let recipients =
                         if m.receive_recipients.is_empty() { &m.recipients } else { &m.receive_recipients };
-                    out.event(event(hop, Direction::Inbound, recipients, status, &[hop.line]));
+                    run.emit(
+                        key(),
+                        event(hop, Direction::Inbound, recipients, status, std::slice::from_ref(&hop.at)),
+                        out,
+                    );
+                    emitted = true;
                 }
                 None if direction == Direction::Inbound && m.send.is_none() => unreceived += 1,
                 _ => {}
             }
             if let Some(hop) = &m.send {
-                out.event(event(hop, Direction::Outbound, &m.send_recipients, m.send_status, &m.send_lines));
+                run.emit(key(), event(hop, Direction::Outbound, &m.send_recipients, m.send_status, &m.send_rows), out);
+                emitted = true;
+                unchecked += u64::from(accepted_domains.is_empty() && m.direction == Some(Direction::Outbound));
+            }
+            // Mail between the tenant's own users crosses no edge.
+            let inside = |address: &str| is_accepted(address, accepted_domains);
+            if !emitted
+                && m.sender.as_deref().is_some_and(inside)
+                && !m.recipients.is_empty()
+                && m.recipients.iter().all(|r| inside(r))
+            {
+                run.internal(key());
             }
         }
-        crate::summary::warn_guessed(file, guessed, accepted_domains, out);
+        if accepted_domains.is_empty() {
+            crate::summary::warn_no_domains("detail files", guessed, unchecked, out);
+        }
         if unreceived > 0 {
             out.warn(format!(
-                "{file}: {unreceived} incoming messages have no RECEIVE row (the export may begin after they \
+                "detail files: {unreceived} incoming messages have no RECEIVE row (the export may begin after they \
                  arrived), so they are not counted"
             ));
         }

@@ -3,8 +3,10 @@
 
 use std::sync::Arc;
 
-use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
+use chrono::{DateTime, NaiveDate, NaiveDateTime, NaiveTime, Utc};
 use mailflow_core::{Direction, Evidence};
+
+use crate::DateOrder;
 
 /// Column names as compared: lower case, letters and digits only, so `TLS 1.2`, `TLS1.2` and
 /// `tls_1_2`, or `Message ID` and `message_id`, are one name.
@@ -44,6 +46,8 @@ pub struct Row<'a> {
     pub file: &'a Arc<str>,
     pub line: u64,
     pub accepted_domains: &'a [String],
+    /// How the file writes dates with the year last.
+    pub date_order: DateOrder,
 }
 
 impl<'a> Row<'a> {
@@ -63,7 +67,7 @@ impl<'a> Row<'a> {
 
     pub fn time(&self, i: usize, column: &str) -> Result<DateTime<Utc>, String> {
         let cell = self.get(Some(i));
-        time(cell).ok_or_else(|| {
+        time(cell, self.date_order).ok_or_else(|| {
             format!("expected a time like 2026-11-30T08:15:02Z or 11/30/2026 8:15:02 AM in `{column}`, not {cell:?}")
         })
     }
@@ -74,30 +78,83 @@ impl<'a> Row<'a> {
     }
 }
 
-/// A UTC time as the exports write it: RFC 3339, ISO 8601 without an offset, or US style with
-/// an optional AM/PM. Times without an offset are UTC, as every Microsoft 365 export is.
-pub fn time(text: &str) -> Option<DateTime<Utc>> {
+/// A UTC time as the exports write it: RFC 3339, ISO 8601 without an offset, or a date with
+/// the year last (`11/30/2026`, `30/11/2026`, `30.11.2026`) or first (`2026/11/30`) and a time
+/// with an optional AM/PM. Times without an offset are UTC, as every Microsoft 365 export is.
+pub fn time(text: &str, order: DateOrder) -> Option<DateTime<Utc>> {
     if let Ok(t) = DateTime::parse_from_rfc3339(text) {
         return Some(t.with_timezone(&Utc));
     }
-    const FORMATS: [&str; 6] = [
-        "%Y-%m-%dT%H:%M:%S%.f",
-        "%Y-%m-%d %H:%M:%S%.f",
-        "%m/%d/%Y %I:%M:%S %p",
-        "%m/%d/%Y %I:%M %p",
-        "%m/%d/%Y %H:%M:%S",
-        "%m/%d/%Y %H:%M",
-    ];
     let text = text.strip_suffix('Z').unwrap_or(text);
-    FORMATS.iter().find_map(|f| NaiveDateTime::parse_from_str(text, f).ok()).map(|t| t.and_utc())
+    if let Some(t) = ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f"]
+        .iter()
+        .find_map(|f| NaiveDateTime::parse_from_str(text, f).ok())
+    {
+        return Some(t.and_utc());
+    }
+    let (day, clock) = text.split_once(' ')?;
+    let day = numeric_date(day, order)?;
+    let clock = ["%I:%M:%S %p", "%I:%M %p", "%H:%M:%S%.f", "%H:%M"]
+        .iter()
+        .find_map(|f| NaiveTime::parse_from_str(clock.trim(), f).ok())?;
+    Some(day.and_time(clock).and_utc())
 }
 
-/// A day: `2026-11-30`, `11/30/2026`, or any time [`time`] reads.
-pub fn date(text: &str) -> Option<NaiveDate> {
-    ["%Y-%m-%d", "%m/%d/%Y"]
-        .iter()
-        .find_map(|f| NaiveDate::parse_from_str(text, f).ok())
-        .or_else(|| time(text).map(|t| t.date_naive()))
+/// A day: `2026-11-30`, a date [`time`] reads, or any time it reads.
+pub fn date(text: &str, order: DateOrder) -> Option<NaiveDate> {
+    NaiveDate::parse_from_str(text, "%Y-%m-%d")
+        .ok()
+        .or_else(|| numeric_date(text, order))
+        .or_else(|| time(text, order).map(|t| t.date_naive()))
+}
+
+/// The day, month and year of a date written with `/` or `.`: year first is year, month, day;
+/// year last with dots is day first (`30.11.2026`); year last with slashes is in `order`
+/// (month first unless told otherwise), and not read when `order` is year first.
+fn numeric_date(text: &str, order: DateOrder) -> Option<NaiveDate> {
+    let (sep, [a, b, c]) = date_parts(text)?;
+    let (y, m, d) = match (a.len(), c.len(), sep, order) {
+        (4, _, _, _) => (a, b, c),
+        (_, 4, '.', _) | (_, 4, _, DateOrder::Dmy) => (c, b, a),
+        (_, 4, _, DateOrder::Mdy | DateOrder::Auto) => (c, a, b),
+        _ => return None,
+    };
+    NaiveDate::from_ymd_opt(y.parse().ok()?, m.parse().ok()?, d.parse().ok()?)
+}
+
+/// The separator and three numbers of `11/30/2026` or `30.11.2026` (the date of a time too).
+fn date_parts(text: &str) -> Option<(char, [&str; 3])> {
+    let text = text.split([' ', 'T']).next()?;
+    let sep = ['/', '.'].into_iter().find(|&sep| text.contains(sep))?;
+    let mut parts = text.split(sep);
+    let numbers = [parts.next()?, parts.next()?, parts.next()?];
+    let number = |n: &str| (1..=4).contains(&n.len()) && n.bytes().all(|b| b.is_ascii_digit());
+    (parts.next().is_none() && numbers.iter().all(|n| number(n))).then_some((sep, numbers))
+}
+
+/// What a date or time says of its file's order: day first for `30/11/2026` (a day above 12)
+/// and for dots; month first for `11/30/2026`; `None` for a date either way round
+/// (`05/11/2026`), the same both ways (`05/05/2026`), year first, or no such date.
+pub fn order_shown(text: &str) -> Option<DateOrder> {
+    let (sep, [a, b, c]) = date_parts(text)?;
+    let (a, b) = (a.parse::<u32>().ok()?, b.parse::<u32>().ok()?);
+    match () {
+        _ if c.len() != 4 => None,
+        _ if sep == '.' || a > 12 => Some(DateOrder::Dmy),
+        _ if b > 12 => Some(DateOrder::Mdy),
+        _ => None,
+    }
+}
+
+/// Whether a date reads as two different days month first and day first (`05/11/2026`).
+pub fn ambiguous(text: &str) -> bool {
+    date_parts(text).is_some_and(|(sep, [a, b, c])| {
+        sep == '/'
+            && c.len() == 4
+            && a != b
+            && a.parse::<u32>().is_ok_and(|a| a <= 12)
+            && b.parse::<u32>().is_ok_and(|b| b <= 12)
+    })
 }
 
 /// A count or size; thousands separators are allowed. `Some(None)` for an empty cell, `None`
@@ -126,11 +183,16 @@ pub fn direction(word: &str) -> Option<Direction> {
 }
 
 /// The tenant's connector in a connector id or name; empty, `-` and Microsoft's own connectors
-/// are no connector.
+/// (the intra-organization one included) are no connector.
 pub fn connector(text: &str) -> Option<String> {
     let text = text.trim();
-    (text != "-" && !mailflow_exchange::is_builtin_connector(text)).then(|| text.to_string())
+    let builtin = mailflow_exchange::is_builtin_connector(text) || text.eq_ignore_ascii_case(INTRA_ORGANIZATION);
+    (text != "-" && !builtin).then(|| text.to_string())
 }
+
+/// The connector between an organization's own servers, which the detail report names for
+/// hops inside the tenant: mail through it has not left.
+pub const INTRA_ORGANIZATION: &str = "Intra-Organization SMTP Send Connector";
 
 /// Addresses in a cell: separated by `;` or `,`, trimmed, in lower case.
 pub fn addresses(cell: &str) -> impl Iterator<Item = String> + '_ {
@@ -166,16 +228,52 @@ mod tests {
             "2026-11-30 08:15:02",
             "11/30/2026 8:15:02 AM",
             "11/30/2026 08:15:02",
+            "2026/11/30 08:15:02",
+            "30.11.2026 08:15:02",
         ] {
-            assert_eq!(time(text), Some(want), "{text}");
+            assert_eq!(time(text, DateOrder::Auto), Some(want), "{text}");
+            assert_eq!(time(text, DateOrder::Mdy), Some(want), "{text}");
         }
-        assert_eq!(time("11/30/2026 8:15:02 PM"), Some(want + chrono::Duration::hours(12)));
-        assert_eq!(time("2026-11-30T08:15:02.123Z").unwrap().timestamp_subsec_millis(), 123);
-        for bad in ["", "yesterday", "2026-13-01 00:00:00", "30/11/2026 08:15:02"] {
-            assert_eq!(time(bad), None, "{bad}");
+        assert_eq!(time("11/30/2026 8:15:02 PM", DateOrder::Auto), Some(want + chrono::Duration::hours(12)));
+        assert_eq!(time("2026-11-30T08:15:02.123Z", DateOrder::Auto).unwrap().timestamp_subsec_millis(), 123);
+        for bad in
+            ["", "yesterday", "2026-13-01 00:00:00", "30/11/2026 08:15:02", "11/30/26 08:15:02", "1/2/3/2026 0:00"]
+        {
+            assert_eq!(time(bad, DateOrder::Auto), None, "{bad}");
         }
-        assert_eq!(date("11/30/2026"), NaiveDate::from_ymd_opt(2026, 11, 30));
-        assert_eq!(date("2026-11-30T00:00:00Z"), NaiveDate::from_ymd_opt(2026, 11, 30));
+        assert_eq!(date("11/30/2026", DateOrder::Auto), NaiveDate::from_ymd_opt(2026, 11, 30));
+        assert_eq!(date("2026-11-30T00:00:00Z", DateOrder::Auto), NaiveDate::from_ymd_opt(2026, 11, 30));
+    }
+
+    #[test]
+    fn day_first_dates() {
+        let want: DateTime<Utc> = "2026-11-30T08:15:02Z".parse().unwrap();
+        for text in ["30/11/2026 08:15:02", "30/11/2026 8:15:02 AM", "30.11.2026 08:15:02", "2026-11-30T08:15:02Z"] {
+            assert_eq!(time(text, DateOrder::Dmy), Some(want), "{text}");
+        }
+        let may: DateTime<Utc> = "2026-11-05T08:15:02Z".parse().unwrap();
+        assert_eq!(time("05/11/2026 08:15:02", DateOrder::Dmy), Some(may));
+        assert_eq!(time("11/05/2026 08:15:02", DateOrder::Mdy), Some(may));
+        assert_eq!(time("11/05/2026 08:15:02", DateOrder::Ymd), None);
+        assert_eq!(time("2026/11/05 08:15:02", DateOrder::Ymd), Some(may));
+        assert_eq!(date("30/11/2026", DateOrder::Dmy), NaiveDate::from_ymd_opt(2026, 11, 30));
+        assert_eq!(date("30.11.2026", DateOrder::Mdy), NaiveDate::from_ymd_opt(2026, 11, 30));
+    }
+
+    #[test]
+    fn what_a_date_says_of_its_order() {
+        for (text, order, ambiguous_) in [
+            ("30/11/2026 08:15:02", Some(DateOrder::Dmy), false),
+            ("11/30/2026 8:15:02 AM", Some(DateOrder::Mdy), false),
+            ("05.11.2026", Some(DateOrder::Dmy), false),
+            ("05/11/2026 08:15:02", None, true),
+            ("05/05/2026", None, false),
+            ("2026/11/30", None, false),
+            ("2026-11-05T08:15:02Z", None, false),
+            ("", None, false),
+        ] {
+            assert_eq!((order_shown(text), ambiguous(text)), (order, ambiguous_), "{text}");
+        }
     }
 
     #[test]
@@ -185,5 +283,6 @@ mod tests {
         assert_eq!(connector("To_DefaultOpportunisticTLS"), None);
         assert_eq!(connector(" - "), None);
         assert_eq!(connector("To Partner").as_deref(), Some("To Partner"));
+        assert_eq!(connector("Intra-Organization SMTP Send Connector"), None);
     }
 }

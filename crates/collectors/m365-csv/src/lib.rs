@@ -15,8 +15,13 @@
 //! - `decode`: bytes to UTF-8 whatever the encoding, streaming, with a cap on record size.
 //! - `fields`: cells (times, numbers, statuses, recipients) as the exports spell them.
 //! - `summary`, `detail`, `report`, `custom`: one module per format. Only `detail` keeps state
-//!   across rows, because a message's events are rows of their own.
+//!   across rows, because a message's events are rows of their own; it keeps it for the whole
+//!   run, as a message's rows may be in two files.
+//! - [`Run`]: what the run keeps across files: the messages already emitted, so a message in
+//!   two files (a summary and a detail of one period, overlapping searches) counts once.
 
+use std::collections::hash_map::Entry;
+use std::collections::{HashMap, HashSet};
 use std::io::BufRead;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -24,6 +29,7 @@ use std::sync::Arc;
 use mailflow_component::input::{self, PathSpec};
 use mailflow_component::{CollectContext, CollectError, Collector, Emitter};
 use mailflow_config::{ComponentSection, ConfigError};
+use mailflow_core::{Direction, MessageEvent};
 use serde::Deserialize;
 
 mod custom;
@@ -51,6 +57,26 @@ pub struct M365CsvConfig {
     /// held in memory. A longer record ends the file's reading; the records before it count.
     #[serde(default = "default_max_record_bytes")]
     pub max_record_bytes: usize,
+    /// How dates with the year last are written: `11/30/2026` (`mdy`, en-US) or `30/11/2026`
+    /// (`dmy`, en-GB and most others); `auto` tells each file by its first date with a day above
+    /// 12. ISO dates (`2026-11-30`) read the same whatever this says.
+    #[serde(default)]
+    pub date_order: DateOrder,
+}
+
+/// The order of day, month and year in dates like `11/30/2026`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DateOrder {
+    /// Each file by its first date that reads only one way; month first if none does.
+    #[default]
+    Auto,
+    /// Month first: `11/30/2026`.
+    Mdy,
+    /// Day first: `30/11/2026`, `30.11.2026`.
+    Dmy,
+    /// Year first: `2026/11/30`; dates with the year last are not read.
+    Ymd,
 }
 
 fn default_max_record_bytes() -> usize {
@@ -129,16 +155,86 @@ pub struct M365CsvCollector {
 
 impl Collector for M365CsvCollector {
     fn collect(&self, ctx: &CollectContext<'_>, out: &mut Emitter<'_>) -> Result<(), CollectError> {
-        for input in input::expand(&self.inputs, out) {
+        let mut run = Run::default();
+        for (file, input) in input::expand(&self.inputs, out).into_iter().enumerate() {
+            run.file = file;
             let name: Arc<str> = input.display_name().into();
-            let result = input.open(out.progress()).and_then(|reader| self.read(reader, &name, ctx, out));
+            let result = input.open(out.progress()).and_then(|reader| self.read(reader, &name, ctx, &mut run, out));
             if let Err(e) = result {
                 out.error(e.to_string());
             }
         }
+        // A detail's messages, whichever files their rows were in.
+        run.file = usize::MAX;
+        std::mem::take(&mut run.details).finish(&ctx.site.accepted_domains, &mut run, out);
+        let internal = run.internal.len() as u64 + run.internal_unkeyed;
+        if internal > 0 {
+            out.note(format!("{internal} messages between accepted domains are internal and not counted"));
+        }
+        if run.repeated > 0 {
+            out.note(format!("{} messages already read from another file were counted once", run.repeated));
+        }
         Ok(())
     }
 }
+
+/// What a run keeps across its files.
+#[derive(Default)]
+pub(crate) struct Run {
+    /// The number of the file being read.
+    file: usize,
+    /// Every message emitted with a key, and the file it was read from.
+    emitted: HashMap<(String, Direction), usize>,
+    /// Messages skipped because another file had them.
+    repeated: u64,
+    /// Messages between accepted domains, which no event counts: by key, and those without.
+    internal: HashSet<String>,
+    internal_unkeyed: u64,
+    details: detail::Messages,
+}
+
+impl Run {
+    /// Emits `event` unless another file already gave the message with this key (see
+    /// [`network_key`], [`message_key`]) in the same direction. Rows of one file that share a key
+    /// (Get-MessageTrace's row per recipient) are not taken for repeats.
+    pub fn emit(&mut self, key: Option<String>, event: MessageEvent, out: &mut Emitter<'_>) {
+        if let Some(key) = key {
+            match self.emitted.entry((key, event.direction)) {
+                Entry::Occupied(e) if *e.get() != self.file => {
+                    self.repeated += 1;
+                    return;
+                }
+                Entry::Occupied(_) => {}
+                Entry::Vacant(e) => {
+                    e.insert(self.file);
+                }
+            }
+        }
+        out.event(event);
+    }
+
+    /// Counts a message between accepted domains once, however many files hold it.
+    pub fn internal(&mut self, key: Option<String>) {
+        match key {
+            Some(key) => _ = self.internal.insert(key),
+            None => self.internal_unkeyed += 1,
+        }
+    }
+}
+
+/// A message's key by its `network_message_id`, the same in every export of Exchange Online.
+pub(crate) fn network_key(id: &str) -> String {
+    format!("n:{}", id.to_ascii_lowercase())
+}
+
+/// A message's key by its Message-ID, for files without a network message id.
+pub(crate) fn message_key(id: &str) -> String {
+    format!("m:{id}")
+}
+
+/// Rows held while a file's date order is not known yet: beyond this many bytes of cells,
+/// dates are read month first.
+const UNDECIDED_BYTES: usize = 64 << 20;
 
 /// The reader of one file's format.
 enum Rows {
@@ -148,12 +244,25 @@ enum Rows {
     Custom(custom::Custom),
 }
 
+impl Rows {
+    /// The column whose dates tell a file's date order.
+    fn time_column(&self) -> usize {
+        match self {
+            Rows::Summary(r) => r.time,
+            Rows::Detail(r) => r.time,
+            Rows::Report(r) => r.date,
+            Rows::Custom(r) => r.time,
+        }
+    }
+}
+
 impl M365CsvCollector {
     fn read(
         &self,
         reader: Box<dyn BufRead + Send>,
         name: &Arc<str>,
         ctx: &CollectContext<'_>,
+        run: &mut Run,
         out: &mut Emitter<'_>,
     ) -> Result<(), CollectError> {
         let failed = |line: u64, why: &dyn std::fmt::Display| CollectError::Other(format!("{name}:{line}: {why}"));
@@ -178,6 +287,41 @@ impl M365CsvCollector {
         let header_line = record.position().map_or(1, |p| p.line());
         let mut rows = self.rows_for(&fields::Header::new(&header)).map_err(|why| failed(header_line, &why))?;
 
+        let accepted_domains = &ctx.site.accepted_domains;
+        let handle = |cells: &[&str], line, date_order, rows: &mut Rows, run: &mut Run, out: &mut Emitter<'_>| {
+            let row = fields::Row { cells, file: name, line, accepted_domains, date_order };
+            let done = match rows {
+                Rows::Summary(r) => r.row(&row, run, out),
+                Rows::Detail(r) => r.row(&row, &mut run.details),
+                Rows::Report(r) => r.row(&row, out),
+                Rows::Custom(r) => r.row(&row, run, out),
+            };
+            if let Err(why) = done {
+                out.skip(format!("{name}:{line}"), why);
+            }
+        };
+        let replay = |waiting: &mut Vec<(u64, Vec<String>)>, order, rows: &mut Rows, run: &mut Run, out: &mut _| {
+            for (line, cells) in waiting.drain(..) {
+                handle(&cells.iter().map(String::as_str).collect::<Vec<_>>(), line, order, rows, run, out);
+            }
+        };
+        // With `date_order = "auto"`, rows wait from the first date that reads both ways
+        // (`05/11/2026`) until a date tells the order (`30/11/2026`), the end of the file, or
+        // UNDECIDED_BYTES; then month first, with a warning.
+        let time_column = rows.time_column();
+        let mut date_order = Some(self.config.date_order).filter(|o| *o != DateOrder::Auto);
+        let mut waiting: Vec<(u64, Vec<String>)> = Vec::new();
+        let mut waiting_bytes = 0;
+        let warn_undecided = |waiting: &[(u64, Vec<String>)], capped: bool, out: &mut Emitter<'_>| {
+            out.warn(format!(
+                "{name}: dates such as {:?} read as month first or day first alike, and no date {} tells which, \
+                 so {} rows from there on are read month first; set `date_order` to \"dmy\" if the file writes \
+                 the day first, or to \"mdy\"",
+                waiting[0].1.get(time_column).map_or("", String::as_str),
+                if capped { "in the rows held until then" } else { "of the file" },
+                waiting.len(),
+            ));
+        };
         let result = loop {
             let result = csv.read_byte_record(&mut record);
             let line = record.position().map_or_else(|| csv.position().line(), |p| p.line());
@@ -191,26 +335,33 @@ impl M365CsvCollector {
                     // The decoder wrote UTF-8 and CSV splits only at ASCII, so every cell is UTF-8.
                     let cells: Vec<&str> =
                         record.iter().map(|cell| std::str::from_utf8(cell).unwrap_or("\u{FFFD}").trim()).collect();
-                    let row =
-                        fields::Row { cells: &cells, file: name, line, accepted_domains: &ctx.site.accepted_domains };
-                    let done = match &mut rows {
-                        Rows::Summary(r) => r.row(&row, out),
-                        Rows::Detail(r) => r.row(&row),
-                        Rows::Report(r) => r.row(&row, out),
-                        Rows::Custom(r) => r.row(&row, out),
-                    };
-                    if let Err(why) = done {
-                        out.skip(format!("{name}:{line}"), why);
+                    if date_order.is_none() {
+                        let time = cells.get(time_column).copied().unwrap_or("");
+                        date_order = fields::order_shown(time);
+                        if date_order.is_none() && (fields::ambiguous(time) || !waiting.is_empty()) {
+                            waiting_bytes += cells.iter().map(|c| c.len() + 24).sum::<usize>();
+                            waiting.push((line, cells.iter().map(|c| c.to_string()).collect()));
+                            if waiting_bytes > UNDECIDED_BYTES {
+                                warn_undecided(&waiting, true, out);
+                                date_order = Some(DateOrder::Mdy);
+                                replay(&mut waiting, DateOrder::Mdy, &mut rows, run, out);
+                            }
+                            continue;
+                        }
+                        replay(&mut waiting, date_order.unwrap_or_default(), &mut rows, run, out);
                     }
+                    handle(&cells, line, date_order.unwrap_or_default(), &mut rows, run, out);
                 }
                 Err(e) => break Err(failed(line, &e)),
             }
         };
         // What was read before an error still counts.
-        match rows {
-            Rows::Detail(r) => r.finish(name, &ctx.site.accepted_domains, out),
-            Rows::Summary(r) => r.finish(name, &ctx.site.accepted_domains, out),
-            _ => {}
+        if !waiting.is_empty() {
+            warn_undecided(&waiting, false, out);
+            replay(&mut waiting, DateOrder::Mdy, &mut rows, run, out);
+        }
+        if let Rows::Summary(r) = rows {
+            r.finish(name, accepted_domains, out);
         }
         let decoder = csv.get_ref();
         if decoder.invalid > 0 {

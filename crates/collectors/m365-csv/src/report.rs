@@ -26,7 +26,7 @@ pub fn looks_like(header: &Header) -> bool {
 }
 
 pub struct Report {
-    date: usize,
+    pub date: usize,
     direction: usize,
     volume: usize,
     connector: Option<usize>,
@@ -53,7 +53,7 @@ impl Report {
     pub fn row(&mut self, row: &Row<'_>, out: &mut Emitter<'_>) -> Result<(), String> {
         let name = |i: usize| self.names.get(i).map_or("", String::as_str);
         let cell = row.get(Some(self.date));
-        let date = fields::date(cell).ok_or_else(|| {
+        let date = fields::date(cell, row.date_order).ok_or_else(|| {
             format!("expected a date like 2026-11-30 or 11/30/2026 in `{}`, not {cell:?}", name(self.date))
         })?;
         let cell = row.get(Some(self.direction));

@@ -4,8 +4,9 @@
 
 use mailflow_component::Emitter;
 use mailflow_core::{Direction, MessageEvent};
-use mailflow_exchange::direction_of_sender;
+use mailflow_exchange::is_accepted;
 
+use crate::Run;
 use crate::fields::{self, Header, Row};
 
 pub fn looks_like(header: &Header) -> bool {
@@ -13,16 +14,19 @@ pub fn looks_like(header: &Header) -> bool {
 }
 
 pub struct Summary {
-    time: usize,
+    pub time: usize,
     recipient_status: usize,
     sender: Option<usize>,
     size: Option<usize>,
     message_id: Option<usize>,
+    network_message_id: Option<usize>,
     client_ip: Option<usize>,
     directionality: Option<usize>,
     connector: Option<usize>,
-    /// Messages whose direction came from the sender's domain.
+    /// Without accepted domains: messages whose direction is not written (counted inbound), and
+    /// `Originating` messages (counted outbound, though internal mail is `Originating` too).
     guessed: u64,
+    unchecked: u64,
 }
 
 impl Summary {
@@ -33,29 +37,53 @@ impl Summary {
             sender: header.find(&["sender_address"]),
             size: header.find(&["total_bytes"]),
             message_id: header.find(&["message_id"]),
+            network_message_id: header.find(&["network_message_id"]),
             client_ip: header.find(&["original_client_ip"]),
             directionality: header.find(&["directionality"]),
             connector: header.find(&["connector_id"]),
             guessed: 0,
+            unchecked: 0,
         })
     }
 
-    pub fn row(&mut self, row: &Row<'_>, out: &mut Emitter<'_>) -> Result<(), String> {
+    pub fn row(&mut self, row: &Row<'_>, run: &mut Run, out: &mut Emitter<'_>) -> Result<(), String> {
         let time = row.time(self.time, "origin_timestamp_utc")?;
         let size = row.number(self.size, "total_bytes")?;
         let sender = row.text(self.sender);
-        let direction = fields::direction(row.get(self.directionality)).unwrap_or_else(|| {
-            self.guessed += 1;
-            direction_of_sender(sender.as_deref().unwrap_or(""), row.accepted_domains)
-        });
-        let mut addresses = Vec::new();
-        let mut statuses = Vec::new();
-        for entry in row.get(Some(self.recipient_status)).split(';').map(str::trim).filter(|e| !e.is_empty()) {
-            let (address, events) = entry.split_once("##").unwrap_or((entry, ""));
-            addresses.push(address.trim());
-            // The last event that says anything about delivery (not `SpamDiagnostic`, say).
-            statuses.extend(events.rsplit(',').find_map(fields::status));
-        }
+        // Each recipient and the last event that says anything about its delivery (not
+        // `SpamDiagnostic`, say).
+        let recipients: Vec<(&str, Option<_>)> = row
+            .get(Some(self.recipient_status))
+            .split(';')
+            .map(str::trim)
+            .filter(|e| !e.is_empty())
+            .map(|entry| {
+                let (address, events) = entry.split_once("##").unwrap_or((entry, ""));
+                (address.trim(), events.rsplit(',').find_map(fields::status))
+            })
+            .collect();
+        let said = fields::direction(row.get(self.directionality));
+        let accepted = row.accepted_domains;
+        let inside = |(address, _): &&(&str, _)| is_accepted(address, accepted);
+        let (direction, recipients): (_, Vec<_>) = if accepted.is_empty() {
+            match said {
+                Some(Direction::Outbound) => self.unchecked += 1,
+                None => self.guessed += 1,
+                _ => {}
+            }
+            (said.unwrap_or(Direction::Inbound), recipients.iter().collect())
+        } else if said == Some(Direction::Inbound) || !is_accepted(sender.as_deref().unwrap_or(""), accepted) {
+            // Mail from outside counts for the recipients inside; relayed mail for all of them.
+            let kept: Vec<_> = recipients.iter().filter(inside).collect();
+            (Direction::Inbound, if kept.is_empty() { recipients.iter().collect() } else { kept })
+        } else {
+            let outside: Vec<_> = recipients.iter().filter(|r| !inside(r)).collect();
+            if outside.is_empty() {
+                run.internal(self.key(row));
+                return Ok(());
+            }
+            (Direction::Outbound, outside)
+        };
         let mut event = MessageEvent::new(time, direction);
         event.connector = fields::connector(row.get(self.connector));
         // The original client is the sending server of inbound mail, but the sender's own
@@ -63,29 +91,47 @@ impl Summary {
         if direction == Direction::Inbound {
             event.peer.ip = row.get(self.client_ip).parse().ok();
         }
-        event.recipients = u32::try_from(addresses.len()).ok().filter(|n| *n > 0);
-        event.recipient_domains = fields::domains(addresses);
+        event.recipients = u32::try_from(recipients.len()).ok().filter(|n| *n > 0);
+        event.recipient_domains = fields::domains(recipients.iter().map(|(address, _)| *address));
         event.sender = sender;
         event.size = size;
-        event.status = fields::overall(statuses);
+        event.status = fields::overall(recipients.iter().filter_map(|(_, status)| *status));
         event.message_id = row.text(self.message_id);
         event.evidence = row.evidence();
-        out.event(event);
+        run.emit(self.key(row), event, out);
         Ok(())
     }
 
+    /// The message's key: its network message id, else its Message-ID.
+    fn key(&self, row: &Row<'_>) -> Option<String> {
+        match row.get(self.network_message_id) {
+            "" => row.text(self.message_id).as_deref().map(crate::message_key),
+            id => Some(crate::network_key(id)),
+        }
+    }
+
     pub fn finish(self, file: &str, accepted_domains: &[String], out: &mut Emitter<'_>) {
-        warn_guessed(file, self.guessed, accepted_domains, out);
+        if accepted_domains.is_empty() {
+            warn_no_domains(file, self.guessed, self.unchecked, out);
+        }
     }
 }
 
-/// Without accepted domains every message whose direction is not written counts as inbound;
-/// say so rather than let a report quietly lack its outbound mail.
-pub fn warn_guessed(file: &str, guessed: u64, accepted_domains: &[String], out: &mut Emitter<'_>) {
-    if guessed > 0 && accepted_domains.is_empty() {
+/// Without accepted domains, every message whose direction is not written counts as inbound,
+/// and every `Originating` one as outbound, mail between the tenant's own users included: say
+/// so rather than let a report quietly lack its outbound mail or hold internal mail.
+pub fn warn_no_domains(what: &str, guessed: u64, unchecked: u64, out: &mut Emitter<'_>) {
+    if guessed > 0 {
         out.warn(format!(
-            "{file}: {guessed} messages have a directionality other than Originating or Incoming, and [site] \
+            "{what}: {guessed} messages have a directionality other than Originating or Incoming, and [site] \
              accepted_domains is empty, so they count as inbound; list the tenant's domains there"
+        ));
+    }
+    if unchecked > 0 {
+        out.warn(format!(
+            "{what}: {unchecked} Originating messages count as outbound, but [site] accepted_domains is empty, so \
+             mail between the tenant's own users, Originating too, cannot be told apart and counts among them; \
+             list the tenant's domains there"
         ));
     }
 }
