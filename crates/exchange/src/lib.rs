@@ -104,6 +104,9 @@ impl<'a> CustomData<'a> {
     }
 }
 
+/// The connector between an organization's own servers: mail through it has not left.
+pub const INTRA_ORGANIZATION_CONNECTOR: &str = "Intra-Organization SMTP Send Connector";
+
 pub const INBOUND_CONNECTOR_DATA: &str = "InboundConnectorData";
 pub const OUTBOUND_CONNECTOR_DATA: &str = "Microsoft.Exchange.Hygiene.TenantOutboundConnectorCustomData";
 
@@ -210,7 +213,7 @@ pub fn is_builtin_connector(id: &str) -> bool {
     let id = id.trim();
     if id.is_empty()
         || id.eq_ignore_ascii_case("To_DefaultOpportunisticTLS")
-        || id.eq_ignore_ascii_case("Intra-Organization SMTP Send Connector")
+        || id.eq_ignore_ascii_case(INTRA_ORGANIZATION_CONNECTOR)
     {
         return true;
     }

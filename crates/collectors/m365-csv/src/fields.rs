@@ -186,13 +186,10 @@ pub fn direction(word: &str) -> Option<Direction> {
 /// (the intra-organization one included) are no connector.
 pub fn connector(text: &str) -> Option<String> {
     let text = text.trim();
-    let builtin = mailflow_exchange::is_builtin_connector(text) || text.eq_ignore_ascii_case(INTRA_ORGANIZATION);
-    (text != "-" && !builtin).then(|| text.to_string())
+    (text != "-" && !mailflow_exchange::is_builtin_connector(text)).then(|| text.to_string())
 }
 
-/// The connector between an organization's own servers, which the detail report names for
-/// hops inside the tenant: mail through it has not left.
-pub const INTRA_ORGANIZATION: &str = "Intra-Organization SMTP Send Connector";
+pub use mailflow_exchange::INTRA_ORGANIZATION_CONNECTOR as INTRA_ORGANIZATION;
 
 /// Addresses in a cell: separated by `;` or `,`, trimmed, in lower case.
 pub fn addresses(cell: &str) -> impl Iterator<Item = String> + '_ {
