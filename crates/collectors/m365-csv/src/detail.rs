@@ -110,7 +110,8 @@ impl Detail {
         let time = row.time(self.time, "date_time_utc")?;
         let size = row.number(self.size, "total_bytes")?;
         let seq = messages.0.len();
-        let m = messages.0.entry(id.to_string()).or_insert_with(|| Message { seq, ..Default::default() });
+        // Network message ids are GUIDs, whose case varies between exports.
+        let m = messages.0.entry(crate::network_key(id)).or_insert_with(|| Message { seq, ..Default::default() });
         m.sender = m.sender.take().or_else(|| row.text(self.sender));
         m.message_id = m.message_id.take().or_else(|| row.text(self.message_id));
         m.size = m.size.or(size);
@@ -205,7 +206,8 @@ impl Messages {
                 guessed += 1;
                 direction_of_sender(m.sender.as_deref().unwrap_or(""), accepted_domains)
             });
-            let key = || Some(crate::network_key(&id));
+            // Grouped by `network_key` already.
+            let key = || Some(id.clone());
             let event = |hop: &Hop, direction, recipients: &[String], status, rows: &[Location]| {
                 let mut event = MessageEvent::new(hop.time, direction);
                 event.connector = hop.connector.clone();

@@ -137,13 +137,15 @@ fn date_parts(text: &str) -> Option<(char, [&str; 3])> {
 /// (`05/11/2026`), the same both ways (`05/05/2026`), year first, or no such date.
 pub fn order_shown(text: &str) -> Option<DateOrder> {
     let (sep, [a, b, c]) = date_parts(text)?;
-    let (a, b) = (a.parse::<u32>().ok()?, b.parse::<u32>().ok()?);
-    match () {
-        _ if c.len() != 4 => None,
-        _ if sep == '.' || a > 12 => Some(DateOrder::Dmy),
-        _ if b > 12 => Some(DateOrder::Mdy),
-        _ => None,
-    }
+    let (a, b, year) = (a.parse::<u32>().ok()?, b.parse::<u32>().ok()?, c.parse::<i32>().ok()?);
+    // Only a date that exists in the order it implies decides: `13/13/2026` is damage.
+    let (order, day, month) = match () {
+        _ if c.len() != 4 => return None,
+        _ if sep == '.' || a > 12 => (DateOrder::Dmy, a, b),
+        _ if b > 12 => (DateOrder::Mdy, b, a),
+        _ => return None,
+    };
+    NaiveDate::from_ymd_opt(year, month, day).map(|_| order)
 }
 
 /// Whether a date reads as two different days month first and day first (`05/11/2026`).
@@ -151,9 +153,7 @@ pub fn ambiguous(text: &str) -> bool {
     date_parts(text).is_some_and(|(sep, [a, b, c])| {
         sep == '/'
             && c.len() == 4
-            && a != b
-            && a.parse::<u32>().is_ok_and(|a| a <= 12)
-            && b.parse::<u32>().is_ok_and(|b| b <= 12)
+            && matches!((a.parse::<u32>(), b.parse::<u32>()), (Ok(a), Ok(b)) if a != b && (1..=12).contains(&a) && (1..=12).contains(&b))
     })
 }
 
@@ -265,6 +265,10 @@ mod tests {
             ("05.11.2026", Some(DateOrder::Dmy), false),
             ("05/11/2026 08:15:02", None, true),
             ("05/05/2026", None, false),
+            ("5/05/2026", None, false),
+            ("13/13/2026", None, false),
+            ("12/32/2026", None, false),
+            ("31/02/2026", None, false),
             ("2026/11/30", None, false),
             ("2026-11-05T08:15:02Z", None, false),
             ("", None, false),

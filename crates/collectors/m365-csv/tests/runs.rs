@@ -110,6 +110,16 @@ fn a_message_split_over_two_detail_files_counts_as_in_one() {
     );
 }
 
+#[test]
+fn network_message_ids_match_whatever_their_case() {
+    let (once, _) = run(&[("a.csv", DETAIL.as_bytes().to_vec())], CONTOSO, "");
+    let upper = DETAIL.replace("id-1", "ID-1").replace("id-3", "ID-3");
+    let (twice, stats) = run(&[("a.csv", DETAIL.as_bytes().to_vec()), ("b.csv", upper.into_bytes())], CONTOSO, "");
+    // The rows of both files are one message's.
+    assert_eq!(without_evidence(&twice), without_evidence(&once));
+    assert!(!stats.notes.iter().any(|n| n.contains("counted once")), "{:?}", stats.notes);
+}
+
 /// Three messages as a summary and as a detail export: one in, one out to a recipient inside and
 /// one outside, one internal.
 const SUMMARY: &str = r#"origin_timestamp_utc,sender_address,recipient_status,total_bytes,message_id,network_message_id,original_client_ip,directionality,connector_id
