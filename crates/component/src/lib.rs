@@ -56,6 +56,8 @@ pub struct CollectContext<'a> {
 pub struct Emitter<'a> {
     on_event: &'a mut dyn FnMut(MessageEvent),
     on_counts: Option<&'a mut dyn FnMut(DayCounts)>,
+    /// Whether counts were sent with no receiver, which is said once.
+    counts_lost: bool,
     stats: SourceStats,
     progress: Arc<Progress>,
 }
@@ -130,7 +132,13 @@ pub struct SourceStats {
 
 impl<'a> Emitter<'a> {
     pub fn new(on_event: &'a mut dyn FnMut(MessageEvent)) -> Self {
-        Emitter { on_event, on_counts: None, stats: SourceStats::default(), progress: Arc::default() }
+        Emitter {
+            on_event,
+            on_counts: None,
+            counts_lost: false,
+            stats: SourceStats::default(),
+            progress: Arc::default(),
+        }
     }
 
     /// Accepts [`DayCounts`] too; without this, a source that sends them fails with a message
@@ -159,10 +167,12 @@ impl<'a> Emitter<'a> {
     pub fn counts(&mut self, counts: DayCounts) {
         match &mut self.on_counts {
             Some(on_counts) => {
-                self.stats.emitted += counts.counters.messages;
+                // Counts come from input: they saturate, as rollups do.
+                self.stats.emitted = self.stats.emitted.saturating_add(counts.counters.messages);
                 on_counts(counts);
             }
-            None if self.stats.errors.is_empty() => {
+            None if !self.counts_lost => {
+                self.counts_lost = true;
                 self.error("this source holds daily totals, not single messages, so it cannot be listed as events")
             }
             None => {}
@@ -245,18 +255,20 @@ mod tests {
     fn counts_need_a_receiver_or_say_why_they_were_lost() {
         let mut ignore = |_| {};
         let mut out = Emitter::new(&mut ignore);
+        out.error("an earlier file failed");
         out.counts(counts(3));
         out.counts(counts(4));
         let stats = out.into_stats();
-        assert_eq!(stats.errors.len(), 1, "said once: {:?}", stats.errors);
-        assert!(stats.errors[0].contains("daily totals, not single messages"));
+        assert_eq!(stats.errors.len(), 2, "said once: {:?}", stats.errors);
+        assert!(stats.errors[1].contains("daily totals, not single messages"));
 
         let mut received = Vec::new();
         let mut keep = |c: DayCounts| received.push(c.counters.messages);
         let mut ignore = |_| {};
         let mut out = Emitter::new(&mut ignore).with_counts(&mut keep);
         out.counts(counts(3));
-        assert_eq!(out.into_stats().emitted, 3);
-        assert_eq!(received, [3]);
+        out.counts(counts(u64::MAX));
+        assert_eq!(out.into_stats().emitted, u64::MAX, "saturates");
+        assert_eq!(received, [3, u64::MAX]);
     }
 }

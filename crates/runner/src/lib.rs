@@ -171,7 +171,7 @@ impl Pipeline {
             let day_start = mailflow_core::range::start_of_day(counts.date, range.timezone);
             source.first_event = Some(source.first_event.map_or(day_start, |t| t.min(day_start)));
             if counts.date < window_first || counts.date > range.to {
-                source.out_of_range += counts.counters.messages;
+                source.out_of_range = source.out_of_range.saturating_add(counts.counters.messages);
                 return;
             }
             // Rules see what the counts say: direction, connector and source.
@@ -184,9 +184,9 @@ impl Pipeline {
                 Resolution::Internal => return,
             };
             if range.contains(counts.date) {
-                source.events += counts.counters.messages;
+                source.events = source.events.saturating_add(counts.counters.messages);
             } else {
-                source.out_of_range += counts.counters.messages;
+                source.out_of_range = source.out_of_range.saturating_add(counts.counters.messages);
             }
             let key = RollupKey {
                 date: counts.date,
@@ -340,7 +340,9 @@ mod tests {
              2026-11-01,Inbound,,0,7,7\n\
              2026-11-30,Inbound,,1,2,4\n\
              2026-12-01,Inbound,,2,8,10\n\
-             2026-12-01,Outbound,To Partner,0,5,5\n",
+             2026-12-01,Outbound,To Partner,0,5,5\n\
+             2026-10-01,Inbound,,0,0,18446744073709551615\n\
+             2026-10-02,Inbound,,0,0,18446744073709551615\n",
         )
         .unwrap();
         let config = "[site]\ntimezone = \"Europe/Berlin\"\n\
@@ -351,8 +353,8 @@ mod tests {
         let range = ReportRange::new("2026-12-01".parse().unwrap(), "2026-12-01".parse().unwrap(), tz).unwrap();
         let collected = p.collect(&range, None);
         let source = &collected.sources[0];
-        assert_eq!((source.status, source.events, source.out_of_range), (SourceStatus::Ok, 15, 11));
-        assert_eq!(source.first_event, Some("2026-10-31T23:00:00Z".parse().unwrap()), "midnight in Berlin");
+        assert_eq!((source.status, source.events, source.out_of_range), (SourceStatus::Ok, 15, u64::MAX));
+        assert_eq!(source.first_event, Some("2026-09-30T22:00:00Z".parse().unwrap()), "midnight in Berlin");
 
         let report = p.report(range, &collected, "2026-12-02T06:00:00Z".parse().unwrap());
         let names: Vec<(&str, u64, u64)> = report

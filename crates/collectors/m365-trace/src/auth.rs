@@ -171,12 +171,20 @@ impl TokenSource {
                 tracing::debug!(expires_in_secs = lifetime.as_secs(), "access token issued");
                 Ok(token)
             }
-            (_, error) => Err(TokenError::Refused(refusal(
-                url,
-                status,
-                error.as_deref().unwrap_or(""),
-                parsed.error_description.as_deref().unwrap_or(""),
-            ))),
+            (_, error) => {
+                let why = refusal(
+                    url,
+                    status,
+                    error.as_deref().unwrap_or(""),
+                    parsed.error_description.as_deref().unwrap_or(""),
+                );
+                // The answer is the server's to write: it must not bring our secret to a log.
+                let why = match &self.credential {
+                    Credential::Secret(secret) if !secret.expose().is_empty() => why.replace(secret.expose(), "***"),
+                    _ => why,
+                };
+                Err(TokenError::Refused(why))
+            }
         }
     }
 }

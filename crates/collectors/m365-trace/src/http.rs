@@ -43,8 +43,8 @@ pub struct Stats {
 const FIVE_MINUTES: Duration = Duration::from_secs(300);
 /// The longest a `Retry-After` is obeyed; a longer one is taken as this.
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(600);
-/// Pages of one listing before the collector takes the paging to be broken: 50 million rows.
-const MAX_PAGES: usize = 10_000;
+/// Rows of one listing before the collector takes the paging to be broken.
+const MAX_ROWS: usize = 50_000_000;
 
 /// Allows `limit` requests in any five minutes: each request's slot frees five minutes after
 /// it was taken. This is the API's own rule ("100 requests within a 5-minute running window"),
@@ -210,7 +210,8 @@ impl GraphClient {
         // Written as Microsoft's examples write it: `$` plain, spaces as %20 (not form encoding's `+`).
         let mut url = self.traces.clone();
         url.set_query(Some(&format!("$filter={}&$top={top}", filter.replace(' ', "%20"))));
-        self.walk(url, |rows: Vec<ListRow>, page, skipped| {
+        let max_pages = (MAX_ROWS / top.max(1) as usize).max(1);
+        self.walk(url, max_pages, |rows: Vec<ListRow>, page, skipped| {
             let inside = rows.into_iter().filter(|r| r.received_date_time >= start && r.received_date_time < end);
             on_page(inside.collect(), page, skipped)
         })
@@ -227,7 +228,7 @@ impl GraphClient {
         let mut events = Vec::new();
         let page_of = url.to_string();
         let mut bad = Vec::new();
-        self.walk(url, |rows, _, skipped| {
+        self.walk(url, MAX_ROWS / 1000, |rows, _, skipped| {
             events.extend(rows);
             bad.extend(skipped);
         })
@@ -242,14 +243,15 @@ impl GraphClient {
     async fn walk<T: serde::de::DeserializeOwned>(
         &mut self,
         mut url: Url,
+        max_pages: usize,
         mut on_page: impl FnMut(Vec<T>, &str, Vec<(usize, String)>),
     ) -> Result<(), ApiError> {
         let mut visited = std::collections::HashSet::new();
         loop {
-            if !visited.insert(url.to_string()) || visited.len() > MAX_PAGES {
+            if !visited.insert(url.to_string()) || visited.len() > max_pages {
                 return Err(ApiError::Malformed {
                     url: url.to_string(),
-                    why: format!("the API keeps giving next pages (a link repeated, or over {MAX_PAGES} pages)"),
+                    why: format!("the API keeps giving next pages (a link repeated, or over {max_pages} pages)"),
                 });
             }
             let body = self.get(&url).await?;
@@ -284,8 +286,9 @@ impl GraphClient {
         let mut attempts = 0u32;
         let mut token_renewed = false;
         loop {
-            self.pacer.acquire(&mut self.stats).await;
+            // The token first: its retries may take minutes, and the slot is for the request.
             let token = self.token().await?;
+            self.pacer.acquire(&mut self.stats).await;
             self.stats.calls += 1;
             attempts += 1;
             let result =

@@ -4,8 +4,8 @@
 //! Direction comes from `site.accepted_domains`: a sender outside and a recipient inside is
 //! inbound; a sender inside and a recipient outside is outbound; both inside is internal mail,
 //! which crosses no connector and is not counted; both outside (mail relayed or forwarded
-//! through the tenant) counts as inbound. A message counts once per direction, whatever its
-//! number of recipients.
+//! through the tenant) came in and went out, so it counts in both directions, as the detail
+//! export counts it. A message counts once per direction, whatever its number of recipients.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -171,7 +171,11 @@ pub fn parts(rows: Vec<ListRow>, accepted_domains: &[String], tally: &mut Tally)
             match (sender_inside, is_accepted(&row.recipient_address, accepted_domains)) {
                 (true, true) => {}
                 (true, false) => outbound.push(row),
-                (false, _) => inbound.push(row),
+                (false, true) => inbound.push(row),
+                (false, false) => {
+                    inbound.push(row);
+                    outbound.push(row);
+                }
             }
         }
         if inbound.is_empty() && outbound.is_empty() {
@@ -360,11 +364,17 @@ mod tests {
                 row("m2", "x@corp.example", "c@two.example", "Pending"),
                 row("m2", "x@corp.example", "y@corp.example", "Delivered"),
                 row("m3", "x@corp.example", "y@corp.example", "Delivered"),
+                // Forwarded through the tenant: in and out.
+                row("m4", "a@outside.example", "fwd@elsewhere.example", "Delivered"),
+                row("m4", "a@outside.example", "x@corp.example", "Delivered"),
             ],
             &accepted,
             &mut tally,
         );
-        assert_eq!(parts.len(), 2);
+        let m4: Vec<(Direction, u32)> =
+            parts.iter().filter(|p| p.id == "m4").map(|p| (p.direction, p.recipients)).collect();
+        assert_eq!(m4, [(Direction::Inbound, 2), (Direction::Outbound, 1)]);
+        assert_eq!(parts.len(), 4);
         assert_eq!(
             (parts[0].direction, parts[0].recipients, parts[0].status),
             (Direction::Inbound, 2, Some(Status::Delivered))

@@ -177,7 +177,9 @@ async fn token(
         _ => false,
     };
     if !proved {
-        return refuse("AADSTS7000215: Invalid client secret provided.");
+        // As careless servers do, the refusal quotes what it was sent.
+        let sent = form.get("client_secret").map(String::as_str).unwrap_or("");
+        return refuse(&format!("AADSTS7000215: Invalid client secret provided: '{sent}'."));
     }
     let token = format!("token-{}", inner.token_requests);
     let expires = Instant::now() + Duration::from_secs(inner.token_lifetime_secs);
