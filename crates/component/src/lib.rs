@@ -13,9 +13,11 @@
 //! - [`Sink`]: the sink side.
 //! - [`input`]: files, globs and stdin, shared by every file-reading collector.
 //! - [`output`]: atomic file writes, shared by every file-writing sink.
+//! - [`net`]: loopback checks and error chains, for components that talk to servers.
 //! - [`CollectError`], [`SinkError`].
 
 pub mod input;
+pub mod net;
 pub mod output;
 
 use std::fmt::Display;

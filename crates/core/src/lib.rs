@@ -31,3 +31,9 @@ pub use range::{RangeSpec, ReportRange};
 pub use report::Report;
 pub use rollup::{Counters, Rollup};
 pub use rules::{ConnectorConfig, ConnectorRules, NO_CONNECTOR, Resolution, SiteConfig};
+
+/// FNV-1a: a hash that stays the same across builds and runs (std's does not), for names and
+/// choices that must stay the same too.
+pub fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3))
+}

@@ -217,7 +217,10 @@ impl LockDir {
     /// Lock files for the jobs of the config at `config_path`, in `dir` (created if needed).
     pub fn new(dir: PathBuf, config_path: &Path) -> LockDir {
         let canonical = config_path.canonicalize().unwrap_or_else(|_| config_path.to_path_buf());
-        LockDir { dir, config_tag: format!("{:08x}", fnv1a(canonical.to_string_lossy().as_bytes()) as u32) }
+        LockDir {
+            dir,
+            config_tag: format!("{:08x}", mailflow_core::fnv1a(canonical.to_string_lossy().as_bytes()) as u32),
+        }
     }
 
     /// The default folder: `$RUNTIME_DIRECTORY` (systemd's `RuntimeDirectory=`), else
@@ -289,11 +292,6 @@ impl LockDir {
 /// "pid 1234", or "pid unknown" when the lock file does not say.
 pub fn holder(pid: Option<u32>) -> String {
     pid.map_or("pid unknown".to_string(), |p| format!("pid {p}"))
-}
-
-/// FNV-1a: a hash that stays the same across builds, so every mailflow binary names a lock alike.
-fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf29ce484222325, |h, b| (h ^ u64::from(*b)).wrapping_mul(0x100000001b3))
 }
 
 #[cfg(test)]

@@ -148,12 +148,9 @@ impl TokenSource {
         ];
         form.extend(self.credential.form_fields(&self.client_id, &self.token_url).map_err(TokenError::Refused)?);
         let url = &self.token_url;
-        let response = http
-            .post(url)
-            .form(&form)
-            .send()
-            .await
-            .map_err(|e| TokenError::Transient(format!("cannot reach {url}: {}", crate::http::error_chain(&e))))?;
+        let response = http.post(url).form(&form).send().await.map_err(|e| {
+            TokenError::Transient(format!("cannot reach {url}: {}", mailflow_component::net::error_chain(&e)))
+        })?;
         let status = response.status();
         let body = response.bytes().await.map_err(|e| TokenError::Transient(format!("{url}: {e}")))?;
         if status.is_server_error() || status.as_u16() == 429 {

@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use mailflow_component::Progress;
+use mailflow_component::net::error_chain;
 use mailflow_config::Secret;
 use mailflow_core::format::{fit, printable};
 use reqwest::StatusCode;
@@ -394,18 +395,6 @@ fn graph_error(status: StatusCode, body: &[u8]) -> String {
         }
         _ => status.canonical_reason().unwrap_or("no reason given").to_string(),
     }
-}
-
-/// An error and its causes: reqwest's own text hides why a connection failed.
-pub fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 #[cfg(test)]

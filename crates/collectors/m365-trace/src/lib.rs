@@ -24,6 +24,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use chrono::{DateTime, Days, SubsecRound, TimeDelta, Utc};
+use mailflow_component::net::is_loopback;
 use mailflow_component::{CollectContext, CollectError, Collector, Emitter};
 use mailflow_config::{ComponentSection, ConfigError, Secret};
 use mailflow_core::range::start_of_day;
@@ -126,15 +127,9 @@ impl M365TraceCollector {
         }
         for (key, value) in [("graph_url", &config.graph_url), ("login_url", &config.login_url)] {
             // Plain http would hand the token to anyone on the path; only a local test server may use it.
-            let loopback = |url: &url::Url| match url.host() {
-                Some(url::Host::Domain(d)) => d == "localhost",
-                Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-                Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-                None => false,
-            };
             match url::Url::parse(value) {
                 Ok(url) if url.scheme() == "https" && url.host().is_some() => {}
-                Ok(url) if url.scheme() == "http" && loopback(&url) => {}
+                Ok(url) if url.scheme() == "http" && url.host_str().is_some_and(is_loopback) => {}
                 _ => return Err(section.error(format!("`{key}` must be an https:// address, not \"{value}\""))),
             }
         }

@@ -93,7 +93,10 @@ impl Detail {
                 // from run to run, so a rerun fetches the same details.
                 let mut by_direction: HashMap<Direction, Vec<(u64, usize)>> = HashMap::new();
                 for (index, part) in parts.iter().enumerate() {
-                    by_direction.entry(part.direction).or_default().push((fnv(&part.id), index));
+                    by_direction
+                        .entry(part.direction)
+                        .or_default()
+                        .push((mailflow_core::fnv1a(part.id.as_bytes()), index));
                 }
                 let mut chosen: Vec<usize> = by_direction
                     .into_values()
@@ -115,10 +118,6 @@ impl Detail {
             Detail::Sample(n) => format!("{{ sample = {n} }}"),
         }
     }
-}
-
-fn fnv(text: &str) -> u64 {
-    text.bytes().fold(0xcbf2_9ce4_8422_2325, |hash, b| (hash ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
 }
 
 /// One message in one direction: what becomes one event.

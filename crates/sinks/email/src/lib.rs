@@ -18,7 +18,6 @@
 pub mod chart;
 pub mod digest;
 
-use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -28,6 +27,7 @@ use lettre::message::{Attachment, Mailbox, MultiPart, SinglePart};
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::{Address, Message, SmtpTransport, Transport};
+use mailflow_component::net::{error_chain, is_loopback};
 use mailflow_component::output::{file_name_for, write_atomically};
 use mailflow_component::{Sink, SinkError};
 use mailflow_config::{ComponentSection, ConfigError, Secret};
@@ -507,11 +507,6 @@ impl Sink for EmailSink {
     }
 }
 
-fn is_loopback(host: &str) -> bool {
-    host.eq_ignore_ascii_case("localhost")
-        || host.trim_start_matches('[').trim_end_matches(']').parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
-}
-
 fn content_type(mime: &str) -> ContentType {
     ContentType::parse(mime).expect("a valid MIME type")
 }
@@ -575,34 +570,4 @@ fn is_timeout(e: &lettre::transport::smtp::Error) -> bool {
         source = s.source();
     }
     false
-}
-
-/// An error and its sources, without repeating what an outer message already says.
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        let more = s.to_string();
-        if !text.contains(&more) {
-            text.push_str(": ");
-            text.push_str(&more);
-        }
-        source = s.source();
-    }
-    text
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn plain_smtp_only_to_this_machine() {
-        for host in ["localhost", "127.0.0.1", "::1", "[::1]", "127.0.0.53"] {
-            assert!(is_loopback(host), "{host}");
-        }
-        for host in ["smtp.example.com", "10.0.0.1", "localhost.example.com"] {
-            assert!(!is_loopback(host), "{host}");
-        }
-    }
 }
