@@ -11,7 +11,7 @@
 //! - [`CustomData`]: `S:key=value;…` strings, and [`connector_name`] inside them.
 //! - [`mep_entries`]: the `<MEP Name="…" String="…"/>` XML of trace details.
 //! - [`is_builtin_connector`]: Microsoft's own connectors, which are no connector of the tenant's.
-//! - [`direction_of_sender`], [`is_accepted`]: inside or outside the accepted domains.
+//! - [`direction_of_sender`], [`is_accepted`], [`domains`]: addresses and the accepted domains.
 //! - [`status`], [`overall_status`]: delivery status words and events, and a message's status.
 
 use mailflow_core::{Direction, Status, TlsVersion};
@@ -255,6 +255,20 @@ pub fn is_accepted(address: &str, accepted_domains: &[String]) -> bool {
             Some(parent) => below(parent),
             None => domain.eq_ignore_ascii_case(accepted.trim_end_matches('.')),
         })
+}
+
+/// The distinct domains of `addresses`, in the order first seen.
+pub fn domains<'a>(addresses: impl IntoIterator<Item = &'a str>) -> Vec<String> {
+    let mut domains: Vec<String> = Vec::new();
+    for address in addresses {
+        if let Some((_, domain)) = address.trim_end_matches('>').rsplit_once('@')
+            && !domain.is_empty()
+            && !domains.iter().any(|d| d.eq_ignore_ascii_case(domain))
+        {
+            domains.push(domain.to_ascii_lowercase());
+        }
+    }
+    domains
 }
 
 /// A status from a message trace event (`Deliver`, `Send`, `Fail`, `Defer`, …) or a status word

@@ -196,19 +196,7 @@ pub fn addresses(cell: &str) -> impl Iterator<Item = String> + '_ {
     cell.split([';', ',']).map(str::trim).filter(|a| !a.is_empty()).map(str::to_lowercase)
 }
 
-/// The distinct domains of `addresses`, in the order first seen.
-pub fn domains<'a>(addresses: impl IntoIterator<Item = &'a str>) -> Vec<String> {
-    let mut domains: Vec<String> = Vec::new();
-    for address in addresses {
-        if let Some((_, domain)) = address.trim_end_matches('>').rsplit_once('@')
-            && !domain.is_empty()
-            && !domains.iter().any(|d| d.eq_ignore_ascii_case(domain))
-        {
-            domains.push(domain.to_ascii_lowercase());
-        }
-    }
-    domains
-}
+pub use mailflow_exchange::domains;
 
 #[cfg(test)]
 mod tests {

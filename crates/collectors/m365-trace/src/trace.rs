@@ -14,7 +14,7 @@ use chrono::{DateTime, Utc};
 use mailflow_component::Emitter;
 use mailflow_core::{Direction, Evidence, Location, MessageEvent, Peer, Status, Tls, TlsVersion};
 use mailflow_exchange::{
-    CustomData, is_accepted, is_builtin_connector, mep_entries, overall_status, status, tls_in_description,
+    CustomData, domains, is_accepted, is_builtin_connector, mep_entries, overall_status, status, tls_in_description,
 };
 use serde::Deserialize;
 
@@ -192,12 +192,6 @@ pub fn parts(rows: Vec<ListRow>, accepted_domains: &[String], tally: &mut Tally)
 impl Part {
     fn new(direction: Direction, rows: &[&ListRow], sender: Option<String>) -> Option<Part> {
         let first = rows.first()?;
-        let mut domains: Vec<String> = rows
-            .iter()
-            .filter_map(|r| r.recipient_address.rsplit_once('@').map(|(_, d)| d.to_ascii_lowercase()))
-            .collect();
-        domains.sort_unstable();
-        domains.dedup();
         let status = overall_status(rows.iter().filter_map(|r| status(r.status.as_deref()?)));
         let peer = match direction {
             Direction::Inbound => &first.from_ip,
@@ -209,7 +203,7 @@ impl Part {
             time: rows.iter().map(|r| r.received_date_time).min().unwrap_or(first.received_date_time),
             sender,
             recipients: u32::try_from(rows.len()).unwrap_or(u32::MAX),
-            recipient_domains: domains,
+            recipient_domains: domains(rows.iter().map(|r| r.recipient_address.as_str())),
             size: rows.iter().filter_map(|r| r.size).max(),
             status,
             message_id: first.message_id.clone().filter(|m| !m.is_empty()),
