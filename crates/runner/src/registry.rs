@@ -12,6 +12,9 @@ pub const COLLECTORS: &[(&str, BuildCollector)] = &[
     ("postfix", mailflow_collector_postfix::build),
     ("m365_message_trace", mailflow_collector_m365_trace::build),
     ("m365_csv", mailflow_collector_m365_csv::build),
+    ("regex", mailflow_collector_regex::build),
+    ("exec", mailflow_collector_exec::build),
+    ("plugin", mailflow_collector_plugin::build),
 ];
 
 /// `[[sink]]` types.

@@ -106,17 +106,23 @@ fn read_jsonl(
                 out.skip(at(), format!("line of {n} bytes is over max_line_bytes ({max_line_bytes})"))
             }
             LineRef::Text(text) if text.iter().all(u8::is_ascii_whitespace) => {}
-            LineRef::Text(text) => match serde_json::from_slice::<MessageEvent>(strip_bom(text, line_number)) {
+            LineRef::Text(text) => match decode_line(strip_bom(text, line_number)) {
                 Ok(event) => out.event(with_evidence(event, name, line_number)),
-                Err(e) => out.skip(at(), format!("expected one JSON event per line: {e}")),
+                Err(why) => out.skip(at(), why),
             },
         }
     })
     .map_err(|source| CollectError::Io { path: name.into(), source })
 }
 
+/// Reads one line of canonical JSON Lines: the one check every producer's events pass, whether
+/// they come from a file, an `exec` program or a dylib plugin. The error says what was expected.
+pub fn decode_line(line: &[u8]) -> Result<MessageEvent, String> {
+    serde_json::from_slice::<MessageEvent>(line).map_err(|e| format!("expected one JSON event per line: {e}"))
+}
+
 /// Keeps evidence the producer supplied (it knows better); otherwise points at this line.
-pub(crate) fn with_evidence(mut event: MessageEvent, file: &str, line: u64) -> MessageEvent {
+pub fn with_evidence(mut event: MessageEvent, file: &str, line: u64) -> MessageEvent {
     if event.evidence.is_empty() {
         event.evidence = Evidence::at_line(file, line);
     }
