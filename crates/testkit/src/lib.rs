@@ -16,7 +16,7 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use chrono::{DateTime, Utc};
-use mailflow_component::{CollectContext, Collector, DayCounts, Emitter};
+use mailflow_component::{CollectContext, Collector, DayCounts, Emitter, SourceStats};
 use mailflow_config::{ComponentSection, Config, ConfigError};
 use mailflow_core::MessageEvent;
 
@@ -52,19 +52,35 @@ pub fn check_cases(root: &Path, min_cases: usize, build: Build, config: impl Fn(
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
-fn run_case(dir: &Path, build: Build, text: &str, end: DateTime<Utc>) -> (String, String) {
-    let config = Config::parse(text, &dir.join("mailflow.toml"), &|_| None).unwrap();
-    let collector = build(&config.collectors[0]).unwrap();
+/// What one collector run produced.
+#[derive(Debug)]
+pub struct Collected {
+    pub result: Result<(), String>,
+    pub events: Vec<MessageEvent>,
+    pub day_counts: Vec<DayCounts>,
+    pub stats: SourceStats,
+}
 
+/// Builds the first `[[collector]]` of `text` (as if read from `config_path`) with `build` and
+/// runs it over `[start, end)`. Panics if the config is wrong: tests of config errors call
+/// `build` themselves.
+pub fn collect(build: Build, text: &str, config_path: &Path, start: DateTime<Utc>, end: DateTime<Utc>) -> Collected {
+    let config = Config::parse(text, config_path, &|_| None).unwrap();
+    let collector = build(&config.collectors[0]).unwrap_or_else(|e| panic!("{e}"));
     let mut events: Vec<MessageEvent> = Vec::new();
     let mut push = |e: MessageEvent| events.push(e);
     let mut day_counts: Vec<DayCounts> = Vec::new();
     let mut push_counts = |c: DayCounts| day_counts.push(c);
     let mut out = Emitter::new(&mut push).with_counts(&mut push_counts);
-    let start = DateTime::UNIX_EPOCH;
     let ctx = CollectContext { source: "case", site: &config.site, start, end, report_start: start };
-    let result = collector.collect(&ctx, &mut out);
+    let result = collector.collect(&ctx, &mut out).map_err(|e| e.to_string());
     let stats = out.into_stats();
+    Collected { result, events, day_counts, stats }
+}
+
+fn run_case(dir: &Path, build: Build, text: &str, end: DateTime<Utc>) -> (String, String) {
+    let Collected { result, events, day_counts, stats } =
+        collect(build, text, &dir.join("mailflow.toml"), DateTime::UNIX_EPOCH, end);
 
     let prefix = format!("{}/", dir.display());
     let portable = |s: &str| s.replace(&prefix, "");
@@ -72,12 +88,7 @@ fn run_case(dir: &Path, build: Build, text: &str, end: DateTime<Utc>) -> (String
     for e in &events {
         writeln!(jsonl, "{}", portable(&serde_json::to_string(e).unwrap())).unwrap();
     }
-    let mut summary = format!(
-        "result: {:?}\nemitted: {}\nskipped: {}\n",
-        result.map_err(|e| e.to_string()),
-        stats.emitted,
-        stats.skipped
-    );
+    let mut summary = format!("result: {:?}\nemitted: {}\nskipped: {}\n", result, stats.emitted, stats.skipped);
     for c in &day_counts {
         let connector = c.connector.as_ref().map_or("-".to_string(), |name| format!("{name:?}"));
         let tls = &c.counters.tls;
@@ -103,4 +114,33 @@ fn run_case(dir: &Path, build: Build, text: &str, end: DateTime<Utc>) -> (String
         writeln!(summary, "error: {}", portable(e)).unwrap();
     }
     (jsonl, summary)
+}
+
+/// Builds the `cdylib` of each workspace package in `packages` and returns their paths, in
+/// order. It builds into `target_dir` (give it `env!("CARGO_TARGET_TMPDIR")`), not the target
+/// folder of the tests that call it, so it never waits for their build to release it.
+pub fn build_cdylibs(packages: &[&str], target_dir: &Path) -> Vec<std::path::PathBuf> {
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../Cargo.toml");
+    let mut command = std::process::Command::new(std::env::var_os("CARGO").unwrap_or("cargo".into()));
+    command.arg("build").arg("--manifest-path").arg(&workspace).arg("--target-dir").arg(target_dir);
+    command.args(["--message-format", "json-render-diagnostics"]);
+    for package in packages {
+        command.args(["-p", package]);
+    }
+    let output = command.stderr(std::process::Stdio::inherit()).output().expect("cargo runs");
+    assert!(output.status.success(), "cargo build {packages:?} failed");
+    packages
+        .iter()
+        .map(|package| {
+            let target = package.replace('-', "_");
+            String::from_utf8_lossy(&output.stdout)
+                .lines()
+                .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+                .filter(|message| message["reason"] == "compiler-artifact" && message["target"]["name"] == target)
+                .flat_map(|message| message["filenames"].as_array().cloned().unwrap_or_default())
+                .filter_map(|name| name.as_str().map(std::path::PathBuf::from))
+                .find(|path| path.to_string_lossy().ends_with(std::env::consts::DLL_SUFFIX))
+                .unwrap_or_else(|| panic!("cargo built no library for {package}"))
+        })
+        .collect()
 }

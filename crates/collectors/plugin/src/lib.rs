@@ -1,9 +1,134 @@
-//! `[[collector]] type = "plugin"`.
+//! `[[collector]] type = "plugin"`: a collector in a shared library, loaded at run time.
+//!
+//! The library speaks the C ABI of `mailflow-plugin-abi` (`docs/plugins.md`), so it may be
+//! written in Rust with `mailflow-plugin-sdk`, or in C against `mailflow_plugin.h`. It runs in
+//! mailflow's process: fast, but a plugin that crashes takes mailflow with it, which is why the
+//! host trusts nothing else it does:
+//!
+//! - only a library at an absolute path named in the config is loaded, and its ABI version is
+//!   checked before any other symbol is looked up;
+//! - libraries are never unloaded: a plugin's threads or callbacks may outlive its instance;
+//! - every call runs on a thread of its own, and the collector waits for it only until
+//!   `timeout_secs` have passed since the run started; a plugin that hangs is left behind and
+//!   the source is partial;
+//! - every event is checked as the `events` collector checks a line; a bad one is skipped with
+//!   the plugin's name and the reason, and the others count.
+//!
+//! # Layout
+//! - [`PluginConfig`]: the TOML options (see `sample.toml` beside this crate).
+//! - `library`: loading a library and checking its ABI and function table.
+//! - [`PluginCollector`]: the running collector; the plugin's calls run in `worker`.
 
-use mailflow_component::Collector;
+use std::ffi::CString;
+use std::path::PathBuf;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use mailflow_collector_events::{decode_line, with_evidence};
+use mailflow_component::{CollectContext, CollectError, Collector, Emitter};
 use mailflow_config::{ComponentSection, ConfigError};
+use serde::Deserialize;
 
-/// Builds the collector from its config section (the registry's entry point).
+mod library;
+mod worker;
+
+use library::Plugin;
+use worker::Message;
+
+/// Options of a `plugin` collector.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PluginConfig {
+    /// The plugin library, e.g. `/usr/local/lib/mailflow/libmy_source.so`. Must be absolute:
+    /// the config alone decides which code mailflow runs, never the working folder.
+    pub path: PathBuf,
+    /// Passed to the plugin's `create` as a JSON object. `${VAR}` works here as anywhere.
+    #[serde(default = "empty_object")]
+    pub settings: serde_json::Value,
+    /// How long the plugin may take for the whole run before mailflow stops waiting and marks
+    /// the source partial.
+    #[serde(default = "default_timeout_secs")]
+    pub timeout_secs: u64,
+}
+
+fn empty_object() -> serde_json::Value {
+    serde_json::Value::Object(Default::default())
+}
+
+fn default_timeout_secs() -> u64 {
+    300
+}
+
+/// Builds the collector from its config section (the registry's entry point): loads the
+/// library now, so that `mailflow check` finds a wrong path or ABI before any run.
 pub fn build(section: &ComponentSection) -> Result<Box<dyn Collector>, ConfigError> {
-    Err(section.error("type \"plugin\" is being built"))
+    let config: PluginConfig = section.options()?;
+    if !config.path.is_absolute() {
+        return Err(section.error(format!(
+            "`path` must be an absolute path to the plugin library, not \"{}\"",
+            config.path.display()
+        )));
+    }
+    if !config.settings.is_object() {
+        return Err(section.error("`settings` must be a table, e.g. `settings = { paths = [\"/var/log/app.log\"] }`"));
+    }
+    if config.timeout_secs == 0 {
+        return Err(section.error("`timeout_secs` must be above 0"));
+    }
+    let plugin = library::load(&config.path).map_err(|why| section.error(why))?;
+    let settings = CString::new(config.settings.to_string())
+        .map_err(|_| section.error("`settings` must not contain NUL characters"))?;
+    Ok(Box::new(PluginCollector { plugin, settings, timeout: Duration::from_secs(config.timeout_secs) }))
+}
+
+pub struct PluginCollector {
+    plugin: Plugin,
+    settings: CString,
+    timeout: Duration,
+}
+
+impl Collector for PluginCollector {
+    fn collect(&self, ctx: &CollectContext<'_>, out: &mut Emitter<'_>) -> Result<(), CollectError> {
+        let deadline = Instant::now() + self.timeout;
+        let plugin = &self.plugin;
+        let range = (ctx.start.timestamp_millis(), ctx.end.timestamp_millis());
+        let messages = worker::start(plugin.clone(), self.settings.clone(), range)
+            .map_err(|e| CollectError::Other(format!("{plugin}: cannot start its thread: {e}")))?;
+        let evidence_name = format!("plugin {}", plugin.name);
+        let mut line_number = 0u64;
+        loop {
+            match messages.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+                Ok(Message::Batch(batch)) => {
+                    for line in batch.split(|&b| b == b'\n') {
+                        let line = line.strip_suffix(b"\r").unwrap_or(line);
+                        if line.iter().all(u8::is_ascii_whitespace) {
+                            continue;
+                        }
+                        line_number += 1;
+                        match decode_line(line) {
+                            Ok(event) => out.event(with_evidence(event, &evidence_name, line_number)),
+                            Err(why) => out.skip(format!("{plugin}: event {line_number}"), why),
+                        }
+                    }
+                }
+                Ok(Message::Done) => return Ok(()),
+                Ok(Message::Failed(why)) => {
+                    out.error(format!("{plugin}: {why}"));
+                    return Ok(());
+                }
+                Err(mpsc::RecvTimeoutError::Timeout) => {
+                    out.error(format!(
+                        "{plugin}: did not finish within timeout_secs ({} s); the events it gave before count. \
+                         Its call is left running until it returns",
+                        self.timeout.as_secs()
+                    ));
+                    return Ok(());
+                }
+                Err(mpsc::RecvTimeoutError::Disconnected) => {
+                    out.error(format!("{plugin}: its thread ended without finishing"));
+                    return Ok(());
+                }
+            }
+        }
+    }
 }
