@@ -263,8 +263,14 @@ fn completions_and_man_page() {
 #[test]
 fn shipped_configs_are_valid() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let out = mailflow(&["check", "--config", root.join("config/mailflow.example.toml").to_str().unwrap()]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    // Every full config in config/, the worked examples of the regex collector among them.
+    for entry in std::fs::read_dir(root.join("config")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "toml") {
+            let out = mailflow(&["check", "--config", path.to_str().unwrap()]);
+            assert_eq!(out.status.code(), Some(0), "{}: {}", path.display(), text(&out.stderr));
+        }
+    }
     // Every component's sample.toml is a valid section of a config file.
     let mut samples = Vec::new();
     for kind in ["collectors", "sinks"] {
@@ -274,9 +280,18 @@ fn shipped_configs_are_valid() {
     }
     assert!(samples.len() >= 2);
     let dir = tempfile::tempdir().unwrap();
+    // The plugin sample names the example plugin where an admin would install it.
+    let example_plugin = mailflow_testkit::build_cdylibs(
+        &["mailflow-plugin-example-jsonl"],
+        &Path::new(env!("CARGO_TARGET_TMPDIR")).join("plugins"),
+    )
+    .remove(0);
     for sample in samples {
         let config = dir.path().join("mailflow.toml");
-        std::fs::copy(&sample, &config).unwrap();
+        let sample_text = std::fs::read_to_string(&sample)
+            .unwrap()
+            .replace("/usr/local/lib/mailflow/libmailflow_plugin_example_jsonl.so", example_plugin.to_str().unwrap());
+        std::fs::write(&config, sample_text).unwrap();
         // Samples take secrets from the environment, as they should be given.
         let out = std::process::Command::new(env!("CARGO_BIN_EXE_mailflow"))
             .args(["check", "--config", config.to_str().unwrap()])
