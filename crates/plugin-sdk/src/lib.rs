@@ -9,25 +9,44 @@
 //!
 //! The plugin and mailflow need not be built by the same compiler: only C types cross.
 //!
-//! ```ignore
-//! use mailflow_plugin_sdk::{Batch, Collector, Error, Host, Range, export_collector};
+//! ```
+//! use mailflow_plugin_sdk::{Batch, Collector, Direction, Error, Host, MessageEvent, Range, TlsVersion, export_collector};
 //!
-//! struct Mine { host: Host, sent: bool }
+//! #[derive(serde::Deserialize)]
+//! struct Settings {
+//!     host: String,
+//! }
 //!
-//! impl Collector for Mine {
-//!     const NAME: &'static std::ffi::CStr = c"mine";
-//!     type Settings = serde_json::Value;
-//!     fn create(_settings: Self::Settings, host: Host) -> Result<Self, Error> {
-//!         Ok(Mine { host, sent: false })
+//! struct Appliance {
+//!     settings: Settings,
+//!     host: Host,
+//!     range: Option<Range>,
+//! }
+//!
+//! impl Collector for Appliance {
+//!     const NAME: &'static std::ffi::CStr = c"appliance";
+//!     type Settings = Settings;
+//!
+//!     fn create(settings: Settings, host: Host) -> Result<Self, Error> {
+//!         Ok(Appliance { settings, host, range: None })
 //!     }
-//!     fn open_range(&mut self, _range: Range) -> Result<(), Error> { Ok(()) }
+//!
+//!     fn open_range(&mut self, range: Range) -> Result<(), Error> {
+//!         self.range = Some(range);
+//!         Ok(())
+//!     }
+//!
+//!     /// Fills one batch; returns whether more follow.
 //!     fn next_batch(&mut self, batch: &mut Batch) -> Result<bool, Error> {
-//!         self.host.info("nothing to say");
+//!         self.host.info(&format!("asking {}", self.settings.host));
+//!         let mut event = MessageEvent::new(self.range.unwrap().start, Direction::Inbound);
+//!         event.tls.version = Some(TlsVersion::Tls1_3);
+//!         batch.push(&event);
 //!         Ok(false)
 //!     }
 //! }
 //!
-//! export_collector!(Mine);
+//! export_collector!(Appliance);
 //! ```
 //!
 //! # Layout
