@@ -283,6 +283,7 @@ fn shipped_configs_are_valid() {
     // The plugin sample names the example plugin where an admin would install it.
     let example_plugin = mailflow_testkit::build_cdylibs(
         &["mailflow-plugin-example-jsonl"],
+        "dev",
         &Path::new(env!("CARGO_TARGET_TMPDIR")).join("plugins"),
     )
     .remove(0);

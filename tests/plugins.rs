@@ -11,6 +11,7 @@ use serde_json::Value;
 fn the_example_plugin_feeds_a_report_through_mailflow_run() {
     let plugin = &mailflow_testkit::build_cdylibs(
         &["mailflow-plugin-example-jsonl"],
+        "dev",
         &Path::new(env!("CARGO_TARGET_TMPDIR")).join("plugins"),
     )[0];
     let dir = tempfile::tempdir().unwrap();

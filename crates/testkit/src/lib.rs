@@ -116,14 +116,15 @@ fn run_case(dir: &Path, build: Build, text: &str, end: DateTime<Utc>) -> (String
     (jsonl, summary)
 }
 
-/// Builds the `cdylib` of each workspace package in `packages` and returns their paths, in
-/// order. It builds into `target_dir` (give it `env!("CARGO_TARGET_TMPDIR")`), not the target
-/// folder of the tests that call it, so it never waits for their build to release it.
-pub fn build_cdylibs(packages: &[&str], target_dir: &Path) -> Vec<std::path::PathBuf> {
+/// Builds the `cdylib` of each workspace package in `packages` with cargo's `profile` (`dev`,
+/// `release`) and returns their paths, in order. It builds into `target_dir` (give it a folder
+/// under `env!("CARGO_TARGET_TMPDIR")`), not the target folder of the tests that call it, so it
+/// never waits for their build to release it.
+pub fn build_cdylibs(packages: &[&str], profile: &str, target_dir: &Path) -> Vec<std::path::PathBuf> {
     let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../Cargo.toml");
     let mut command = std::process::Command::new(std::env::var_os("CARGO").unwrap_or("cargo".into()));
     command.arg("build").arg("--manifest-path").arg(&workspace).arg("--target-dir").arg(target_dir);
-    command.args(["--message-format", "json-render-diagnostics"]);
+    command.args(["--profile", profile, "--message-format", "json-render-diagnostics"]);
     for package in packages {
         command.args(["-p", package]);
     }

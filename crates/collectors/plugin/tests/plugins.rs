@@ -19,8 +19,11 @@ fn target_dir() -> &'static Path {
 fn rust_plugins() -> &'static (PathBuf, PathBuf) {
     static BUILT: OnceLock<(PathBuf, PathBuf)> = OnceLock::new();
     BUILT.get_or_init(|| {
-        let mut built =
-            build_cdylibs(&["mailflow-plugin-example-jsonl", "mailflow-test-plugin"], &target_dir().join("plugins"));
+        let mut built = build_cdylibs(
+            &["mailflow-plugin-example-jsonl", "mailflow-test-plugin"],
+            "dev",
+            &target_dir().join("plugins"),
+        );
         let misbehaving = built.pop().unwrap();
         (built.pop().unwrap(), misbehaving)
     })
