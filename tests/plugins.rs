@@ -61,7 +61,10 @@ path = "report.json"
         (Some("appliance"), Some(3), Some(1))
     );
     let warning = source["warnings"][0].as_str().unwrap();
-    assert!(warning.contains("plugin \"example-jsonl\"") && warning.contains("unknown field `oops`"), "{warning}");
+    assert!(
+        warning.starts_with(&format!("{}:4: skipped: ", log.display())) && warning.contains("unknown field `oops`"),
+        "{warning}"
+    );
 
     // Each event points at the file and line it came from.
     let out = mailflow(&["events", "--config", &config, "--from", "2026-12-02", "--to", "2026-12-03"]);

@@ -8,6 +8,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* Marks the two functions a plugin exports, also in builds with -fvisibility=hidden and DLLs. */
+#if defined(_WIN32)
+#define MAILFLOW_PLUGIN_EXPORT __declspec(dllexport)
+#else
+#define MAILFLOW_PLUGIN_EXPORT __attribute__((visibility("default")))
+#endif
+
 // The version of this ABI. A host loads only plugins that report exactly this version.
 #define MAILFLOW_PLUGIN_ABI_VERSION 1
 
@@ -18,11 +25,11 @@
 #define MAILFLOW_DONE 1
 
 // The call failed; `error` may hold a message.
-#define MAILFLOW_ERROR -1
+#define MAILFLOW_ERROR (-1)
 
 // The plugin caught a panic (or the like) in this call; `error` may hold a message. The host
 // makes no further calls but `destroy`.
-#define MAILFLOW_PANIC -2
+#define MAILFLOW_PANIC (-2)
 
 // Log levels of `MailflowHost.log`.
 #define MAILFLOW_LOG_ERROR 1
@@ -42,7 +49,8 @@ typedef const char *(*MailflowNameFn)(void);
 // the host's log, under the plugin's name. Thread-safe.
 typedef void (*MailflowLogFn)(void *context, uint32_t level, const uint8_t *message, size_t len);
 
-// What the host gives a plugin in `create`. It stays valid until `destroy` returns.
+// What the host gives a plugin in `create`. The struct stays valid until `destroy` returns;
+// `context` and `log` stay valid for as long as the library is loaded.
 typedef struct MailflowHost {
   // `sizeof(MailflowHost)` as the host knows it; fields beyond it are absent.
   size_t size;
@@ -80,7 +88,7 @@ typedef int32_t (*MailflowNextBatchFn)(void *instance,
 // Frees a buffer the plugin handed out (a batch or an error message).
 typedef void (*MailflowFreeBufferFn)(struct MailflowBuffer buffer);
 
-// Frees the instance. Called once, also after errors.
+// Frees the instance. Called once for every instance `create` made, also after errors.
 typedef void (*MailflowDestroyFn)(void *instance);
 
 // The function table of ABI version 1. Every function must be set.
@@ -100,8 +108,8 @@ extern "C" {
 #endif
 
 /* The two functions a plugin exports. */
-uint32_t mailflow_plugin_abi_version(void);
-const MailflowPluginV1 *mailflow_plugin_v1(void);
+MAILFLOW_PLUGIN_EXPORT uint32_t mailflow_plugin_abi_version(void);
+MAILFLOW_PLUGIN_EXPORT const MailflowPluginV1 *mailflow_plugin_v1(void);
 
 #ifdef __cplusplus
 }

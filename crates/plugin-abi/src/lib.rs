@@ -32,10 +32,13 @@
 //! 5. `next_batch(instance, &batch, &error)` until it returns [`MAILFLOW_DONE`]: each batch is
 //!    zero or more events, one JSON object per line. The host hands each batch back through
 //!    `free_buffer` once it has read it.
-//! 6. `destroy(instance)`, once, also after an error.
+//! 6. `destroy(instance)`, once for every instance `create` made, also after an error in
+//!    `open_range` or `next_batch`. A `create` that fails frees what it made itself.
 //!
 //! Every call for one instance comes from one thread, one call at a time; the `log` callback
-//! may be called from any thread while the instance lives. A call that fails returns
+//! may be called from any thread at any time, as its context lives as long as the library.
+//! Events are canonical JSON Lines; a line `{"mailflow_skip":{"at":"…","why":"…"}}` says that
+//! a record of the plugin's source could not be read, and counts as a skipped line. A call that fails returns
 //! [`MAILFLOW_ERROR`] (or [`MAILFLOW_PANIC`] when a panic was caught) and may put a UTF-8
 //! message in `error`; the host frees it with `free_buffer`. The host never unloads a library.
 
@@ -112,12 +115,13 @@ pub type MailflowNextBatchFn =
 /// Frees a buffer the plugin handed out (a batch or an error message).
 pub type MailflowFreeBufferFn = Option<unsafe extern "C" fn(buffer: MailflowBuffer)>;
 
-/// Frees the instance. Called once, also after errors.
+/// Frees the instance. Called once for every instance `create` made, also after errors.
 pub type MailflowDestroyFn = Option<unsafe extern "C" fn(instance: *mut c_void)>;
 
 // The function types are `Option`s because C may leave any of them null; the host checks.
 
-/// What the host gives a plugin in `create`. It stays valid until `destroy` returns.
+/// What the host gives a plugin in `create`. The struct stays valid until `destroy` returns;
+/// `context` and `log` stay valid for as long as the library is loaded.
 #[repr(C)]
 #[derive(Debug, Clone, Copy)]
 pub struct MailflowHost {

@@ -14,7 +14,8 @@ fn c_header_is_generated_from_the_abi() {
         .generate()
         .expect("cbindgen reads src/lib.rs")
         .write(&mut generated);
-    let generated = String::from_utf8(generated).unwrap();
+    // cbindgen writes `#define MAILFLOW_ERROR -1`, which `-MAILFLOW_ERROR` would turn into `--1`.
+    let generated = String::from_utf8(generated).unwrap().replace(" -1\n", " (-1)\n").replace(" -2\n", " (-2)\n");
     let path = root.join("include/mailflow_plugin.h");
     if std::env::var_os("BLESS").is_some() {
         std::fs::write(&path, &generated).unwrap();

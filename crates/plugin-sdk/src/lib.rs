@@ -108,6 +108,14 @@ impl Batch {
         self.events += 1;
     }
 
+    /// Says that the record at `at` (e.g. `file:line`) of the plugin's source could not be
+    /// read, and why: mailflow counts it as skipped and shows `at` and `why` with the first few.
+    pub fn skip(&mut self, at: &str, why: &str) {
+        let record = serde_json::json!({ "mailflow_skip": { "at": at, "why": why } });
+        serde_json::to_writer(&mut self.lines, &record).expect("a skip record serializes to JSON");
+        self.lines.push(b'\n');
+    }
+
     /// Adds a line of canonical JSON as it is, for sources that already hold events in that
     /// form. mailflow checks it as it checks every event, and skips it if malformed.
     pub fn push_json_line(&mut self, line: &[u8]) {
@@ -220,10 +228,10 @@ pub mod ffi {
                 return Err("create was called without a host or a place for the instance".into());
             }
             // SAFETY: the host passes a valid host struct and `settings_len` readable bytes.
-            let host = Host { raw: unsafe { *host } };
+            let host = Host { raw: unsafe { known_fields(host) } };
             let settings = unsafe { bytes(settings_json, settings_len) };
-            let settings: C::Settings =
-                serde_json::from_slice(settings).map_err(|e| format!("the plugin's settings are not valid: {e}"))?;
+            let settings: C::Settings = serde_json::from_slice(settings)
+                .map_err(|e| format!("the plugin's settings are not valid: {}", without_values(&e.to_string())))?;
             let collector = C::create(settings, host)?;
             // SAFETY: checked non-null above; the host owns the slot.
             unsafe { *instance = Box::into_raw(Box::new(collector)).cast() };
@@ -282,18 +290,63 @@ pub mod ffi {
         }
     }
 
-    /// Runs `call`, turning an error or a panic into a status code and a message.
+    /// Runs `call`, turning an error or a panic into a status code and a message. Describing
+    /// the error runs its `Display` and drops it: plugin code, which may panic too.
     fn guard(error: *mut MailflowBuffer, call: impl FnOnce() -> Result<i32, Error>) -> i32 {
-        let (status, message) = match catch_unwind(AssertUnwindSafe(call)) {
-            Ok(Ok(status)) => return status,
-            Ok(Err(e)) => (abi::MAILFLOW_ERROR, e.to_string()),
-            Err(panic) => (abi::MAILFLOW_PANIC, panic_message(&*panic).to_owned()),
-        };
-        if !error.is_null() {
+        let outcome = catch_unwind(AssertUnwindSafe(call));
+        let described = catch_unwind(AssertUnwindSafe(move || match outcome {
+            Ok(Ok(status)) => (status, None),
+            Ok(Err(e)) => (abi::MAILFLOW_ERROR, Some(e.to_string())),
+            Err(panic) => (abi::MAILFLOW_PANIC, Some(panic_message(&*panic).to_owned())),
+        }));
+        let (status, message) = described.unwrap_or_else(|panic| {
+            // Its drop might panic as well, with nowhere to go.
+            std::mem::forget(panic);
+            (abi::MAILFLOW_PANIC, Some("panicked while describing an error".to_owned()))
+        });
+        if let Some(message) = message
+            && !error.is_null()
+        {
             // SAFETY: the host passes a writable buffer slot.
             unsafe { *error = into_buffer(message.into_bytes()) };
         }
         status
+    }
+
+    /// The host's struct, of which only the first `size` bytes exist (a host older than this SDK
+    /// may know fewer fields); absent fields are null.
+    ///
+    /// # Safety
+    /// `host` points at a `MailflowHost` at least `size` bytes long.
+    unsafe fn known_fields(host: *const MailflowHost) -> MailflowHost {
+        let mut known = MailflowHost { size: 0, context: std::ptr::null_mut(), log: None };
+        // SAFETY: `size` is the first field of every version.
+        let size = unsafe { host.cast::<usize>().read() }.min(size_of::<MailflowHost>());
+        // SAFETY: both hold at least `size` bytes; fields are copied whole or not at all, since a
+        // host sets `size` to the end of a field.
+        unsafe { std::ptr::copy_nonoverlapping(host.cast::<u8>(), (&raw mut known).cast::<u8>(), size) };
+        known
+    }
+
+    /// serde's message without the values it quotes: settings may hold secrets, and the message
+    /// ends up in logs and reports. `invalid type: string "s3cr3t", expected u32` becomes
+    /// `invalid type: string, expected u32`.
+    pub(crate) fn without_values(message: &str) -> String {
+        const VALUE_KINDS: [&str; 6] = ["string ", "integer ", "floating point ", "character ", "variant ", "bytes "];
+        let mut kept = String::with_capacity(message.len());
+        let mut rest = message;
+        while let Some(open) = rest.find(['"', '`']) {
+            let quote = rest.as_bytes()[open] as char;
+            let Some(close) = rest[open + 1..].find(quote).map(|i| open + 1 + i) else { break };
+            let before = &rest[..open];
+            match VALUE_KINDS.iter().find(|kind| before.ends_with(*kind)) {
+                Some(_) => kept.push_str(before.trim_end()),
+                None => kept.push_str(&rest[..=close]),
+            }
+            rest = &rest[close + 1..];
+        }
+        kept.push_str(rest);
+        kept
     }
 
     fn panic_message(panic: &(dyn std::any::Any + Send)) -> &str {
@@ -446,11 +499,31 @@ mod tests {
     }
 
     #[test]
+    fn settings_errors_never_quote_a_value() {
+        let (status, _, message) = create(r#"{"events": "hunter2-secret"}"#);
+        assert_eq!(status, MAILFLOW_ERROR);
+        assert_eq!(
+            message,
+            "the plugin's settings are not valid: invalid type: string, expected usize at line 1 column 27"
+        );
+        assert_eq!(
+            ffi::without_values(
+                "unknown variant `s3cret`, expected `a` or `b`; missing field `events`; integer `70000`"
+            ),
+            "unknown variant, expected `a` or `b`; missing field `events`; integer"
+        );
+    }
+
+    #[test]
     fn lines_pushed_as_they_are_stay_one_line_each() {
         let mut batch = Batch::default();
         batch.push_json_line(b"{\"a\":\n1}\n");
         batch.push_json_line(b"garbage");
-        assert_eq!(batch.lines, b"{\"a\": 1}\ngarbage\n");
+        batch.skip("x.log:3", "no \"date\"\n");
+        assert_eq!(
+            batch.lines,
+            b"{\"a\": 1}\ngarbage\n{\"mailflow_skip\":{\"at\":\"x.log:3\",\"why\":\"no \\\"date\\\"\\n\"}}\n"
+        );
         assert_eq!(batch.len(), 2);
     }
 }

@@ -61,21 +61,38 @@ pub struct Collected {
     pub stats: SourceStats,
 }
 
-/// Builds the first `[[collector]]` of `text` (as if read from `config_path`) with `build` and
-/// runs it over `[start, end)`. Panics if the config is wrong: tests of config errors call
-/// `build` themselves.
+/// A collector built from a config text, to run once or many times.
+pub struct Built {
+    config: Config,
+    collector: Box<dyn Collector>,
+}
+
+impl Built {
+    /// Builds the first `[[collector]]` of `text` (as if read from `config_path`) with `build`.
+    /// Panics if the config is wrong: tests of config errors call `build` themselves.
+    pub fn new(build: Build, text: &str, config_path: &Path) -> Built {
+        let config = Config::parse(text, config_path, &|_| None).unwrap();
+        let collector = build(&config.collectors[0]).unwrap_or_else(|e| panic!("{e}"));
+        Built { config, collector }
+    }
+
+    /// Runs the collector over `[start, end)`.
+    pub fn run(&self, start: DateTime<Utc>, end: DateTime<Utc>) -> Collected {
+        let mut events: Vec<MessageEvent> = Vec::new();
+        let mut push = |e: MessageEvent| events.push(e);
+        let mut day_counts: Vec<DayCounts> = Vec::new();
+        let mut push_counts = |c: DayCounts| day_counts.push(c);
+        let mut out = Emitter::new(&mut push).with_counts(&mut push_counts);
+        let ctx = CollectContext { source: "case", site: &self.config.site, start, end, report_start: start };
+        let result = self.collector.collect(&ctx, &mut out).map_err(|e| e.to_string());
+        let stats = out.into_stats();
+        Collected { result, events, day_counts, stats }
+    }
+}
+
+/// Builds the first `[[collector]]` of `text` (see [`Built::new`]) and runs it once.
 pub fn collect(build: Build, text: &str, config_path: &Path, start: DateTime<Utc>, end: DateTime<Utc>) -> Collected {
-    let config = Config::parse(text, config_path, &|_| None).unwrap();
-    let collector = build(&config.collectors[0]).unwrap_or_else(|e| panic!("{e}"));
-    let mut events: Vec<MessageEvent> = Vec::new();
-    let mut push = |e: MessageEvent| events.push(e);
-    let mut day_counts: Vec<DayCounts> = Vec::new();
-    let mut push_counts = |c: DayCounts| day_counts.push(c);
-    let mut out = Emitter::new(&mut push).with_counts(&mut push_counts);
-    let ctx = CollectContext { source: "case", site: &config.site, start, end, report_start: start };
-    let result = collector.collect(&ctx, &mut out).map_err(|e| e.to_string());
-    let stats = out.into_stats();
-    Collected { result, events, day_counts, stats }
+    Built::new(build, text, config_path).run(start, end)
 }
 
 fn run_case(dir: &Path, build: Build, text: &str, end: DateTime<Utc>) -> (String, String) {

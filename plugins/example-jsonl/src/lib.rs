@@ -2,13 +2,13 @@
 //! `events` collector does, to show every part of a plugin in one short file.
 //!
 //! Settings: `paths`, absolute paths of JSON Lines files; `batch_events`, the most events per
-//! batch (default 1000). Events outside the range mailflow asks for are left out here, and each
-//! event points at its file and line unless it says where it came from itself. Lines that are
-//! not events are passed on as they are: mailflow checks every line, skips the bad ones and says
-//! why, so a plugin need not repeat that work.
+//! batch (default 1000); `max_line_bytes`, the longest line read (default 1 MiB). Events
+//! outside the range mailflow asks for are left out here, and each event points at its file and
+//! line unless it says where it came from itself. A line that is not an event is reported with
+//! `Batch::skip`, so mailflow counts it and shows where it was and why.
 
 use std::fs::File;
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read};
 use std::path::PathBuf;
 
 use mailflow_plugin_sdk::{Batch, Collector, Error, Evidence, Host, MessageEvent, Range, export_collector};
@@ -20,10 +20,16 @@ struct Settings {
     paths: Vec<PathBuf>,
     #[serde(default = "default_batch_events")]
     batch_events: usize,
+    #[serde(default = "default_max_line_bytes")]
+    max_line_bytes: usize,
 }
 
 fn default_batch_events() -> usize {
     1000
+}
+
+fn default_max_line_bytes() -> usize {
+    1 << 20
 }
 
 struct JsonlFiles {
@@ -37,8 +43,40 @@ struct JsonlFiles {
 
 struct OpenFile {
     name: String,
-    lines: std::io::Split<BufReader<File>>,
+    reader: BufReader<File>,
     line_number: u64,
+}
+
+impl OpenFile {
+    /// Reads the next line, without its newline, into `line`, keeping at most `max` bytes: a
+    /// longer line is read to its end and dropped. `None` at the end of the file, else whether
+    /// the line was too long.
+    fn read_line(&mut self, max: usize, line: &mut Vec<u8>) -> std::io::Result<Option<bool>> {
+        line.clear();
+        if (&mut self.reader).take(max as u64 + 1).read_until(b'\n', line)? == 0 {
+            return Ok(None);
+        }
+        self.line_number += 1;
+        if line.last() == Some(&b'\n') {
+            line.pop();
+            return Ok(Some(false));
+        }
+        if line.len() <= max {
+            return Ok(Some(false));
+        }
+        loop {
+            let buffer = self.reader.fill_buf()?;
+            match buffer.iter().position(|&b| b == b'\n') {
+                Some(end) => break self.reader.consume(end + 1),
+                None if buffer.is_empty() => break,
+                None => {
+                    let all = buffer.len();
+                    self.reader.consume(all)
+                }
+            }
+        }
+        Ok(Some(true))
+    }
 }
 
 impl Collector for JsonlFiles {
@@ -49,8 +87,8 @@ impl Collector for JsonlFiles {
         if let Some(path) = settings.paths.iter().find(|p| !p.is_absolute()) {
             return Err(format!("`paths` must be absolute, not {}", path.display()).into());
         }
-        if settings.batch_events == 0 {
-            return Err("`batch_events` must be above 0".into());
+        if settings.batch_events == 0 || settings.max_line_bytes == 0 {
+            return Err("`batch_events` and `max_line_bytes` must be above 0".into());
         }
         let pending = settings.paths.iter().rev().cloned().collect();
         Ok(JsonlFiles { host, settings, range: None, pending, current: None })
@@ -62,21 +100,29 @@ impl Collector for JsonlFiles {
     }
 
     fn next_batch(&mut self, batch: &mut Batch) -> Result<bool, Error> {
+        let max = self.settings.max_line_bytes;
+        let mut line = Vec::new();
         while batch.len() < self.settings.batch_events && !batch.is_full() {
             let Some(file) = &mut self.current else {
                 let Some(path) = self.pending.pop() else { return Ok(false) };
                 let name = path.display().to_string();
                 let opened = File::open(&path).map_err(|e| format!("{name}: {e}"))?;
                 self.host.debug(&format!("reading {name}"));
-                self.current = Some(OpenFile { name, lines: BufReader::new(opened).split(b'\n'), line_number: 0 });
+                self.current = Some(OpenFile { name, reader: BufReader::new(opened), line_number: 0 });
                 continue;
             };
-            let Some(line) = file.lines.next() else {
-                self.current = None;
-                continue;
+            let too_long = match file.read_line(max, &mut line).map_err(|e| format!("{}: {e}", file.name))? {
+                None => {
+                    self.current = None;
+                    continue;
+                }
+                Some(too_long) => too_long,
             };
-            let line = line.map_err(|e| format!("{}: {e}", file.name))?;
-            file.line_number += 1;
+            let at = || format!("{}:{}", file.name, file.line_number);
+            if too_long {
+                batch.skip(&at(), &format!("the line is over max_line_bytes ({max})"));
+                continue;
+            }
             if line.iter().all(u8::is_ascii_whitespace) {
                 continue;
             }
@@ -88,7 +134,7 @@ impl Collector for JsonlFiles {
                     }
                     batch.push(&event);
                 }
-                Err(_) => batch.push_json_line(&line),
+                Err(e) => batch.skip(&at(), &format!("expected one JSON event per line: {e}")),
             }
         }
         Ok(true)

@@ -107,7 +107,7 @@ fn read_jsonl(
             }
             LineRef::Text(text) if text.iter().all(u8::is_ascii_whitespace) => {}
             LineRef::Text(text) => match decode_line(strip_bom(text, line_number)) {
-                Ok(event) => out.event(with_evidence(event, name, line_number)),
+                Ok(record) => emit(record, name, line_number, out),
                 Err(why) => out.skip(at(), why),
             },
         }
@@ -115,10 +115,52 @@ fn read_jsonl(
     .map_err(|source| CollectError::Io { path: name.into(), source })
 }
 
-/// Reads one line of canonical JSON Lines: the one check every producer's events pass, whether
+/// One line of canonical JSON Lines: an event, or a producer's word that it skipped a record
+/// of its own input (`{"mailflow_skip":{"at":"export.csv:17","why":"no date"}}`), which counts
+/// as a skipped line, so a program or plugin that reads a source loses nothing silently.
+#[derive(Debug, Clone, PartialEq)]
+#[allow(clippy::large_enum_variant, reason = "moved once, right after decoding; boxing costs an allocation per event")]
+pub enum Record {
+    Event(MessageEvent),
+    Skipped { at: String, why: String },
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SkipRecord {
+    mailflow_skip: Skip,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Skip {
+    at: String,
+    why: String,
+}
+
+/// Reads one line of canonical JSON Lines: the one check every producer's lines pass, whether
 /// they come from a file, an `exec` program or a dylib plugin. The error says what was expected.
-pub fn decode_line(line: &[u8]) -> Result<MessageEvent, String> {
-    serde_json::from_slice::<MessageEvent>(line).map_err(|e| format!("expected one JSON event per line: {e}"))
+pub fn decode_line(line: &[u8]) -> Result<Record, String> {
+    match serde_json::from_slice::<MessageEvent>(line) {
+        Ok(event) => Ok(Record::Event(event)),
+        Err(e) => match serde_json::from_slice::<SkipRecord>(line) {
+            Ok(SkipRecord { mailflow_skip: Skip { at, why } }) => Ok(Record::Skipped { at, why }),
+            // A line meant as a skip record is told what a skip record needs.
+            Err(skip) if e.to_string().starts_with("unknown field `mailflow_skip`") => {
+                Err(format!("expected a skip record, {{\"mailflow_skip\":{{\"at\":\"…\",\"why\":\"…\"}}}}: {skip}"))
+            }
+            Err(_) => Err(format!("expected one JSON event per line: {e}")),
+        },
+    }
+}
+
+/// Counts a decoded line: an event goes out with `evidence` pointing at `file:line` unless it
+/// says where it came from; a producer's skip is counted as the producer said it.
+pub fn emit(record: Record, file: &str, line: u64, out: &mut Emitter<'_>) {
+    match record {
+        Record::Event(event) => out.event(with_evidence(event, file, line)),
+        Record::Skipped { at, why } => out.skip(at, why),
+    }
 }
 
 /// Keeps evidence the producer supplied (it knows better); otherwise points at this line.

@@ -7,10 +7,11 @@
 //!
 //! - only a library at an absolute path named in the config is loaded, and its ABI version is
 //!   checked before any other symbol is looked up;
-//! - libraries are never unloaded: a plugin's threads or callbacks may outlive its instance;
-//! - every call runs on a thread of its own, and the collector waits for it only until
-//!   `timeout_secs` have passed since the run started; a plugin that hangs is left behind and
-//!   the source is partial;
+//! - libraries are never unloaded, and what the log callback needs lives as long: a plugin's
+//!   threads may outlive its instance;
+//! - a run's calls are made on a thread of their own, and the collector waits for them only
+//!   until `timeout_secs` have passed since the run started; a plugin that hangs is left behind,
+//!   the source is partial, and the plugin is not run again until its call returns;
 //! - every event is checked as the `events` collector checks a line; a bad one is skipped with
 //!   the plugin's name and the reason, and the others count.
 //!
@@ -21,10 +22,11 @@
 
 use std::ffi::CString;
 use std::path::PathBuf;
-use std::sync::mpsc;
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant};
 
-use mailflow_collector_events::{decode_line, with_evidence};
+use mailflow_collector_events::{decode_line, emit};
 use mailflow_component::{CollectContext, CollectError, Collector, Emitter};
 use mailflow_config::{ComponentSection, ConfigError};
 use serde::Deserialize;
@@ -49,6 +51,13 @@ pub struct PluginConfig {
     /// the source partial.
     #[serde(default = "default_timeout_secs")]
     pub timeout_secs: u64,
+    /// The longest event (one line of JSON) accepted; a longer one is skipped and counted.
+    #[serde(default = "default_max_line_bytes")]
+    pub max_line_bytes: usize,
+}
+
+fn default_max_line_bytes() -> usize {
+    1024 * 1024
 }
 
 fn empty_object() -> serde_json::Value {
@@ -72,19 +81,28 @@ pub fn build(section: &ComponentSection) -> Result<Box<dyn Collector>, ConfigErr
     if !config.settings.is_object() {
         return Err(section.error("`settings` must be a table, e.g. `settings = { paths = [\"/var/log/app.log\"] }`"));
     }
-    if config.timeout_secs == 0 {
-        return Err(section.error("`timeout_secs` must be above 0"));
+    if config.timeout_secs == 0 || config.max_line_bytes == 0 {
+        return Err(section.error("`timeout_secs` and `max_line_bytes` must be above 0"));
     }
     let plugin = library::load(&config.path).map_err(|why| section.error(why))?;
     let settings = CString::new(config.settings.to_string())
         .map_err(|_| section.error("`settings` must not contain NUL characters"))?;
-    Ok(Box::new(PluginCollector { plugin, settings, timeout: Duration::from_secs(config.timeout_secs) }))
+    Ok(Box::new(PluginCollector {
+        plugin,
+        settings,
+        timeout: Duration::from_secs(config.timeout_secs),
+        max_line_bytes: config.max_line_bytes,
+        busy: Arc::default(),
+    }))
 }
 
 pub struct PluginCollector {
     plugin: Plugin,
     settings: CString,
     timeout: Duration,
+    max_line_bytes: usize,
+    /// Set while a thread of this collector is in the plugin.
+    busy: Arc<AtomicBool>,
 }
 
 impl Collector for PluginCollector {
@@ -92,12 +110,19 @@ impl Collector for PluginCollector {
         let deadline = Instant::now() + self.timeout;
         let plugin = &self.plugin;
         let range = (ctx.start.timestamp_millis(), ctx.end.timestamp_millis());
-        let messages = worker::start(plugin.clone(), self.settings.clone(), range)
-            .map_err(|e| CollectError::Other(format!("{plugin}: cannot start its thread: {e}")))?;
+        let run = worker::start(plugin.clone(), self.settings.clone(), range, &self.busy)
+            .map_err(|e| CollectError::Other(format!("{plugin}: cannot start its thread: {e}")))?
+            .ok_or_else(|| {
+                CollectError::Other(format!(
+                    "{plugin}: a call of an earlier run, which took longer than timeout_secs, has not returned; \
+                     the plugin is not run again until it does"
+                ))
+            })?;
         let evidence_name = format!("plugin {}", plugin.name);
+        let max_line_bytes = self.max_line_bytes;
         let mut line_number = 0u64;
         loop {
-            match messages.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+            match run.messages.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
                 Ok(Message::Batch(batch)) => {
                     for line in batch.split(|&b| b == b'\n') {
                         let line = line.strip_suffix(b"\r").unwrap_or(line);
@@ -105,8 +130,14 @@ impl Collector for PluginCollector {
                             continue;
                         }
                         line_number += 1;
+                        if line.len() > max_line_bytes {
+                            let why =
+                                format!("an event of {} bytes is over max_line_bytes ({max_line_bytes})", line.len());
+                            out.skip(format!("{plugin}: event {line_number}"), why);
+                            continue;
+                        }
                         match decode_line(line) {
-                            Ok(event) => out.event(with_evidence(event, &evidence_name, line_number)),
+                            Ok(record) => emit(record, &evidence_name, line_number, out),
                             Err(why) => out.skip(format!("{plugin}: event {line_number}"), why),
                         }
                     }

@@ -1,13 +1,17 @@
 //! Loading a plugin library and checking, before calling anything but the version function,
 //! that it is a mailflow plugin of an ABI this host speaks.
 
-use std::ffi::CStr;
+use std::ffi::{CStr, c_void};
 use std::fmt;
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::Path;
 use std::sync::Arc;
 
 use libloading::Library;
-use mailflow_plugin_abi::{ABI_VERSION_SYMBOL, ENTRY_SYMBOL, MAILFLOW_PLUGIN_ABI_VERSION, MailflowPluginV1};
+use mailflow_plugin_abi::{
+    ABI_VERSION_SYMBOL, ENTRY_SYMBOL, MAILFLOW_LOG_DEBUG, MAILFLOW_LOG_ERROR, MAILFLOW_LOG_INFO, MAILFLOW_LOG_WARN,
+    MAILFLOW_PLUGIN_ABI_VERSION, MailflowPluginV1,
+};
 
 /// A loaded plugin whose table has every function set.
 #[derive(Clone)]
@@ -15,6 +19,37 @@ pub struct Plugin {
     pub name: Arc<str>,
     pub path: Arc<Path>,
     pub table: MailflowPluginV1,
+    /// The host's side of the log callback. Leaked with the library: a plugin may log from a
+    /// thread of its own at any time, even after `destroy`.
+    pub log: &'static LogContext,
+}
+
+/// What the log callback needs: the plugin's name and the log (tracing's dispatcher) that was
+/// current when the library was loaded, so its messages land where mailflow's do from any thread.
+pub struct LogContext {
+    plugin: Box<str>,
+    dispatch: tracing::Dispatch,
+}
+
+/// The host's log callback: a plugin's message goes to tracing under the plugin's name.
+pub unsafe extern "C" fn log(context: *mut c_void, level: u32, message: *const u8, len: usize) {
+    // Nothing may unwind into the plugin.
+    let _ = catch_unwind(AssertUnwindSafe(|| {
+        // SAFETY: `context` is a leaked `LogContext`; `message` is `len` readable bytes.
+        let Some(context) = (unsafe { context.cast::<LogContext>().as_ref() }) else { return };
+        if message.is_null() {
+            return;
+        }
+        let text = String::from_utf8_lossy(unsafe { std::slice::from_raw_parts(message, len) });
+        let plugin = &*context.plugin;
+        tracing::dispatcher::with_default(&context.dispatch, || match level {
+            MAILFLOW_LOG_ERROR => tracing::error!(plugin, "{text}"),
+            MAILFLOW_LOG_WARN => tracing::warn!(plugin, "{text}"),
+            MAILFLOW_LOG_INFO => tracing::info!(plugin, "{text}"),
+            MAILFLOW_LOG_DEBUG => tracing::debug!(plugin, "{text}"),
+            _ => tracing::trace!(plugin, "{text}"),
+        });
+    }));
 }
 
 impl fmt::Display for Plugin {
@@ -35,7 +70,7 @@ pub fn load(path: &Path) -> Result<Plugin, String> {
     }
     // SAFETY: loading runs the library's initializers. That is the trust a plugin asks for, and
     // the path comes from the config, never from input data.
-    let library = unsafe { Library::new(path) }
+    let library = unsafe { open(path) }
         .map_err(|e| format!("{shown} is not a library this system can load: {}", libloading_reason(&e)))?;
     // Never unloaded: a plugin's threads or log calls may outlive its instance.
     let library: &'static Library = Box::leak(Box::new(library));
@@ -89,8 +124,24 @@ pub fn load(path: &Path) -> Result<Plugin, String> {
     let name = table.name.map(|name| unsafe { name() }).filter(|p| !p.is_null());
     let name = name.map(|p| unsafe { CStr::from_ptr(p) }.to_string_lossy().trim().to_owned());
     let name = name.filter(|n| !n.is_empty()).unwrap_or_else(|| file_stem(path));
-    Ok(Plugin { name: name.into(), path: Arc::from(path), table })
+    let dispatch = tracing::dispatcher::get_default(tracing::Dispatch::clone);
+    let log = Box::leak(Box::new(LogContext { plugin: name.as_str().into(), dispatch }));
+    Ok(Plugin { name: name.into(), path: Arc::from(path), table, log })
 }
+/// Resolves every symbol now (`RTLD_NOW`), so that a plugin that needs a function the system
+/// lacks fails here with the loader's words, not in the middle of a run with the process.
+/// `RTLD_LOCAL` keeps one plugin's symbols from standing in for another's.
+#[cfg(unix)]
+unsafe fn open(path: &Path) -> Result<Library, libloading::Error> {
+    use libloading::os::unix::{Library as UnixLibrary, RTLD_LOCAL, RTLD_NOW};
+    unsafe { UnixLibrary::open(Some(path), RTLD_NOW | RTLD_LOCAL) }.map(Library::from)
+}
+
+#[cfg(not(unix))]
+unsafe fn open(path: &Path) -> Result<Library, libloading::Error> {
+    unsafe { Library::new(path) }
+}
+
 fn file_stem(path: &Path) -> String {
     path.file_stem().map_or_else(|| "plugin".into(), |s| s.to_string_lossy().into_owned())
 }

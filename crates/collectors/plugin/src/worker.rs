@@ -2,15 +2,14 @@
 //! that does not return. It sends each batch, copied out of the plugin's buffer, as it comes.
 
 use std::ffi::{CString, c_void};
-use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, mpsc};
 
 use mailflow_plugin_abi::{
-    MAILFLOW_DONE, MAILFLOW_ERROR, MAILFLOW_LOG_DEBUG, MAILFLOW_LOG_ERROR, MAILFLOW_LOG_INFO, MAILFLOW_LOG_WARN,
-    MAILFLOW_OK, MAILFLOW_PANIC, MailflowBuffer, MailflowFreeBufferFn, MailflowHost,
+    MAILFLOW_DONE, MAILFLOW_ERROR, MAILFLOW_OK, MAILFLOW_PANIC, MailflowBuffer, MailflowFreeBufferFn, MailflowHost,
 };
 
-use crate::library::Plugin;
+use crate::library::{self, Plugin};
 
 pub enum Message {
     Batch(Vec<u8>),
@@ -19,28 +18,60 @@ pub enum Message {
     Failed(String),
 }
 
-/// Starts the plugin's thread: create, open the range `(start_ms, end_ms)`, send batches until
-/// done, destroy. The receiver may stop listening at any time; the thread then finishes the
-/// call it is in, destroys the instance and ends.
-pub fn start(plugin: Plugin, settings: CString, range: (i64, i64)) -> std::io::Result<mpsc::Receiver<Message>> {
-    // Two batches in flight: the plugin reads ahead while the host checks events.
-    let (sender, receiver) = mpsc::sync_channel(2);
-    std::thread::Builder::new()
-        .name(format!("plugin {}", plugin.name))
-        .spawn(move || run(&plugin, &settings, range, &sender))?;
-    Ok(receiver)
+/// A run of the plugin on its thread. Dropping it tells the thread to stop at its next call.
+pub struct Run {
+    pub messages: mpsc::Receiver<Message>,
+    stop: Arc<AtomicBool>,
 }
 
-fn run(plugin: &Plugin, settings: &CString, range: (i64, i64), sender: &mpsc::SyncSender<Message>) {
+impl Drop for Run {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+/// Starts the plugin's thread: create, open the range `(start_ms, end_ms)`, send batches until
+/// done or told to stop, destroy. `busy` is set while a thread of this collector runs: a call
+/// left running by an earlier run (that timed out) must return before the next run starts, so
+/// that runs never pile up. Returns `None` when it has not.
+pub fn start(
+    plugin: Plugin,
+    settings: CString,
+    range: (i64, i64),
+    busy: &Arc<AtomicBool>,
+) -> std::io::Result<Option<Run>> {
+    if busy.swap(true, Ordering::AcqRel) {
+        return Ok(None);
+    }
+    let busy = Busy(Arc::clone(busy));
+    let stop = Arc::new(AtomicBool::new(false));
+    // Two batches in flight: the plugin reads ahead while the host checks events.
+    let (sender, receiver) = mpsc::sync_channel(2);
+    let thread_stop = Arc::clone(&stop);
+    std::thread::Builder::new().name(format!("plugin {}", plugin.name)).spawn(move || {
+        let _busy = busy;
+        run(&plugin, &settings, range, &sender, &thread_stop)
+    })?;
+    Ok(Some(Run { messages: receiver, stop }))
+}
+
+/// Clears the collector's `busy` flag when the thread ends, however it ends.
+struct Busy(Arc<AtomicBool>);
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::Release);
+    }
+}
+
+fn run(plugin: &Plugin, settings: &CString, range: (i64, i64), sender: &mpsc::SyncSender<Message>, stop: &AtomicBool) {
     let (Some(create), Some(destroy)) = (plugin.table.create, plugin.table.destroy) else {
         unreachable!("library::load checks that every function is set")
     };
-    // Lives until the thread ends, after `destroy`, as the ABI promises.
-    let context = LogContext { plugin: plugin.name.to_string() };
     let host = MailflowHost {
         size: size_of::<MailflowHost>(),
-        context: (&raw const context).cast_mut().cast(),
-        log: Some(log),
+        context: std::ptr::from_ref(plugin.log).cast_mut().cast(),
+        log: Some(library::log),
     };
     let mut instance: *mut c_void = std::ptr::null_mut();
     let mut error = MailflowBuffer::EMPTY;
@@ -49,7 +80,7 @@ fn run(plugin: &Plugin, settings: &CString, range: (i64, i64), sender: &mpsc::Sy
     let status = unsafe { create(&host, settings.as_ptr(), settings.len(), &mut instance, &mut error) };
     let last = match check("create", status, error, plugin.table.free_buffer) {
         Err(why) => return drop(sender.send(Message::Failed(why))),
-        Ok(_) => send_batches(plugin, instance, range, sender),
+        Ok(_) => send_batches(plugin, instance, range, sender, stop),
     };
     let _ = sender.send(last);
     // SAFETY: made by `create`, destroyed once, after its last call.
@@ -63,6 +94,7 @@ fn send_batches(
     instance: *mut c_void,
     (start_ms, end_ms): (i64, i64),
     sender: &mpsc::SyncSender<Message>,
+    stop: &AtomicBool,
 ) -> Message {
     let table = &plugin.table;
     let (Some(open_range), Some(next_batch)) = (table.open_range, table.next_batch) else {
@@ -74,7 +106,8 @@ fn send_batches(
     if let Err(why) = check("open_range", status, error, table.free_buffer) {
         return Message::Failed(why);
     }
-    loop {
+    // The collector may have stopped listening (its time was up) while batches were empty.
+    while !stop.load(Ordering::Relaxed) {
         let (mut batch, mut error) = (MailflowBuffer::EMPTY, MailflowBuffer::EMPTY);
         // SAFETY: as above.
         let status = unsafe { next_batch(instance, &mut batch, &mut error) };
@@ -92,6 +125,7 @@ fn send_batches(
             }
         }
     }
+    Message::Done
 }
 
 /// `Ok` for the success codes, else the plugin's message (freed here) with the call named.
@@ -121,30 +155,4 @@ fn take(buffer: MailflowBuffer, free_buffer: MailflowFreeBufferFn) -> Vec<u8> {
         unsafe { free_buffer(buffer) };
     }
     bytes
-}
-
-struct LogContext {
-    plugin: String,
-}
-
-/// The host's log callback: a plugin's message goes to tracing under the plugin's name.
-unsafe extern "C" fn log(context: *mut c_void, level: u32, message: *const u8, len: usize) {
-    // Nothing may unwind into the plugin.
-    let _ = catch_unwind(AssertUnwindSafe(|| {
-        // SAFETY: `context` is the `LogContext` of this plugin's thread, alive until after
-        // `destroy`; `message` is `len` readable bytes.
-        let Some(context) = (unsafe { context.cast::<LogContext>().as_ref() }) else { return };
-        if message.is_null() {
-            return;
-        }
-        let text = String::from_utf8_lossy(unsafe { std::slice::from_raw_parts(message, len) });
-        let plugin = context.plugin.as_str();
-        match level {
-            MAILFLOW_LOG_ERROR => tracing::error!(plugin, "{text}"),
-            MAILFLOW_LOG_WARN => tracing::warn!(plugin, "{text}"),
-            MAILFLOW_LOG_INFO => tracing::info!(plugin, "{text}"),
-            MAILFLOW_LOG_DEBUG => tracing::debug!(plugin, "{text}"),
-            _ => tracing::trace!(plugin, "{text}"),
-        }
-    }));
 }

@@ -19,6 +19,8 @@ enum Mode {
     PanicNext,
     Malformed,
     Hang,
+    /// Empty batches, forever.
+    Spin,
 }
 
 #[derive(Deserialize)]
@@ -28,6 +30,13 @@ struct Settings {
     mode: Mode,
     #[serde(default)]
     events: u32,
+    /// How long `hang` hangs.
+    #[serde(default = "thirty")]
+    hang_secs: u64,
+}
+
+fn thirty() -> u64 {
+    30
 }
 
 struct Misbehaving {
@@ -84,9 +93,10 @@ impl Collector for Misbehaving {
                 Ok(false)
             }
             Mode::Hang => {
-                std::thread::sleep(std::time::Duration::from_secs(30));
+                std::thread::sleep(std::time::Duration::from_secs(self.settings.hang_secs));
                 Ok(false)
             }
+            Mode::Spin => Ok(true),
             _ => Ok(false),
         }
     }
