@@ -155,10 +155,11 @@ pub fn decode_line(line: &[u8]) -> Result<Record, String> {
 }
 
 /// Counts a decoded line: an event goes out with `evidence` pointing at `file:line` unless it
-/// says where it came from; a producer's skip is counted as the producer said it.
+/// says where it came from; a producer's skip is counted at the place it names, or this line.
 pub fn emit(record: Record, file: &str, line: u64, out: &mut Emitter<'_>) {
     match record {
         Record::Event(event) => out.event(with_evidence(event, file, line)),
+        Record::Skipped { at, why } if at.trim().is_empty() => out.skip(format!("{file}:{line}"), why),
         Record::Skipped { at, why } => out.skip(at, why),
     }
 }

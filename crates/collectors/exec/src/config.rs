@@ -16,6 +16,19 @@ pub const RESERVED_ENV: [&str; 6] = [
     "MAILFLOW_TIMEZONE",
 ];
 
+/// Variables of mailflow's own environment a program still gets with `clear_env`, when set:
+/// what finding programs, a home folder, the language and the time zone need.
+pub const KEPT_ENV: &[&str] = &[
+    "PATH",
+    "HOME",
+    "LANG",
+    "LC_ALL",
+    "TZ",
+    // Windows programs (Python among them) cannot start without it.
+    #[cfg(windows)]
+    "SystemRoot",
+];
+
 /// Options of an `exec` collector.
 ///
 /// `Debug` shows the keys of `settings` and `env` but never their values, which may be secrets.
@@ -40,10 +53,16 @@ pub struct ExecConfig {
     /// cannot exhaust memory.
     #[serde(default = "default_max_line_bytes")]
     pub max_line_bytes: usize,
-    /// Environment variables set for the program, on top of mailflow's own environment.
-    /// Values are never logged.
+    /// Environment variables set for the program, on top of mailflow's own environment (or,
+    /// with `clear_env`, on top of [`KEPT_ENV`]). Values are never logged.
     #[serde(default)]
     pub env: BTreeMap<String, String>,
+    /// Give the program only [`KEPT_ENV`] of mailflow's environment (plus `env` and the
+    /// `MAILFLOW_*` variables), not all of it: mailflow's environment may hold secrets meant
+    /// for other collectors (`${VAR}`). Off by default, as a program may rely on variables
+    /// it is not told about (a proxy, a credentials file, a library path).
+    #[serde(default)]
+    pub clear_env: bool,
     /// The folder the program runs in; relative to the config file's folder. Defaults to the
     /// config file's folder.
     #[serde(default)]
@@ -81,6 +100,7 @@ impl fmt::Debug for ExecConfig {
             .field("settings", &self.settings.keys().collect::<Vec<_>>())
             .field("max_line_bytes", &self.max_line_bytes)
             .field("env", &self.env.keys().collect::<Vec<_>>())
+            .field("clear_env", &self.clear_env)
             .field("working_dir", &self.working_dir)
             .finish()
     }

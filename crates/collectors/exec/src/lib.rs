@@ -10,7 +10,8 @@
 //! # The contract
 //!
 //! mailflow runs `command` directly (argv, no shell), in `working_dir` (default: the config
-//! file's folder), with its own environment plus `env` plus:
+//! file's folder), with its own environment (with `clear_env`, only its [`KEPT_ENV`]: `PATH`,
+//! `HOME`, `LANG`, `LC_ALL`, `TZ`) plus `env` plus:
 //!
 //! | Variable | Value |
 //! |---|---|
@@ -30,9 +31,12 @@
 //! `settings` is the section's `settings` table (TOML dates become RFC 3339 text). A program
 //! need not read it. Standard output holds canonical JSON Lines (`docs/events.md`), one event
 //! per line; blank lines are ignored. The first line may announce the protocol, as
-//! `{"mailflow_protocol":1}`. Standard error is the program's log: each line goes to mailflow's
-//! log, at the level its first word names (`ERROR`, `WARN`, `INFO`, `DEBUG`, `TRACE`; `info`
-//! otherwise). Exit code 0 means the output is complete.
+//! `{"mailflow_protocol":1}`. A record of its own input the program could not read, it reports
+//! as `{"mailflow_skip":{"at":"export.csv:17","why":"expected a date in column 1"}}`: a skipped
+//! line, at the place it names (`export.csv:17: skipped: expected a date in column 1`).
+//! Standard error is the program's log: each line goes to mailflow's log, at the level its
+//! first word names (`ERROR`, `WARN`, `INFO`, `DEBUG`, `TRACE`; `info` otherwise). Exit code 0
+//! means the output is complete.
 //!
 //! # Failures
 //!
@@ -43,13 +47,16 @@
 //! then `SIGKILL` two seconds later) is an
 //! error naming the program, how it ended and its last lines on standard error; the events it
 //! printed before count, and the source is partial. When the program exits, whatever it left
-//! running in its process group is killed. Settings and standard input are never logged.
+//! running in its process group is killed. On Linux the program gets `SIGTERM` if mailflow
+//! itself dies first (parent-death signal), as its own process group keeps a `Ctrl-C` aimed at
+//! mailflow from reaching it. Settings and standard input are never logged.
 //!
 //! # Layout
 //! - [`ExecConfig`] (`config`): the TOML options (see `sample.toml` beside this crate).
 //! - [`ExecCollector`]: the running collector built from it; one run per `collect`.
 //! - `process`: starting, watching, stopping and reaping the program.
-//! - `stdout`: reading its output as it arrives: the protocol line, events, skips.
+//! - `stdout`: reading its output as it arrives: the protocol line, events, skips (its own
+//!   and of lines that are no event).
 //! - `stderr`: forwarding its log and keeping the last lines for error messages.
 
 mod config;
@@ -69,7 +76,7 @@ use mailflow_component::{CollectContext, CollectError, Collector, Emitter};
 use mailflow_config::{ComponentSection, ConfigError};
 use serde::Serialize;
 
-pub use config::{ExecConfig, RESERVED_ENV};
+pub use config::{ExecConfig, KEPT_ENV, RESERVED_ENV};
 pub use stdout::PROTOCOL;
 
 use process::Process;
@@ -104,6 +111,7 @@ pub struct ExecCollector {
     max_line_bytes: usize,
     settings: Hidden<serde_json::Value>,
     env: Vec<(String, Hidden<String>)>,
+    clear_env: bool,
     working_dir: Option<PathBuf>,
 }
 
@@ -168,6 +176,7 @@ impl ExecCollector {
             max_line_bytes: config.max_line_bytes,
             settings: Hidden(settings),
             env: config.env.into_iter().map(|(k, v)| (k, Hidden(v))).collect(),
+            clear_env: config.clear_env,
             working_dir,
         })
     }
@@ -183,6 +192,15 @@ impl ExecCollector {
         };
         let mut command = Command::new(&self.program);
         command.args(self.args.0.iter().map(|arg| placeholders.fill(arg)));
+        if self.clear_env {
+            command.env_clear();
+            // PATH among them: a bare program name is looked up on the program's PATH.
+            for name in KEPT_ENV {
+                if let Some(value) = std::env::var_os(name) {
+                    command.env(name, value);
+                }
+            }
+        }
         command.envs(self.env.iter().map(|(k, v)| (k, &v.0)));
         command
             .env("MAILFLOW_PROTOCOL", PROTOCOL.to_string())
@@ -273,6 +291,7 @@ impl Run<'_> {
                     out.event(*event);
                 }
                 Ok(Msg::Skip { line, why }) => out.skip(format_args!("{} stdout line {line}", self.label), why),
+                Ok(Msg::Skipped { at, why }) => out.skip(at, why),
                 Ok(Msg::Refused(why)) => return End::Refused(why),
                 Ok(Msg::Closed(result)) => {
                     self.stdout_open = false;

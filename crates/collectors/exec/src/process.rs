@@ -6,6 +6,12 @@
 //! process ID, and so its group's, cannot be reused, which makes signalling the group safe at
 //! any moment before. Elsewhere the program alone is stopped, and its exit is looked for
 //! every [`POLL`].
+//!
+//! Its own group also keeps a `Ctrl-C` at the terminal, which goes to mailflow's group, from
+//! reaching it, and mailflow may end without dropping [`Process`] (a second signal to the
+//! daemon exits at once; a crash). On Linux the program therefore gets `SIGTERM` when mailflow
+//! dies (its parent-death signal); what it started gets nothing, unless the program passes it
+//! on. Elsewhere such a program runs on until it ends by itself.
 
 use std::io;
 use std::process::{Child, ChildStderr, ChildStdin, ChildStdout, Command, ExitStatus};
@@ -25,10 +31,13 @@ pub struct Process {
     reaped: bool,
 }
 
-/// Starts `command` (with its standard streams piped) as a process group of its own.
+/// Starts `command` (with its standard streams piped) as a process group of its own, to be
+/// sent `SIGTERM` should mailflow die before it (Linux).
 pub fn spawn(command: &mut Command) -> io::Result<Process> {
     #[cfg(unix)]
     std::os::unix::process::CommandExt::process_group(command, 0);
+    #[cfg(target_os = "linux")]
+    on_parent_death_terminate(command);
     let mut attempt = 0;
     loop {
         match command.spawn() {
@@ -42,6 +51,34 @@ pub fn spawn(command: &mut Command) -> io::Result<Process> {
             Err(e) => return Err(e),
         }
     }
+}
+
+/// Has the program started by `command` sent `SIGTERM` when mailflow dies.
+///
+/// The kernel sends a parent-death signal when the *thread* that forked the program exits, not
+/// only the process. That thread is the collecting thread, which calls [`spawn`] and does not
+/// return before the program is reaped or killed ([`Process`]'s `drop`), so the signal comes
+/// only when mailflow ends while the program runs. The setting survives `exec`, except of a
+/// set-user-ID or set-group-ID program, or one with file capabilities, which drops it.
+#[cfg(target_os = "linux")]
+fn on_parent_death_terminate(command: &mut Command) {
+    use rustix::process::{Signal, getpid, getppid, set_parent_process_death_signal};
+    let parent = getpid();
+    let set = move || -> io::Result<()> {
+        // Runs in the child between fork and exec: only async-signal-safe calls (raw system
+        // calls here; the error is a code, not an allocation).
+        set_parent_process_death_signal(Some(Signal::TERM))?;
+        // mailflow died between the fork and the line above: the child was handed to another
+        // parent (init, a subreaper) and no signal will come. Fail the start instead of running
+        // orphaned; nobody is left to see the error.
+        if getppid() != Some(parent) {
+            return Err(rustix::io::Errno::SRCH.into());
+        }
+        Ok(())
+    };
+    // SAFETY: `set` makes only async-signal-safe system calls and touches no lock or memory
+    // shared with other threads.
+    unsafe { std::os::unix::process::CommandExt::pre_exec(command, set) };
 }
 
 impl Process {
@@ -128,12 +165,50 @@ impl Process {
 }
 
 impl Drop for Process {
+    /// Kills the program with its group and reaps it, so no zombie is left for mailflow's
+    /// lifetime.
     fn drop(&mut self) {
-        if !self.reaped {
-            self.kill();
-            // Never block here: a process stuck in the kernel would hold the run forever.
-            let _ = self.child.try_wait();
+        if self.reaped {
+            return;
         }
+        self.kill();
+        self.reap_killed();
+    }
+}
+
+impl Process {
+    /// Reaps the program after [`kill`](Self::kill).
+    #[cfg(unix)]
+    fn reap_killed(&mut self) {
+        use rustix::process::{Pid, Signal, WaitOptions, kill_process, waitpid};
+        let pid = Pid::from_child(&self.child);
+        // Not reaped yet, so `pid` is still the program's. The group's `SIGKILL` may have reached
+        // others only: this says whether the program itself got it (an exited one not yet reaped
+        // does too).
+        if kill_process(pid, Signal::KILL).is_ok() {
+            // `SIGKILL` cannot be caught, blocked or ignored, so the wait is short. The one
+            // residual risk: a process in uninterruptible sleep (`D`, a hung NFS mount, a stuck
+            // device) dies only when the kernel call it is in returns, and this waits for that.
+            let _ = self.child.wait();
+        } else {
+            // Not ours to kill (it changed its user, as `sudo` does), or already reaped by
+            // someone else: a blocking wait could last forever. Reap it whenever it ends, off
+            // this thread; `ECHILD` ends that wait at once if there is nothing to reap.
+            let reaper = std::thread::Builder::new()
+                .name("exec-reap".into())
+                .spawn(move || while let Err(rustix::io::Errno::INTR) = waitpid(Some(pid), WaitOptions::empty()) {});
+            if reaper.is_err() {
+                let _ = self.child.try_wait();
+            }
+        }
+        self.reaped = true;
+    }
+
+    /// Windows leaves no zombies: the kill is enough, and a wait could only block.
+    #[cfg(not(unix))]
+    fn reap_killed(&mut self) {
+        let _ = self.child.try_wait();
+        self.reaped = true;
     }
 }
 
@@ -189,4 +264,26 @@ pub fn spawn_error(program: &std::path::Path, named_with_path: bool, e: &io::Err
         _ => return format!("cannot run {shown}: {e}"),
     };
     format!("cannot run {shown}: {e}; {hint}")
+}
+
+#[cfg(all(test, unix))]
+mod tests {
+    use super::*;
+    use rustix::process::{Pid, WaitOptions, waitpid};
+
+    #[test]
+    fn dropping_a_running_program_kills_and_reaps_it() {
+        let mut command = Command::new("sleep");
+        command.arg("30");
+        let process = spawn(&mut command).unwrap();
+        let pid = Pid::from_child(&process.child);
+        let began = std::time::Instant::now();
+        drop(process);
+        assert!(began.elapsed() < Duration::from_secs(10), "{:?}", began.elapsed());
+        // Reaped: no zombie is left for this process to collect (ECHILD), nor a running child.
+        assert_eq!(
+            waitpid(Some(pid), WaitOptions::NOHANG).map(|status| status.is_some()),
+            Err(rustix::io::Errno::CHILD)
+        );
+    }
 }

@@ -1,4 +1,5 @@
-//! The program's standard output: lines as they arrive, the protocol line, events.
+//! The program's standard output: lines as they arrive, the protocol line, events, the
+//! program's own skips.
 //!
 //! `mailflow_component::input::for_each_line` reads files a megabyte block at a time, which
 //! would hold a pipe's first lines back until a megabyte or the end arrived; a program's
@@ -7,7 +8,7 @@
 use std::io::{BufRead, BufReader, Read};
 use std::sync::mpsc::SyncSender;
 
-use mailflow_collector_events::{decode_line, with_evidence};
+use mailflow_collector_events::{Record, decode_line, with_evidence};
 use mailflow_core::MessageEvent;
 use serde::Deserialize;
 
@@ -21,6 +22,12 @@ pub enum Msg {
     /// A line that is not an event, by its 1-based number.
     Skip {
         line: u64,
+        why: String,
+    },
+    /// The program skipped a record of its own input (`{"mailflow_skip":{"at":…,"why":…}}`):
+    /// counted as a skipped line, at the place it names.
+    Skipped {
+        at: String,
         why: String,
     },
     /// The program announced a protocol this collector does not speak; nothing more is read.
@@ -82,8 +89,9 @@ pub fn each_line(reader: impl Read, max: usize, mut visit: impl FnMut(&[u8], usi
     }
 }
 
-/// Reads the program's output to its end (or until the receiver is gone), sending an event or
-/// a skip for every line that is not blank, then [`Msg::Closed`].
+/// Reads the program's output to its end (or until the receiver is gone), sending an event, the
+/// program's own skip or a skip of the line for every line that is not blank, then
+/// [`Msg::Closed`].
 pub fn read(output: impl Read, label: &str, max_line_bytes: usize, tx: &SyncSender<Msg>) {
     let evidence_file = format!("{label} stdout");
     let mut number = 0u64;
@@ -112,7 +120,10 @@ pub fn read(output: impl Read, label: &str, max_line_bytes: usize, tx: &SyncSend
             return false;
         } else {
             match decode_line(text) {
-                Ok(event) => Msg::Event(Box::new(with_evidence(event, &evidence_file, number))),
+                Ok(Record::Event(event)) => Msg::Event(Box::new(with_evidence(event, &evidence_file, number))),
+                // The program's place (`export.csv:17`) as it gave it; without one, this line's.
+                Ok(Record::Skipped { at, why }) if at.trim().is_empty() => Msg::Skip { line: number, why },
+                Ok(Record::Skipped { at, why }) => Msg::Skipped { at, why },
                 Err(_) if announced(text).is_some() => {
                     Msg::Skip { line: number, why: "a protocol announcement must be the first line of output".into() }
                 }

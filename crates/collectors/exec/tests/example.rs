@@ -52,8 +52,13 @@ fn the_example_plugin_turns_the_sample_export_into_events() {
     let (events, stats) = run(r#"{ path = "gateway.csv", utc_offset = "+01:00" }"#);
     assert_eq!(
         stats,
-        SourceStats { emitted: 5, ..SourceStats::default() },
-        "rows 6 (unreadable) and 8 (October) are left out"
+        SourceStats {
+            emitted: 5,
+            skipped: 1,
+            warnings: vec!["gateway.csv:6: skipped: direction 'sideways' is not one of 'in', 'out'".into()],
+            ..SourceStats::default()
+        },
+        "rows 6 (unreadable, counted as skipped) and 8 (October) are left out"
     );
     let first = &events[0];
     assert_eq!(first.time, "2026-12-01T07:00:00Z".parse::<chrono::DateTime<chrono::Utc>>().unwrap());
@@ -67,6 +72,24 @@ fn the_example_plugin_turns_the_sample_export_into_events() {
     let statuses: Vec<Option<Status>> = events.iter().map(|e| e.status).collect();
     assert_eq!(statuses[2..], [Some(Status::Deferred), Some(Status::Rejected), Some(Status::Failed)]);
     assert_eq!(events[4].tls.version, Some(TlsVersion::Tls1_0));
+}
+
+#[test]
+fn the_example_plugin_reads_an_export_with_a_byte_order_mark() {
+    if !have_python() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let export = dir.path().join("bom.csv");
+    let sample = std::fs::read(plugin_dir().join("gateway.csv")).unwrap();
+    std::fs::write(&export, [b"\xEF\xBB\xBF".as_slice(), &sample].concat()).unwrap();
+    let (events, stats) = run(&format!("{{ path = {:?}, utc_offset = \"+01:00\" }}", export.display().to_string()));
+    assert_eq!((stats.emitted, stats.skipped), (5, 1), "{:?}", stats.warnings);
+    assert_eq!(events[0].time, "2026-12-01T07:00:00Z".parse::<chrono::DateTime<chrono::Utc>>().unwrap());
+    assert_eq!(
+        stats.warnings,
+        [format!("{}:6: skipped: direction 'sideways' is not one of 'in', 'out'", export.display())]
+    );
 }
 
 #[test]

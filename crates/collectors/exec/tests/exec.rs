@@ -549,3 +549,93 @@ fn the_sample_config_builds_with_every_option() {
         mailflow_collector_exec::build(&config.collectors[0]).unwrap();
     }
 }
+
+/// The names of the variables `env.sh` found in its environment, from `env.txt`. The shell's
+/// own (`PWD`, `SHLVL`, `_`, `OLDPWD`) are left out.
+fn program_env(dir: &Path) -> std::collections::BTreeMap<String, String> {
+    let text = std::fs::read_to_string(dir.join("env.txt")).unwrap();
+    text.split('\0')
+        .filter_map(|entry| entry.split_once('='))
+        .filter(|(name, _)| !["PWD", "SHLVL", "_", "OLDPWD"].contains(name))
+        .map(|(name, value)| (name.to_string(), value.to_string()))
+        .collect()
+}
+
+#[test]
+fn clear_env_passes_only_the_basics_env_and_the_mailflow_variables() {
+    let dir = tempfile::tempdir().unwrap();
+    script(dir.path(), "env.sh", "env -0 > env.txt\n");
+    // A variable of the test's own environment that clear_env must drop (cargo sets several).
+    let (inherited, value) = std::env::vars()
+        .find(|(name, _)| !mailflow_collector_exec::KEPT_ENV.contains(&name.as_str()) && !name.starts_with("MAILFLOW_"))
+        .expect("the test runs with some variable beyond PATH, HOME, LANG, LC_ALL, TZ");
+
+    let outcome = run(dir.path(), "command = [\"./env.sh\"]\nenv = { GREETING = \"hello\" }");
+    assert_eq!(outcome.result, Ok(()));
+    let all = program_env(dir.path());
+    assert_eq!(all.get(&inherited), Some(&value), "by default, mailflow's whole environment is passed on");
+
+    let outcome = run(dir.path(), "command = [\"./env.sh\"]\nenv = { GREETING = \"hello\" }\nclear_env = true");
+    assert_eq!(outcome.result, Ok(()));
+    let cleared = program_env(dir.path());
+    let mut expected: Vec<&str> = mailflow_collector_exec::KEPT_ENV
+        .iter()
+        .copied()
+        .filter(|name| std::env::var_os(name).is_some())
+        .chain(["GREETING"])
+        .chain(mailflow_collector_exec::RESERVED_ENV)
+        .collect();
+    expected.sort_unstable();
+    assert_eq!(cleared.keys().map(String::as_str).collect::<Vec<_>>(), expected, "{inherited} among those dropped");
+    assert_eq!(cleared["GREETING"], "hello");
+    assert_eq!(cleared["MAILFLOW_SOURCE"], "gw");
+    for name in mailflow_collector_exec::KEPT_ENV {
+        assert_eq!(cleared.get(*name).map(String::as_str), std::env::var(name).ok().as_deref(), "{name} is kept");
+    }
+
+    // PATH is kept, so a bare program name is still found.
+    let outcome =
+        run(dir.path(), &format!(r#"command = ["echo", "{}"]{}clear_env = true"#, EVENT.replace('"', "\\\""), "\n"));
+    assert_eq!((outcome.result, outcome.stats.emitted), (Ok(()), 1));
+}
+
+/// Not a test of its own: `a_program_is_stopped_when_mailflow_dies` runs it in a process of
+/// its own, standing in for mailflow, and kills that process while the program runs.
+#[test]
+#[ignore = "run by a_program_is_stopped_when_mailflow_dies"]
+fn stand_in_for_mailflow() {
+    let Some(dir) = std::env::var_os("MAILFLOW_EXEC_TEST_STAND_IN") else {
+        return;
+    };
+    run(Path::new(&dir), "command = [\"./forever.sh\"]\ntimeout_secs = 60");
+}
+
+/// mailflow may die without stopping the program (a second signal to the daemon exits at once;
+/// `SIGKILL`), and the program's own process group keeps a `Ctrl-C` from reaching it: it gets
+/// `SIGTERM` as its parent-death signal.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_program_is_stopped_when_mailflow_dies() {
+    let dir = tempfile::tempdir().unwrap();
+    // `exec`: the program itself is the sleep, which ends on SIGTERM.
+    script(dir.path(), "forever.sh", "echo $$ > program.pid.tmp\nmv program.pid.tmp program.pid\nexec sleep 60\n");
+    let mut mailflow = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "stand_in_for_mailflow", "--ignored", "--test-threads=1"])
+        .env("MAILFLOW_EXEC_TEST_STAND_IN", dir.path())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let pid_file = dir.path().join("program.pid");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !pid_file.exists() {
+        assert!(Instant::now() < deadline, "the stand-in never started the program");
+        assert!(mailflow.try_wait().unwrap().is_none(), "the stand-in ended early");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let program = std::fs::read_to_string(&pid_file).unwrap().trim().to_string();
+    assert!(!gone(&program), "the program {program} runs");
+    // No chance to clean up: nothing but the kernel can stop the program now.
+    mailflow.kill().unwrap();
+    mailflow.wait().unwrap();
+    assert!(gone(&program), "the program {program} outlived mailflow");
+}
