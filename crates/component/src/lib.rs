@@ -12,10 +12,12 @@
 //! - [`Collector`], [`CollectContext`], [`Emitter`], [`DayCounts`]: the collector side.
 //! - [`Sink`]: the sink side.
 //! - [`input`]: files, globs and stdin, shared by every file-reading collector.
+//! - [`clock`]: local-time log stamps (year-less syslog ones too) to instants.
 //! - [`output`]: atomic file writes, shared by every file-writing sink.
 //! - [`net`]: loopback checks and error chains, for components that talk to servers.
 //! - [`CollectError`], [`SinkError`].
 
+pub mod clock;
 pub mod input;
 pub mod net;
 pub mod output;

@@ -21,8 +21,8 @@ pub mod syslog;
 
 use std::path::PathBuf;
 
-use chrono::NaiveDate;
 use chrono_tz::Tz;
+use mailflow_component::clock;
 use mailflow_component::input::{self, Input, LineRef, PathSpec};
 use mailflow_component::{CollectContext, CollectError, Collector, Emitter};
 use mailflow_config::{ComponentSection, ConfigError};
@@ -155,7 +155,7 @@ impl Collector for PostfixCollector {
             let name = input.display_name();
             let year = match (self.config.year, &input) {
                 (Some(year), _) => YearRule::starting(i64::from(year)),
-                (None, Input::File(path)) => YearRule::not_after(modified_date(path, tz)),
+                (None, Input::File(path)) => YearRule::not_after(clock::modified_date(path, tz)),
                 (None, Input::Stdin) => YearRule::not_after(ctx.end.with_timezone(&tz).date_naive()),
             };
             let clock = Clock::new(tz, year);
@@ -217,13 +217,6 @@ pub fn collect_text(text: &[u8], out: &mut Emitter<'_>) {
         out.error(e.to_string());
     }
     correlator.finish(out);
-}
-
-/// The local date a file was last written, the latest date its year-less lines can have.
-fn modified_date(path: &std::path::Path, tz: Tz) -> NaiveDate {
-    let modified = std::fs::metadata(path).and_then(|m| m.modified()).ok();
-    let modified: chrono::DateTime<chrono::Utc> = modified.map(Into::into).unwrap_or_default();
-    modified.with_timezone(&tz).date_naive()
 }
 
 /// Reads one input's lines into the correlator, on two threads: this one parses (and

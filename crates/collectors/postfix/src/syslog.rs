@@ -4,10 +4,11 @@
 //! (`2026-12-04T15:05:07.910102+00:00 host …`) and RFC 5424 (`<22>1 2026-… host app pid - - …`).
 //!
 //! Parsing is by hand over bytes: this runs once per log line and must not allocate.
-//! Year-less stamps are local wall-clock time; [`Clock`] gives them a year and an offset.
+//! Year-less stamps are local wall-clock time; [`Clock`] (shared with other collectors, in
+//! `mailflow_component::clock`) gives them a year and an offset.
 
-use chrono::{NaiveDate, Offset, TimeZone};
-use chrono_tz::Tz;
+pub use mailflow_component::clock::{Clock, Stamp, YearRule};
+use mailflow_component::clock::{days_from_civil, days_in_month};
 
 /// A parsed header; `message` is what Postfix wrote.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -18,17 +19,6 @@ pub struct Header<'a> {
     pub program: &'a [u8],
     pub pid: u32,
     pub message: &'a [u8],
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Stamp {
-    /// Wall-clock time without a year (`Dec  4 15:00:00`).
-    Local { month: u32, day: u32, second_of_day: u32, micros: u32 },
-    /// Wall-clock date and time without an offset (`2026-12-04T15:00:00`): seconds since
-    /// 1970-01-01 00:00 local time.
-    Wall { seconds: i64, micros: u32 },
-    /// An instant: microseconds since the Unix epoch.
-    Instant(i64),
 }
 
 pub fn parse(line: &[u8]) -> Result<Header<'_>, &'static str> {
@@ -221,125 +211,6 @@ pub fn digits(b: &[u8]) -> Option<u64> {
     b.iter().try_fold(0u64, |n, &d| d.is_ascii_digit().then(|| n * 10 + u64::from(d - b'0')))
 }
 
-fn is_leap(year: i64) -> bool {
-    (year % 4 == 0 && year % 100 != 0) || year % 400 == 0
-}
-
-fn days_in_month(year: i64, month: u32) -> u32 {
-    match month {
-        2 if is_leap(year) => 29,
-        2 => 28,
-        4 | 6 | 9 | 11 => 30,
-        _ => 31,
-    }
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm).
-fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = if y >= 0 { y } else { y - 399 } / 400;
-    let yoe = y - era * 400;
-    let mp = i64::from((month + 9) % 12);
-    let doy = (153 * mp + 2) / 5 + i64::from(day) - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-/// Turns stamps into instants: gives year-less stamps a year and the time zone's offset.
-#[derive(Debug, Clone)]
-pub struct Clock {
-    tz: Tz,
-    year: YearRule,
-    /// The local hour last converted and its offset from UTC in seconds: lines come in time
-    /// order, so one time-zone lookup serves an hour of log.
-    cached: Option<(i64, i64)>,
-}
-
-/// How a year-less stamp gets its year.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum YearRule {
-    /// The first line is in this year; a month that jumps back (December → January) starts
-    /// the next year.
-    Starting { year: i64, last_month: u32 },
-    /// Each line gets the latest year that does not put it after this date (a day of slack
-    /// for time zones): a log cannot hold lines written after it was last modified.
-    NotAfter { year: i64, month: u32, day: u32 },
-}
-
-impl YearRule {
-    pub fn starting(year: i64) -> Self {
-        YearRule::Starting { year, last_month: 0 }
-    }
-
-    pub fn not_after(date: NaiveDate) -> Self {
-        use chrono::Datelike;
-        YearRule::NotAfter { year: i64::from(date.year()), month: date.month(), day: date.day() }
-    }
-
-    /// The year of a date; `None` when the date does not exist in it (and then nothing
-    /// changes, so a stray line cannot move the year).
-    fn year_of(&mut self, month: u32, day: u32) -> Option<i64> {
-        let year = match self {
-            YearRule::Starting { year, last_month } => {
-                // Six months back is a new year, not a line out of order.
-                let year = if month + 6 < *last_month { *year + 1 } else { *year };
-                if day > days_in_month(year, month) {
-                    return None;
-                }
-                *self = YearRule::Starting { year, last_month: month };
-                year
-            }
-            YearRule::NotAfter { year, month: m, day: d } => {
-                if (month, day) <= (*m, *d + 1) {
-                    *year
-                } else {
-                    *year - 1
-                }
-            }
-        };
-        (day <= days_in_month(year, month)).then_some(year)
-    }
-}
-
-impl Clock {
-    pub fn new(tz: Tz, year: YearRule) -> Self {
-        Clock { tz, year, cached: None }
-    }
-
-    /// Microseconds since the epoch; `None` for a date that does not exist (Feb 29 of a common year).
-    pub fn instant(&mut self, stamp: Stamp) -> Option<i64> {
-        let (local, micros) = match stamp {
-            Stamp::Instant(t) => return Some(t),
-            Stamp::Wall { seconds, micros } => (seconds, micros),
-            Stamp::Local { month, day, second_of_day, micros } => {
-                let year = self.year.year_of(month, day)?;
-                (days_from_civil(year, month, day) * 86_400 + i64::from(second_of_day), micros)
-            }
-        };
-        let hour = local.div_euclid(3600);
-        let offset = match self.cached {
-            Some((cached_hour, offset)) if cached_hour == hour => offset,
-            _ => {
-                let offset = self.offset_at(hour * 3600)?;
-                self.cached = Some((hour, offset));
-                offset
-            }
-        };
-        Some((local - offset) * 1_000_000 + i64::from(micros))
-    }
-
-    /// The zone's offset for a local time; in a repeated hour (autumn) the earlier, in a
-    /// skipped hour (spring) the one before the jump.
-    fn offset_at(&self, local_secs: i64) -> Option<i64> {
-        let naive = chrono::DateTime::from_timestamp(local_secs, 0)?.naive_utc();
-        let offset = match self.tz.offset_from_local_datetime(&naive) {
-            chrono::LocalResult::Single(o) | chrono::LocalResult::Ambiguous(o, _) => o,
-            chrono::LocalResult::None => self.tz.offset_from_utc_datetime(&naive),
-        };
-        Some(i64::from(offset.fix().local_minus_utc()))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -383,33 +254,5 @@ mod tests {
         ] {
             assert!(parse(bad).is_err(), "{}", String::from_utf8_lossy(bad));
         }
-    }
-
-    #[test]
-    fn year_less_stamps_roll_over_into_january() {
-        let mut clock = Clock::new(Tz::UTC, YearRule::starting(2026));
-        let dec = clock.instant(Stamp::Local { month: 12, day: 31, second_of_day: 86_399, micros: 0 }).unwrap();
-        let jan = clock.instant(Stamp::Local { month: 1, day: 1, second_of_day: 0, micros: 0 }).unwrap();
-        assert_eq!((dec, jan), (at("2026-12-31T23:59:59Z"), at("2027-01-01T00:00:00Z")));
-        // A file last written on 2 January 2027 holds December lines of 2026.
-        let mut clock = Clock::new(Tz::UTC, YearRule::not_after(NaiveDate::from_ymd_opt(2027, 1, 2).unwrap()));
-        assert_eq!(
-            clock.instant(Stamp::Local { month: 12, day: 31, second_of_day: 0, micros: 5 }),
-            Some(at("2026-12-31T00:00:00.000005Z"))
-        );
-        assert_eq!(
-            clock.instant(Stamp::Local { month: 1, day: 2, second_of_day: 0, micros: 0 }),
-            Some(at("2027-01-02T00:00:00Z"))
-        );
-        assert_eq!(clock.instant(Stamp::Local { month: 2, day: 29, second_of_day: 0, micros: 0 }), None);
-    }
-
-    #[test]
-    fn local_time_follows_daylight_saving() {
-        let mut clock = Clock::new(chrono_tz::Europe::Berlin, YearRule::starting(2026));
-        let summer = clock.instant(Stamp::Local { month: 7, day: 1, second_of_day: 12 * 3600, micros: 0 });
-        let winter = clock.instant(Stamp::Local { month: 12, day: 1, second_of_day: 12 * 3600, micros: 0 });
-        assert_eq!(summer, Some(at("2026-07-01T10:00:00Z")));
-        assert_eq!(winter, Some(at("2026-12-01T11:00:00Z")));
     }
 }
