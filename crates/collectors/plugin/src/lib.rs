@@ -124,7 +124,10 @@ impl Collector for PluginCollector {
         loop {
             match run.messages.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
                 Ok(Message::Batch(batch)) => {
-                    for line in batch.split(|&b| b == b'\n') {
+                    let mut start = 0;
+                    for end in memchr::memchr_iter(b'\n', &batch).chain([batch.len()]) {
+                        let line = &batch[start..end];
+                        start = end + 1;
                         let line = line.strip_suffix(b"\r").unwrap_or(line);
                         if line.iter().all(u8::is_ascii_whitespace) {
                             continue;
