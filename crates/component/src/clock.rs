@@ -83,8 +83,16 @@ impl Clock {
         Clock { tz, year, cached: None }
     }
 
+    /// The year rule as the stamps read so far left it. A collector that reads the files of one
+    /// log oldest first with a configured `year` starts the next file's clock with it, so a file
+    /// ending on 31 December and the next starting on 1 January are a year apart, not the same
+    /// year.
+    pub fn year_rule(&self) -> YearRule {
+        self.year
+    }
+
     /// Microseconds since the epoch; `None` for a date that does not exist (Feb 29 of a common
-    /// year, month 13).
+    /// year, month 13) or a time too far from 1970 to count in microseconds.
     pub fn instant(&mut self, stamp: Stamp) -> Option<i64> {
         let (local, micros) = match stamp {
             Stamp::Instant(t) => return Some(t),
@@ -106,7 +114,7 @@ impl Clock {
                 offset
             }
         };
-        Some((local - offset) * 1_000_000 + i64::from(micros))
+        local.checked_sub(offset)?.checked_mul(1_000_000)?.checked_add(i64::from(micros))
     }
 
     /// The zone's offset for a local time; in a repeated hour (autumn) the earlier, in a
@@ -119,6 +127,58 @@ impl Clock {
         };
         Some(i64::from(offset.fix().local_minus_utc()))
     }
+}
+
+/// Reads a BSD syslog stamp at the start of `text`: `Dec  4 15:00:00`, `Dec 04 15:00:00` or
+/// `Dec 4 15:00:00`, optionally with a fraction (`.123456`); returns it and the rest of `text`.
+/// Parsed by hand over bytes: it runs once per log line and must not allocate.
+pub fn bsd_stamp(text: &[u8]) -> Result<(Stamp, &[u8]), &'static str> {
+    const WANT: &str = "a timestamp like \"Dec  4 15:00:00\" or \"2026-12-04T15:00:00Z\"";
+    const MONTHS: [&[u8; 3]; 12] =
+        [b"jan", b"feb", b"mar", b"apr", b"may", b"jun", b"jul", b"aug", b"sep", b"oct", b"nov", b"dec"];
+    let name = text.get(..3).ok_or(WANT)?;
+    let month = MONTHS.iter().position(|m| m.eq_ignore_ascii_case(name)).ok_or(WANT)? as u32 + 1;
+    let rest = text[3..].strip_prefix(b" ").ok_or(WANT)?;
+    let rest = rest.strip_prefix(b" ").unwrap_or(rest);
+    let day_len = rest.iter().take(3).take_while(|b| b.is_ascii_digit()).count();
+    if !(1..=2).contains(&day_len) {
+        return Err(WANT);
+    }
+    let day = rest[..day_len].iter().fold(0, |n, d| n * 10 + u32::from(d - b'0'));
+    let rest = rest[day_len..].strip_prefix(b" ").ok_or(WANT)?;
+    let (second_of_day, micros, rest) = clock_time(rest).ok_or(WANT)?;
+    if !(1..=31).contains(&day) {
+        return Err("a day of the month from 1 to 31");
+    }
+    Ok((Stamp::Local { month, day, second_of_day, micros }, rest))
+}
+
+/// `HH:MM:SS` and an optional `.fraction` (digits past the sixth are ignored): seconds of the
+/// day, microseconds, and the rest. A leap second counts as the second before it.
+pub fn clock_time(text: &[u8]) -> Option<(u32, u32, &[u8])> {
+    if text.len() < 8 || text[2] != b':' || text[5] != b':' {
+        return None;
+    }
+    let two = |b: &[u8]| {
+        (b[0].is_ascii_digit() && b[1].is_ascii_digit()).then(|| u32::from(b[0] - b'0') * 10 + u32::from(b[1] - b'0'))
+    };
+    let (h, m, s) = (two(&text[0..2])?, two(&text[3..5])?, two(&text[6..8])?);
+    if h > 23 || m > 59 || s > 60 {
+        return None;
+    }
+    let mut rest = &text[8..];
+    let mut micros = 0;
+    if let Some(after) = rest.strip_prefix(b".") {
+        let n = after.iter().take_while(|b| b.is_ascii_digit()).count();
+        if n == 0 {
+            return None;
+        }
+        for (i, b) in after[..n.min(6)].iter().enumerate() {
+            micros += u32::from(b - b'0') * 10u32.pow(5 - i as u32);
+        }
+        rest = &after[n..];
+    }
+    Some((h * 3600 + m * 60 + s.min(59), micros, rest))
 }
 
 /// The local date a file was last written, the latest date its year-less lines can have.
@@ -178,6 +238,23 @@ mod tests {
         );
         assert_eq!(clock.instant(Stamp::Local { month: 2, day: 29, second_of_day: 0, micros: 0 }), None);
         assert_eq!(clock.instant(Stamp::Local { month: 13, day: 1, second_of_day: 0, micros: 0 }), None);
+    }
+
+    #[test]
+    fn the_year_rule_carries_over_to_the_next_file() {
+        // a.log ends on 31 December, b.log (read next) starts on 1 January: with `year = 2026`,
+        // b.log's clock starts from where a.log's left off.
+        let mut a = Clock::new(Tz::UTC, YearRule::starting(2026));
+        a.instant(Stamp::Local { month: 12, day: 31, second_of_day: 0, micros: 0 }).unwrap();
+        let mut b = Clock::new(Tz::UTC, a.year_rule());
+        let jan = b.instant(Stamp::Local { month: 1, day: 1, second_of_day: 0, micros: 0 });
+        assert_eq!(jan, Some(at("2027-01-01T00:00:00Z")));
+        // A fresh rule would have put it in 2026.
+        let mut fresh = Clock::new(Tz::UTC, YearRule::starting(2026));
+        let jan = fresh.instant(Stamp::Local { month: 1, day: 1, second_of_day: 0, micros: 0 });
+        assert_eq!(jan, Some(at("2026-01-01T00:00:00Z")));
+        // Wall times far outside i64 microseconds are refused, not wrapped.
+        assert_eq!(fresh.instant(Stamp::Wall { seconds: i64::MAX / 1000, micros: 0 }), None);
     }
 
     #[test]

@@ -115,7 +115,7 @@ impl PostfixCollector {
         &self,
         source: Box<dyn std::io::BufRead + Send>,
         name: &str,
-        clock: Clock,
+        clock: &mut Clock,
         correlator: &mut Correlator<'_>,
         tally: &mut Tally,
         out: &mut Emitter<'_>,
@@ -151,19 +151,26 @@ impl Collector for PostfixCollector {
         let logged = self.config.smtp_tls_loglevel.map(|level| level > 0);
         let mut correlator = Correlator::new(self.limits(), &ctx.site.internal_networks, logged);
         let mut tally = Tally::default();
+        // With `year` set, the files (oldest first) continue one another: each starts where the
+        // year rule of the one before left off, so December in one and January in the next are
+        // a year apart.
+        let mut carried: Option<YearRule> = None;
         for input in input::expand(&self.inputs, out) {
             let name = input.display_name();
             let year = match (self.config.year, &input) {
-                (Some(year), _) => YearRule::starting(i64::from(year)),
+                (Some(year), _) => carried.unwrap_or(YearRule::starting(i64::from(year))),
                 (None, Input::File(path)) => YearRule::not_after(clock::modified_date(path, tz)),
                 (None, Input::Stdin) => YearRule::not_after(ctx.end.with_timezone(&tz).date_naive()),
             };
-            let clock = Clock::new(tz, year);
+            let mut clock = Clock::new(tz, year);
             let result = input
                 .open(out.progress())
-                .and_then(|source| self.read(source, &name, clock, &mut correlator, &mut tally, out));
+                .and_then(|source| self.read(source, &name, &mut clock, &mut correlator, &mut tally, out));
             if let Err(e) = result {
                 out.error(e.to_string());
+            }
+            if self.config.year.is_some() {
+                carried = Some(clock.year_rule());
             }
         }
         correlator.finish(out);
@@ -211,9 +218,9 @@ pub fn collect_text(text: &[u8], out: &mut Emitter<'_>) {
     let collector = PostfixCollector { config, inputs: Vec::new() };
     let internal = ["10.0.0.0/8".parse().expect("a valid network")];
     let mut correlator = Correlator::new(collector.limits(), &internal, None);
-    let clock = Clock::new(Tz::UTC, YearRule::starting(2026));
+    let mut clock = Clock::new(Tz::UTC, YearRule::starting(2026));
     let source = Box::new(std::io::Cursor::new(text.to_vec()));
-    if let Err(e) = collector.read(source, "text", clock, &mut correlator, &mut Tally::default(), out) {
+    if let Err(e) = collector.read(source, "text", &mut clock, &mut correlator, &mut Tally::default(), out) {
         out.error(e.to_string());
     }
     correlator.finish(out);
@@ -224,7 +231,7 @@ pub fn collect_text(text: &[u8], out: &mut Emitter<'_>) {
 /// in batches: the relevant lines copied into one buffer, each with spans into it.
 struct FileReader<'r> {
     collector: &'r PostfixCollector,
-    clock: Clock,
+    clock: &'r mut Clock,
     line_number: u64,
     tally: &'r mut Tally,
     batch: Batch,
@@ -384,4 +391,39 @@ fn excerpt(bytes: &[u8]) -> String {
         short.push('…');
     }
     format!("\"{short}\"")
+}
+
+#[cfg(test)]
+mod tests {
+    use mailflow_component::{CollectContext, Emitter};
+    use mailflow_config::Config;
+
+    /// With `year` set, rotated files read oldest first continue one another: `mail.log.1` ends
+    /// on 31 December, `mail.log` starts on 1 January of the next year.
+    #[test]
+    fn a_configured_year_carries_across_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let delivery = |stamp: &str, id: &str| {
+            format!(
+                "{stamp} mx1 postfix/qmgr[1500]: {id}: from=<app@corp.example>, size=1000, nrcpt=1 (queue active)\n\
+                 {stamp} mx1 postfix/smtp[2201]: {id}: to=<a@example.net>, relay=mx.example.net[203.0.113.31]:25, \
+                 delay=1, delays=0.1/0/0.5/0.4, dsn=2.0.0, status=sent (250 2.0.0 Ok)\n\
+                 {stamp} mx1 postfix/qmgr[1500]: {id}: removed\n"
+            )
+        };
+        std::fs::write(dir.path().join("mail.log.1"), delivery("Dec 31 23:00:00", "7D4E51C0B1")).unwrap();
+        std::fs::write(dir.path().join("mail.log"), delivery("Jan  1 01:00:00", "7D4E51C0B2")).unwrap();
+        let text =
+            "[[collector]]\ntype = \"postfix\"\npaths = [\"mail.log*\"]\nyear = 2026\n[site]\ntimezone = \"UTC\"\n";
+        let config = Config::parse(text, &dir.path().join("m.toml"), &|_| None).unwrap();
+        let collector = crate::build(&config.collectors[0]).unwrap();
+        let mut times = Vec::new();
+        let mut push = |e: mailflow_core::MessageEvent| times.push(e.time.to_rfc3339());
+        let mut out = Emitter::new(&mut push);
+        let start = chrono::DateTime::UNIX_EPOCH;
+        let ctx =
+            CollectContext { source: "t", site: &config.site, start, end: chrono::Utc::now(), report_start: start };
+        collector.collect(&ctx, &mut out).unwrap();
+        assert_eq!(times, ["2026-12-31T23:00:00+00:00", "2027-01-01T01:00:00+00:00"]);
+    }
 }

@@ -8,7 +8,7 @@
 //! `mailflow_component::clock`) gives them a year and an offset.
 
 pub use mailflow_component::clock::{Clock, Stamp, YearRule};
-use mailflow_component::clock::{days_from_civil, days_in_month};
+use mailflow_component::clock::{bsd_stamp, clock_time, days_from_civil, days_in_month};
 
 /// A parsed header; `message` is what Postfix wrote.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -71,68 +71,6 @@ fn skip_sd_element(rest: &[u8]) -> Option<&[u8]> {
         }
     }
     None
-}
-
-/// `Dec  4 15:00:00`, `Dec 04 15:00:00` or `Dec 4 15:00:00`, optionally with a fraction.
-fn bsd_stamp(rest: &[u8]) -> Result<(Stamp, &[u8]), &'static str> {
-    const WANT: &str = "a timestamp like \"Dec  4 15:00:00\" or \"2026-12-04T15:00:00Z\"";
-    if rest.len() < 15 {
-        return Err(WANT);
-    }
-    let month = match &rest[..3] {
-        b"Jan" => 1,
-        b"Feb" => 2,
-        b"Mar" => 3,
-        b"Apr" => 4,
-        b"May" => 5,
-        b"Jun" => 6,
-        b"Jul" => 7,
-        b"Aug" => 8,
-        b"Sep" => 9,
-        b"Oct" => 10,
-        b"Nov" => 11,
-        b"Dec" => 12,
-        _ => return Err(WANT),
-    };
-    let mut rest = rest[3..].strip_prefix(b" ").ok_or(WANT)?;
-    if let Some(after) = rest.strip_prefix(b" ") {
-        rest = after;
-    }
-    let day_len = rest.iter().take(3).take_while(|b| b.is_ascii_digit()).count();
-    let day = match day_len {
-        1 | 2 => digits(&rest[..day_len]).ok_or(WANT)? as u32,
-        _ => return Err(WANT),
-    };
-    let rest = rest[day_len..].strip_prefix(b" ").ok_or(WANT)?;
-    let (second_of_day, micros, rest) = clock_time(rest).ok_or(WANT)?;
-    if !(1..=31).contains(&day) {
-        return Err("a day of the month from 1 to 31");
-    }
-    Ok((Stamp::Local { month, day, second_of_day, micros }, rest))
-}
-
-/// `HH:MM:SS` and an optional `.fraction`; returns seconds of the day and microseconds.
-fn clock_time(rest: &[u8]) -> Option<(u32, u32, &[u8])> {
-    if rest.len() < 8 || rest[2] != b':' || rest[5] != b':' {
-        return None;
-    }
-    let (h, m, s) = (two(&rest[0..2])?, two(&rest[3..5])?, two(&rest[6..8])?);
-    if h > 23 || m > 59 || s > 60 {
-        return None;
-    }
-    let mut rest = &rest[8..];
-    let mut micros = 0;
-    if let Some(after) = rest.strip_prefix(b".") {
-        let n = after.iter().take_while(|b| b.is_ascii_digit()).count();
-        if n == 0 {
-            return None;
-        }
-        for (i, b) in after[..n.min(6)].iter().enumerate() {
-            micros += u32::from(b - b'0') * 10u32.pow(5 - i as u32);
-        }
-        rest = &after[n..];
-    }
-    Some((h * 3600 + m * 60 + s.min(59), micros, rest))
 }
 
 /// `2026-12-04T15:05:07.910102+00:00` or `…Z`.

@@ -292,9 +292,15 @@ pub fn direction(value: &str) -> Option<Direction> {
 }
 
 /// A protocol as MTAs and TLS libraries write it: `TLSv1.3`, `TLS1_2`, `tls1.2`, `TLSv1`,
-/// `TLS 1.0`, `SSLv3`, `1.2`; `none`/`no`/`plain` is plaintext; `unknown` is unknown. Case and
+/// `TLS 1.0`, `SSLv3`, `1.2`; `none`/`no`/`plain` is plaintext; `unknown` and old OpenSSL's
+/// `TLSv1/SSLv3` are unknown. Case and
 /// the separators `.`, `_`, `-`, ` `, `v` between the parts do not matter.
 pub fn tls_version(value: &str) -> Option<TlsVersion> {
+    // OpenSSL before 1.1 names the protocol of TLS 1.0-era ciphers `TLSv1/SSLv3` (Node.js and
+    // Sendmail report what it says): a family of versions, not one.
+    if value.eq_ignore_ascii_case("TLSv1/SSLv3") || value.eq_ignore_ascii_case("SSLv3/TLSv1") {
+        return Some(TlsVersion::Unknown);
+    }
     let mut squeezed = String::with_capacity(value.len());
     for c in value.chars() {
         if c.is_ascii_alphanumeric() {
@@ -397,6 +403,7 @@ mod tests {
             ("none", TlsVersion::None),
             ("N", TlsVersion::None),
             ("unknown", TlsVersion::Unknown),
+            ("TLSv1/SSLv3", TlsVersion::Unknown),
         ] {
             assert_eq!(tls_version(text), Some(want), "{text}");
         }

@@ -13,7 +13,8 @@
 //! - [`RegexCollector`]: the running collector, every pattern compiled once when it is built.
 //! - `fields`: the fields a named group can fill in, and the normalizers of their values.
 //! - `time`: the `time_format`s; year-less times go through `mailflow_component::clock`.
-//! - `state`: stored fields and held events under their keys, and the limits on them.
+//! - `state`: stored fields and held events under their keys, drop and delivery marks, and the
+//!   limits on them.
 //!
 //! # How a line is read
 //! The first pattern (in file order) whose regex matches the line decides; lines no pattern
@@ -34,6 +35,21 @@
 //! `hold` exists because MTAs log each delivery attempt: a deferral is held, and the attempt that
 //! settles the message replaces it, so a message deferred then delivered counts once,
 //! delivered, as the `postfix` collector counts it.
+//!
+//! Three more pattern options shape what counts. `drop` marks a message key whose events are
+//! not traffic (a site's own bounces, a message a filter refused after it was logged as
+//! received): its held and later events, and those of keys that extend it, are discarded.
+//! `hold_secs` bounds how long a held event waits for such a line. `unless_delivered` makes a
+//! key's delivery final: later failure or retry lines of that key (recipients refused in the
+//! same transaction, the rest of a split delivery) are not counted again.
+//!
+//! # Robustness
+//! Nothing in a log panics the collector: values are read with checked arithmetic, and a value
+//! that does not parse is reported. A bad time skips its line (an event needs one); a bad value
+//! of any other field is left out of the line, which still correlates, and the collector warns
+//! once per pattern and group with a count. A file whose lines match no pattern, or only
+//! patterns that emit nothing, gets a warning: a time format or a log format that differs from
+//! the patterns would otherwise report nothing, silently.
 
 mod fields;
 mod state;
@@ -55,8 +71,8 @@ use serde::Deserialize;
 
 pub use fields::Field;
 use fields::Fields;
-use state::{Held, Store};
-pub use time::TimeFormat;
+use state::{Held, Marks, Store};
+pub use time::{TimeFormat, TimeFormats};
 
 /// Options of a `regex` collector.
 #[derive(Debug, Clone, Deserialize)]
@@ -66,9 +82,10 @@ pub struct RegexConfig {
     /// standard input. Relative paths are taken from the config file's folder.
     pub paths: Vec<PathBuf>,
     /// How the `time` group is written: `rfc3339`, `syslog` (`Dec  4 15:00:00`), `unix`,
-    /// `unix_ms`, or a strftime format such as `%Y-%m-%d %H:%M:%S%.f`.
-    #[serde(default = "default_time_format")]
-    pub time_format: String,
+    /// `unix_ms`, or a strftime format such as `%Y-%m-%d %H:%M:%S%.f`; or a list of them
+    /// (`["syslog", "rfc3339"]`), tried in order.
+    #[serde(default = "default_time_format", deserialize_with = "one_or_many")]
+    pub time_format: Vec<String>,
     /// Time zone of times written without an offset; default: the site's.
     #[serde(default)]
     pub timezone: Option<Tz>,
@@ -122,12 +139,32 @@ pub struct PatternConfig {
     pub emit: Option<Direction>,
     /// The event is not final (a deferral): it is held under its key, and a later emitting line
     /// of the key replaces it (its fields, status and time win; recipients add up). Held
-    /// events are emitted when their key ends, times out, is dropped or the input ends.
+    /// events are emitted when their key ends, times out, goes over `max_open_keys` or the
+    /// input ends (a `drop` line discards them instead).
     #[serde(default)]
     pub hold: bool,
+    /// With `hold`: a held event that no later line replaced is emitted once the log's time is
+    /// this many seconds past it (default: it waits until its key ends or times out).
+    #[serde(default)]
+    pub hold_secs: Option<u64>,
     /// The line ends its keys: what they stored is forgotten, their held events emitted.
     #[serde(default)]
     pub end: bool,
+    /// The line's message key is not traffic (the site's own bounce, a message refused after it
+    /// was logged): events held under it are discarded, and so are events emitted later under
+    /// it or under a key that extends it (`Q2` covers `Q2 example.net`), for
+    /// `message_timeout_secs`.
+    #[serde(default)]
+    pub drop: bool,
+    /// Lines this pattern matches are ignored: no later pattern is tried on them. For lines a
+    /// broader pattern after it would otherwise read (a delivery to the loopback address).
+    #[serde(default)]
+    pub ignore: bool,
+    /// The event is dropped when its message key already emitted a delivered event: a
+    /// delivery counts once, whatever its key logs after it (recipients refused in the same
+    /// transaction, a retry of the rest).
+    #[serde(default)]
+    pub unless_delivered: bool,
     /// Fields this line sets whatever it says, e.g. `{ tls_version = "none" }`; captured
     /// values win.
     #[serde(default)]
@@ -160,8 +197,30 @@ impl Constant {
     }
 }
 
-fn default_time_format() -> String {
-    "rfc3339".to_string()
+fn default_time_format() -> Vec<String> {
+    vec!["rfc3339".to_string()]
+}
+
+/// `time_format = "syslog"` or `time_format = ["syslog", "rfc3339"]`.
+fn one_or_many<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Vec<String>, D::Error> {
+    struct OneOrMany;
+    impl<'de> serde::de::Visitor<'de> for OneOrMany {
+        type Value = Vec<String>;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a time format or a list of them")
+        }
+        fn visit_str<E: serde::de::Error>(self, value: &str) -> Result<Vec<String>, E> {
+            Ok(vec![value.to_string()])
+        }
+        fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<String>, A::Error> {
+            let mut formats = Vec::new();
+            while let Some(format) = seq.next_element::<String>()? {
+                formats.push(format);
+            }
+            Ok(formats)
+        }
+    }
+    deserializer.deserialize_any(OneOrMany)
 }
 fn default_max_line_bytes() -> usize {
     64 * 1024
@@ -188,7 +247,7 @@ pub fn build(section: &ComponentSection) -> Result<Box<dyn Collector>, ConfigErr
 pub struct RegexCollector {
     config: RegexConfig,
     inputs: Vec<PathSpec>,
-    time_format: TimeFormat,
+    time_format: TimeFormats,
     patterns: Vec<Pattern>,
     /// All patterns' regexes, in order, for one pass per line.
     set: RegexSet,
@@ -220,7 +279,12 @@ struct Pattern {
     maps: ValueMaps,
     emit: Option<Direction>,
     hold: bool,
+    /// `hold_secs` in microseconds.
+    hold_micros: Option<i64>,
     end: bool,
+    drop: bool,
+    ignore: bool,
+    unless_delivered: bool,
 }
 
 impl RegexCollector {
@@ -233,7 +297,7 @@ impl RegexCollector {
         if config.year.is_some_and(|y| !(1970..=9999).contains(&y)) {
             return Err("`year` must be between 1970 and 9999".into());
         }
-        let time_format = TimeFormat::new(&config.time_format)?;
+        let time_format = TimeFormats::new(&config.time_format)?;
         if config.patterns.is_empty() {
             return Err("no patterns: add [[collector.pattern]] tables with a `regex` each".into());
         }
@@ -268,10 +332,12 @@ impl RegexCollector {
     ) -> Result<(), CollectError> {
         reader.file = Arc::from(name);
         reader.line_number = 0;
+        reader.file_lines = FileLines::default();
         let max = self.config.max_line_bytes;
         let result = input::for_each_line(source, max, |line| match line {
             LineRef::TooLong(n) => {
                 reader.line_number += 1;
+                reader.file_lines.read += 1;
                 out.skip(
                     format!("{name}:{}", reader.line_number),
                     format!("line of {n} bytes is over max_line_bytes ({max})"),
@@ -279,10 +345,23 @@ impl RegexCollector {
             }
             LineRef::Text(text) => reader.line(self, text, out),
         });
+        let lines = reader.file_lines;
+        if lines.read > 0 && lines.matched == 0 {
+            out.warn(format!(
+                "no line of {name} matched any pattern; check time_format and the patterns against a line of it"
+            ));
+        } else if lines.matched > 0 && lines.emitting == 0 {
+            out.warn(format!(
+                "lines of {name} matched only patterns without `emit`, so no event came from it; check the emitting \
+                 patterns against a line of it"
+            ));
+        }
         result.map_err(|e| CollectError::Other(format!("{name}: stopped after line {}: {e}", reader.line_number)))
     }
 
-    fn warn_about_limits(&self, reader: &Reader, out: &mut Emitter<'_>) {
+    /// Warnings and notes about the whole run: keys dropped over the limit, values left out,
+    /// events discarded.
+    fn report(&self, reader: &Reader, out: &mut Emitter<'_>) {
         let (sessions, messages) = (&reader.sessions, &reader.messages);
         let evicted = sessions.evicted + messages.evicted;
         if evicted > 0 {
@@ -294,6 +373,33 @@ impl RegexCollector {
                 evicted,
                 sessions.evicted_held + messages.evicted_held
             ));
+        }
+        for bad in &reader.bad_values {
+            let pattern = &self.patterns[bad.pattern].label;
+            let lines = if bad.lines == 1 { "1 line".to_string() } else { format!("{} lines", bad.lines) };
+            out.warn(format!(
+                "{}: {pattern}: group `{}` must be {}, not {}; left out of {lines}, which still counted without it",
+                bad.first_at,
+                bad.field.name(),
+                bad.want,
+                bad.value
+            ));
+        }
+        for (pattern, &n) in self.patterns.iter().zip(&reader.dropped_by) {
+            if n > 0 {
+                let label = &pattern.label;
+                out.note(match n {
+                    1 => format!("1 event not counted: its message key was dropped by {label}"),
+                    n => format!("{n} events not counted: their message key was dropped by {label}"),
+                });
+            }
+        }
+        match reader.repeats {
+            0 => {}
+            1 => out.note("1 event not counted: its message key had already been delivered (`unless_delivered`)"),
+            n => out.note(format!(
+                "{n} events not counted: their message key had already been delivered (`unless_delivered`)"
+            )),
         }
     }
 
@@ -362,9 +468,37 @@ fn compile(index: usize, config: &PatternConfig, shared_maps: &ValueMaps) -> Res
     if config.hold && config.emit.is_none() {
         return Err(format!("{label}: `hold` holds an event, so it needs `emit`"));
     }
-    if config.emit.is_none() && !config.end && !has_key && !has_message_key {
+    if config.hold_secs.is_some() && !config.hold {
+        return Err(format!("{label}: `hold_secs` bounds how long an event is held, so it needs `hold = true`"));
+    }
+    let combined = config.emit.is_some()
+        || config.hold
+        || config.end
+        || config.drop
+        || config.unless_delivered
+        || !config.set.is_empty()
+        || !config.default.is_empty();
+    if config.ignore && combined {
         return Err(format!(
-            "{label}: it does nothing: give it `emit`, `end`, or a `key` or `message_key` group to store its fields under"
+            "{label}: `ignore` makes the collector ignore the line, so it cannot also have `emit`, `hold`, `end`, \
+             `drop`, `unless_delivered`, `set` or `default`"
+        ));
+    }
+    if config.drop && !has_message_key {
+        return Err(format!("{label}: `drop` needs a `message_key` group: the key whose events it drops"));
+    }
+    if config.drop && (config.emit.is_some() || config.end) {
+        return Err(format!("{label}: `drop` discards its key's events, so it cannot also have `emit` or `end`"));
+    }
+    if config.unless_delivered && (config.emit.is_none() || !has_message_key) {
+        return Err(format!(
+            "{label}: `unless_delivered` needs `emit` and a `message_key` group: the key whose delivery counts once"
+        ));
+    }
+    if config.emit.is_none() && !config.end && !config.ignore && !has_key && !has_message_key {
+        return Err(format!(
+            "{label}: it does nothing: give it `emit`, `end`, `ignore`, or a `key` or `message_key` group to store \
+             its fields under"
         ));
     }
     let constants = |table: &BTreeMap<String, Constant>, option: &str| -> Result<Fields, String> {
@@ -406,7 +540,11 @@ fn compile(index: usize, config: &PatternConfig, shared_maps: &ValueMaps) -> Res
         maps,
         emit: config.emit,
         hold: config.hold,
+        hold_micros: config.hold_secs.map(|secs| i64::try_from(secs).unwrap_or(i64::MAX).saturating_mul(1_000_000)),
         end: config.end,
+        drop: config.drop,
+        ignore: config.ignore,
+        unless_delivered: config.unless_delivered,
     })
 }
 
@@ -423,10 +561,14 @@ impl Collector for RegexCollector {
     fn collect(&self, ctx: &CollectContext<'_>, out: &mut Emitter<'_>) -> Result<(), CollectError> {
         let tz = self.config.timezone.unwrap_or(ctx.site.timezone);
         let mut reader = Reader::new(self, Clock::new(tz, YearRule::starting(2000)));
+        // With `year` set, the files (oldest first) continue one another: each starts where the
+        // year rule of the one before left off, so December in one and January in the next are
+        // a year apart.
+        let mut carried: Option<YearRule> = None;
         for input in input::expand(&self.inputs, out) {
             let name = input.display_name();
             let year = match (self.config.year, &input) {
-                (Some(year), _) => YearRule::starting(i64::from(year)),
+                (Some(year), _) => carried.unwrap_or(YearRule::starting(i64::from(year))),
                 (None, Input::File(path)) => YearRule::not_after(clock::modified_date(path, tz)),
                 (None, Input::Stdin) => YearRule::not_after(ctx.end.with_timezone(&tz).date_naive()),
             };
@@ -435,9 +577,12 @@ impl Collector for RegexCollector {
             if let Err(e) = result {
                 out.error(e.to_string());
             }
+            if self.config.year.is_some() {
+                carried = Some(reader.clock.year_rule());
+            }
         }
         reader.finish(out);
-        self.warn_about_limits(&reader, out);
+        self.report(&reader, out);
         Ok(())
     }
 }
@@ -452,44 +597,105 @@ pub fn collect_text(collector: &RegexCollector, text: &[u8], out: &mut Emitter<'
         out.error(e.to_string());
     }
     reader.finish(out);
-    collector.warn_about_limits(&reader, out);
+    collector.report(&reader, out);
 }
+
+/// Lines of one file: read (not blank), matched by a pattern, matched by an emitting pattern.
+#[derive(Debug, Clone, Copy, Default)]
+struct FileLines {
+    read: u64,
+    matched: u64,
+    emitting: u64,
+}
+
+/// A value of one group of one pattern that did not parse, left out of its lines.
+struct BadValue {
+    pattern: usize,
+    field: Field,
+    lines: u64,
+    /// `file:line` of the first.
+    first_at: String,
+    /// The first value, quoted, and what was expected.
+    value: String,
+    want: String,
+}
+
+/// Where a held event with a deadline lives: in the session store or not, and its key.
+type HeldAt = (bool, Box<[u8]>);
+
+/// Pattern and group pairs whose bad values are reported (each once, with a count); more are
+/// not tracked.
+const MAX_BAD_VALUE_KINDS: usize = 64;
 
 /// The state of one collection: the keys, and per file its clock and position.
 struct Reader {
     clock: Clock,
     sessions: Store,
     messages: Store,
+    /// Message keys a `drop` line marked, with the pattern's index.
+    dropped: Marks,
+    /// Message keys that emitted a delivery, for `unless_delivered`.
+    delivered: Marks,
+    /// Held events with a `hold_secs` deadline: (deadline, held id) → (in the session store,
+    /// key). An entry whose held event was replaced or released is stale and skipped.
+    deadlines: BTreeMap<(i64, u64), HeldAt>,
+    next_held_id: u64,
     locations: Vec<CaptureLocations>,
     file: Arc<str>,
     line_number: u64,
+    file_lines: FileLines,
     /// The latest log time seen, for lines without a time of their own.
     now: i64,
     key: Vec<u8>,
     message_key: Vec<u8>,
     released: Vec<Held>,
+    bad_values: Vec<BadValue>,
+    /// Events discarded by each pattern's `drop` marks, by pattern index.
+    dropped_by: Vec<u64>,
+    /// Events discarded by `unless_delivered`.
+    repeats: u64,
 }
 
 impl Reader {
     fn new(collector: &RegexCollector, clock: Clock) -> Self {
+        let config = &collector.config;
         Reader {
             clock,
-            sessions: Store::new(collector.config.max_open_keys, collector.config.session_timeout_secs),
-            messages: Store::new(collector.config.max_open_keys, collector.config.message_timeout_secs),
+            sessions: Store::new(config.max_open_keys, config.session_timeout_secs),
+            messages: Store::new(config.max_open_keys, config.message_timeout_secs),
+            dropped: Marks::new(config.max_open_keys, config.message_timeout_secs),
+            delivered: Marks::new(config.max_open_keys, config.message_timeout_secs),
+            deadlines: BTreeMap::new(),
+            next_held_id: 0,
             locations: collector.patterns.iter().map(|p| p.regex.capture_locations()).collect(),
             file: Arc::from(""),
             line_number: 0,
+            file_lines: FileLines::default(),
             now: i64::MIN,
             key: Vec::new(),
             message_key: Vec::new(),
             released: Vec::new(),
+            bad_values: Vec::new(),
+            dropped_by: vec![0; collector.patterns.len()],
+            repeats: 0,
         }
     }
 
     fn line(&mut self, collector: &RegexCollector, text: &[u8], out: &mut Emitter<'_>) {
         self.line_number += 1;
+        if text.iter().all(u8::is_ascii_whitespace) {
+            return;
+        }
+        self.file_lines.read += 1;
         let Some(index) = collector.first_match(text, &mut self.locations) else { return };
         let pattern = &collector.patterns[index];
+        self.file_lines.matched += 1;
+        if pattern.ignore {
+            return;
+        }
+        if pattern.emit.is_some() {
+            self.file_lines.emitting += 1;
+        }
         let locations = &self.locations[index];
         let mut fields = pattern.set.clone();
         let mut time = None;
@@ -507,26 +713,27 @@ impl Reader {
                         Some((_, map)) => map.get(value.as_ref()).map_or(value.as_ref(), String::as_str),
                         None => value.as_ref(),
                     };
-                    let result = if field == Field::Time {
-                        collector
-                            .time_format
-                            .stamp(value)
-                            .and_then(|stamp| {
-                                self.clock.instant(stamp).ok_or_else(|| {
-                                    "a date that exists (in the inferred year: set `year` if it is wrong)".to_string()
-                                })
+                    if field == Field::Time {
+                        let read = collector.time_format.stamp(value).and_then(|stamp| {
+                            self.clock.instant(stamp).ok_or_else(|| {
+                                "a date that exists (in the inferred year: set `year` if it is wrong)".to_string()
                             })
-                            .map(|t| time = Some(t))
-                    } else {
-                        fields.set(field, value)
-                    };
-                    if let Err(want) = result {
-                        let group = field.name();
-                        let at = format!("{}:{}", self.file, self.line_number);
-                        return out.skip(
-                            at,
-                            format!("{}: group `{group}` must be {want}, not {}", pattern.label, excerpt(value)),
-                        );
+                        });
+                        match read {
+                            Ok(t) => time = Some(t),
+                            // An event needs its time: the line is skipped.
+                            Err(want) => {
+                                let at = format!("{}:{}", self.file, self.line_number);
+                                let why =
+                                    format!("{}: group `time` must be {want}, not {}", pattern.label, excerpt(value));
+                                return out.skip(at, why);
+                            }
+                        }
+                    } else if let Err(want) = fields.set(field, value) {
+                        // Any other value is one field of the line: it is left out, and the
+                        // line still counts and correlates.
+                        let at = || format!("{}:{}", self.file, self.line_number);
+                        bad_value(&mut self.bad_values, index, field, value, want, at);
                     }
                 }
             }
@@ -537,6 +744,9 @@ impl Reader {
         let now = time.unwrap_or(self.now);
         self.sessions.expire(self.now, &mut self.released);
         self.messages.expire(self.now, &mut self.released);
+        self.dropped.expire(self.now);
+        self.delivered.expire(self.now);
+        self.release_due();
         self.release(out);
         let session = std::mem::take(&mut self.key);
         let message = std::mem::take(&mut self.message_key);
@@ -545,8 +755,9 @@ impl Reader {
             message: (pattern.has_message_key && !message.is_empty()).then_some(&message[..]),
         };
         match (pattern.emit, time) {
+            _ if pattern.drop => self.drop_key(index, keys, now),
             (None, _) => self.store_fields(keys, &fields, now),
-            (Some(direction), Some(time)) => self.emit(pattern, keys, fields, direction, time, out),
+            (Some(direction), Some(time)) => self.emit(pattern, keys, fields, direction, time),
             // The time group is optional in this regex and did not take part.
             (Some(_), None) => {
                 let at = format!("{}:{}", self.file, self.line_number);
@@ -567,6 +778,15 @@ impl Reader {
         self.release(out);
     }
 
+    /// A `drop` line: its message key's events are discarded, those held now and those to come.
+    fn drop_key(&mut self, pattern: usize, keys: Keys<'_>, now: i64) {
+        let Some(message) = keys.message else { return };
+        self.dropped.mark(message, now, pattern);
+        let mut discarded = Vec::new();
+        self.messages.remove(message, &mut discarded);
+        self.dropped_by[pattern] += discarded.len() as u64;
+    }
+
     /// A line without `emit`: its fields are stored under its message key, or else its key.
     fn store_fields(&mut self, keys: Keys<'_>, fields: &Fields, now: i64) {
         if let Some(session) = keys.session {
@@ -578,22 +798,18 @@ impl Reader {
         if let Some(message) = keys.message {
             self.messages.touch(message, now, &mut self.released).fields.overlay(fields);
             if let Some(session) = keys.session {
-                self.sessions.link(session, message);
+                self.sessions.link(session, message, &self.messages);
             }
         }
     }
 
     /// A line with `emit`: the event is what its keys stored, then what the line says, then
     /// the pattern's defaults; held, or emitted (replacing a held one).
-    fn emit(
-        &mut self,
-        pattern: &Pattern,
-        keys: Keys<'_>,
-        line_fields: Fields,
-        direction: Direction,
-        time: i64,
-        out: &mut Emitter<'_>,
-    ) {
+    fn emit(&mut self, pattern: &Pattern, keys: Keys<'_>, line_fields: Fields, direction: Direction, time: i64) {
+        if pattern.unless_delivered && keys.message.is_some_and(|message| self.delivered.get(message).is_some()) {
+            self.repeats += 1;
+            return;
+        }
         let mut fields = Fields::default();
         if let Some(session) = keys.session {
             fields.overlay(&self.sessions.touch(session, time, &mut self.released).fields);
@@ -601,11 +817,12 @@ impl Reader {
         if let Some(message) = keys.message {
             fields.overlay(&self.messages.touch(message, time, &mut self.released).fields);
             if let Some(session) = keys.session {
-                self.sessions.link(session, message);
+                self.sessions.link(session, message, &self.messages);
             }
         }
         fields.overlay(&line_fields);
         // The held event lives with the message if there is one, else with the session.
+        let in_session = keys.message.is_none();
         let slot = match (keys.message, keys.session) {
             (Some(message), _) => self.messages.get_mut(message),
             (None, Some(session)) => self.sessions.get_mut(session),
@@ -618,23 +835,71 @@ impl Reader {
         }
         fields.fill(&pattern.defaults);
         let direction = fields.direction.unwrap_or(direction);
-        let held = Held { fields, time, direction, file: self.file.clone(), line: self.line_number };
+        let id = self.next_held_id;
+        self.next_held_id += 1;
+        let held = Held {
+            fields,
+            time,
+            direction,
+            file: self.file.clone(),
+            line: self.line_number,
+            key: keys.message.map(Box::from),
+            once: pattern.unless_delivered,
+            id,
+        };
         if pattern.hold
             && let Some(entry) = slot
         {
             entry.held = Some(held);
+            if let (Some(hold), Some(key)) = (pattern.hold_micros, keys.message.or(keys.session)) {
+                self.deadlines.insert((time.saturating_add(hold), id), (in_session, key.into()));
+            }
             return;
         }
-        out.event(held.fields.into_event(time, direction, &self.file, self.line_number));
         if let Some(message) = keys.message {
             self.messages.remove(message, &mut self.released);
         }
+        self.released.push(held);
     }
 
+    /// Releases the held events whose `hold_secs` ran out by the log's time.
+    fn release_due(&mut self) {
+        while let Some((&(deadline, id), _)) = self.deadlines.first_key_value() {
+            if deadline > self.now {
+                break;
+            }
+            let Some((_, (in_session, key))) = self.deadlines.pop_first() else { break };
+            let store = if in_session { &mut self.sessions } else { &mut self.messages };
+            let Some(entry) = store.get_mut(&key) else { continue };
+            if entry.held.as_ref().is_none_or(|held| held.id != id) {
+                continue;
+            }
+            if in_session {
+                self.released.extend(entry.held.take());
+            } else {
+                // Settled, as if its event had been emitted when it came: the message goes.
+                store.remove(&key, &mut self.released);
+            }
+        }
+    }
+
+    /// Emits the events released from their keys, unless a `drop` line covers their key.
     fn release(&mut self, out: &mut Emitter<'_>) {
-        for held in self.released.drain(..) {
+        let mut released = std::mem::take(&mut self.released);
+        for held in released.drain(..) {
+            if let Some(pattern) = held.key.as_deref().and_then(|key| self.dropped.covering(key)) {
+                self.dropped_by[pattern] += 1;
+                continue;
+            }
+            if held.once
+                && let Some(key) = &held.key
+                && held.fields.status.is_none_or(|s| s == mailflow_core::Status::Delivered)
+            {
+                self.delivered.mark(key, held.time.max(self.now), 0);
+            }
             out.event(held.fields.into_event(held.time, held.direction, &held.file, held.line));
         }
+        self.released = released;
     }
 
     /// Emits every event still held: the input ended before a line settled it.
@@ -642,6 +907,23 @@ impl Reader {
         self.sessions.finish(&mut self.released);
         self.messages.finish(&mut self.released);
         self.release(out);
+    }
+}
+
+/// Counts a value that did not parse; the first of each pattern and group is reported, `at`
+/// saying where.
+fn bad_value(
+    bad_values: &mut Vec<BadValue>,
+    pattern: usize,
+    field: Field,
+    value: &str,
+    want: String,
+    at: impl FnOnce() -> String,
+) {
+    if let Some(bad) = bad_values.iter_mut().find(|b| b.pattern == pattern && b.field == field) {
+        bad.lines += 1;
+    } else if bad_values.len() < MAX_BAD_VALUE_KINDS {
+        bad_values.push(BadValue { pattern, field, lines: 1, first_at: at(), value: excerpt(value), want });
     }
 }
 

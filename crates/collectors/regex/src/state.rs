@@ -7,16 +7,24 @@
 //! time) is dropped; and beyond `max_open_keys` the least recently seen key is dropped (counted,
 //! and reported as a warning). A dropped key's held event is emitted with what is known, never
 //! lost.
+//!
+//! Two sets of marks sit beside them, bounded the same way: message keys a `drop` line marked
+//! (their events are discarded), and message keys that emitted a delivery (for
+//! `unless_delivered`, so one delivery counts once).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 
 use mailflow_core::Direction;
 
 use crate::fields::Fields;
 
-/// Message keys a session remembers, to forget them with it.
-const MAX_LINKED_MESSAGES: usize = 64;
+/// Message keys a session remembers before it prunes the ones already gone: a session may
+/// carry any number of messages (a queue runner delivering thousands), so its list is not
+/// capped, which would leave the messages past the cap behind when the session ends; instead it
+/// keeps only keys still in the message store (each once) whenever the list doubles, so it stays
+/// within twice the session's live messages, and those within `max_open_keys`.
+const MIN_LINKS_BEFORE_PRUNING: usize = 64;
 
 /// An event waiting for a later line of its key: a deferral that a delivery may replace.
 #[derive(Debug, Clone)]
@@ -26,6 +34,12 @@ pub struct Held {
     pub direction: Direction,
     pub file: Arc<str>,
     pub line: u64,
+    /// The message key the event was emitted under, for `drop` marks and delivered keys.
+    pub key: Option<Box<[u8]>>,
+    /// Its pattern has `unless_delivered`: a delivery marks the key.
+    pub once: bool,
+    /// Tells a held event from the one that replaced it, for `hold_secs` deadlines.
+    pub id: u64,
 }
 
 #[derive(Debug, Default)]
@@ -38,6 +52,8 @@ pub struct Entry {
     pub held: Option<Held>,
     /// Sessions only: message keys seen with this session's key, to forget with it.
     pub messages: Vec<Box<[u8]>>,
+    /// Sessions only: the length of `messages` at which it is next pruned.
+    prune_at: usize,
 }
 
 /// Keys of one kind and what is stored under them.
@@ -136,14 +152,25 @@ impl Store {
         }
     }
 
-    /// Remembers that `message` was seen with the session `key`.
-    pub fn link(&mut self, key: &[u8], message: &[u8]) {
-        if let Some(entry) = self.entries.get_mut(key)
-            && entry.messages.len() < MAX_LINKED_MESSAGES
-            && !entry.messages.iter().any(|m| &m[..] == message)
-        {
-            entry.messages.push(message.into());
+    /// Whether `key` is stored.
+    pub fn contains(&self, key: &[u8]) -> bool {
+        self.entries.contains_key(key)
+    }
+
+    /// Remembers that `message` was seen with the session `key`; `messages` is the message
+    /// store, to prune keys no longer in it (see [`MIN_LINKS_BEFORE_PRUNING`]).
+    pub fn link(&mut self, key: &[u8], message: &[u8], messages: &Store) {
+        let Some(entry) = self.entries.get_mut(key) else { return };
+        // Lines of one message mostly come together: the last link is the cheap check.
+        if entry.messages.last().is_some_and(|m| &m[..] == message) {
+            return;
         }
+        if entry.messages.len() >= entry.prune_at.max(MIN_LINKS_BEFORE_PRUNING) {
+            let mut seen = HashSet::new();
+            entry.messages.retain(|m| messages.contains(m) && seen.insert(m.clone()));
+            entry.prune_at = entry.messages.len() * 2;
+        }
+        entry.messages.push(message.into());
     }
 
     /// Releases every held event, oldest key first, and forgets everything.
@@ -158,12 +185,82 @@ impl Store {
     }
 }
 
+/// Keys marked for a while: by a `drop` line (with the pattern that dropped them) or by a
+/// delivery. Bounded like the stores, by count and by time; a mark that goes early is forgotten
+/// without a trace (a later line of its key then counts as if it had not been marked).
+pub struct Marks {
+    marks: std::collections::HashMap<Box<[u8]>, (u64, i64, usize), foldhash::fast::FixedState>,
+    /// Keys by when they were marked, oldest first.
+    order: BTreeMap<u64, Box<[u8]>>,
+    next_seq: u64,
+    max_keys: usize,
+    timeout_micros: i64,
+}
+
+impl Marks {
+    pub fn new(max_keys: usize, timeout_secs: u64) -> Marks {
+        let timeout_micros = i64::try_from(timeout_secs).unwrap_or(i64::MAX).saturating_mul(1_000_000);
+        Marks { marks: Default::default(), order: BTreeMap::new(), next_seq: 0, max_keys, timeout_micros }
+    }
+
+    /// Marks `key` at `now`, with `tag` (the pattern that marked it).
+    pub fn mark(&mut self, key: &[u8], now: i64, tag: usize) {
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        if let Some((old, _, _)) = self.marks.insert(key.into(), (seq, now, tag)) {
+            self.order.remove(&old);
+        }
+        self.order.insert(seq, key.into());
+        while self.marks.len() > self.max_keys {
+            let Some((_, oldest)) = self.order.pop_first() else { break };
+            self.marks.remove(&oldest);
+        }
+    }
+
+    /// Forgets marks older than the timeout before `now`.
+    pub fn expire(&mut self, now: i64) {
+        while let Some((_, key)) = self.order.first_key_value() {
+            let Some(&(_, marked, _)) = self.marks.get(key) else { break };
+            if now.saturating_sub(marked) <= self.timeout_micros {
+                break;
+            }
+            if let Some((_, key)) = self.order.pop_first() {
+                self.marks.remove(&key);
+            }
+        }
+    }
+
+    /// The tag of `key`'s mark.
+    pub fn get(&self, key: &[u8]) -> Option<usize> {
+        self.marks.get(key).map(|&(_, _, tag)| tag)
+    }
+
+    /// The tag of the mark of `key` or of a key it extends: keys are parts joined by spaces, and
+    /// a mark on `Q2` covers `Q2 example.net`.
+    pub fn covering(&self, key: &[u8]) -> Option<usize> {
+        if self.marks.is_empty() {
+            return None;
+        }
+        let prefixes = key.iter().enumerate().filter(|&(_, &b)| b == b' ').map(|(i, _)| &key[..i]);
+        std::iter::once(key).chain(prefixes).find_map(|k| self.get(k))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn held(line: u64) -> Held {
-        Held { fields: Fields::default(), time: 0, direction: Direction::Outbound, file: Arc::from("f"), line }
+        Held {
+            fields: Fields::default(),
+            time: 0,
+            direction: Direction::Outbound,
+            file: Arc::from("f"),
+            line,
+            key: None,
+            once: false,
+            id: line,
+        }
     }
 
     #[test]
@@ -192,13 +289,52 @@ mod tests {
         sessions.touch(b"s1", 0, &mut released);
         messages.touch(b"1.1", 0, &mut released);
         messages.touch(b"1.2", 0, &mut released).held = Some(held(7));
-        sessions.link(b"s1", b"1.1");
-        sessions.link(b"s1", b"1.2");
+        sessions.link(b"s1", b"1.1", &messages);
+        sessions.link(b"s1", b"1.2", &messages);
         for message in sessions.remove(b"s1", &mut released) {
             messages.remove_settled(&message);
         }
         assert!(messages.get(b"1.1").is_none());
         assert!(messages.get(b"1.2").is_some(), "a held message outlives its session");
         assert!(released.is_empty());
+    }
+
+    #[test]
+    fn a_session_forgets_every_message_it_carried_not_just_the_first_64() {
+        let (mut sessions, mut messages) = (Store::new(10, 60), Store::new(100_000, 60));
+        let mut released = Vec::new();
+        sessions.touch(b"s1", 0, &mut released);
+        for i in 0..1000 {
+            let key = format!("1.{i}");
+            messages.touch(key.as_bytes(), 0, &mut released);
+            sessions.link(b"s1", key.as_bytes(), &messages);
+            sessions.link(b"s1", key.as_bytes(), &messages);
+            // Half of them end on their own (an emitted event removes its message).
+            if i % 2 == 0 {
+                messages.remove(key.as_bytes(), &mut released);
+            }
+        }
+        let linked = sessions.get(b"s1").unwrap().messages.len();
+        assert!(linked < 1000, "keys already gone are pruned as the list grows: {linked}");
+        for message in sessions.remove(b"s1", &mut released) {
+            messages.remove_settled(&message);
+        }
+        assert_eq!(messages.len(), 0, "every message of the session went with it");
+    }
+
+    #[test]
+    fn marks_cover_longer_keys_and_are_bounded() {
+        let mut marks = Marks::new(2, 60);
+        marks.mark(b"Q2", 0, 7);
+        assert_eq!(marks.covering(b"Q2"), Some(7));
+        assert_eq!(marks.covering(b"Q2 example.net"), Some(7));
+        assert_eq!(marks.covering(b"Q22 example.net"), None);
+        assert_eq!(marks.covering(b"Q1 Q2"), None);
+        marks.mark(b"Q3", 1, 1);
+        marks.mark(b"Q4", 3_000_000, 1);
+        assert_eq!(marks.get(b"Q2"), None, "the oldest goes over the limit");
+        marks.expire(62_000_001);
+        assert_eq!(marks.get(b"Q3"), None);
+        assert_eq!(marks.get(b"Q4"), Some(1));
     }
 }

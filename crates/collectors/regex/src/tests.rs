@@ -64,11 +64,47 @@ fn patterns_must_be_able_to_do_what_they_say() {
         (&format!("year = 1969\n{EMIT}"), "`year` must be between 1970 and 9999"),
         (&format!("{EMIT}emit_as = \"x\"\n"), "unknown field `emit_as`"),
         ("[[collector.pattern]]\nregex = '(?P<time>x)'\nemit = \"sideways\"\n", "unknown variant `sideways`"),
+        (&format!("time_format = []\n{EMIT}"), "`time_format` is an empty list"),
+        (&format!("time_format = 5\n{EMIT}"), "a time format or a list of them"),
+        (&format!("time_format = [\"syslog\", \"iso\"]\n{EMIT}"), "`time_format` \"iso\" is unknown"),
+        (
+            "[[collector.pattern]]\nregex = '(?P<time>\\S+) (?P<key>\\d+)'\nemit = \"outbound\"\nhold_secs = 60\n",
+            "pattern #1: `hold_secs` bounds how long an event is held, so it needs `hold = true`",
+        ),
+        (
+            &format!("{EMIT}[[collector.pattern]]\nregex = '(?P<time>x)'\nignore = true\nemit = \"inbound\"\n"),
+            "pattern #2: `ignore` makes the collector ignore the line",
+        ),
+        (
+            &format!("{EMIT}[[collector.pattern]]\nregex = '(?P<key>\\d+) bounce'\ndrop = true\n"),
+            "pattern #2: `drop` needs a `message_key` group",
+        ),
+        (
+            &format!(
+                "{EMIT}[[collector.pattern]]\nregex = '(?P<time>\\S+) (?P<message_key>\\d+)'\ndrop = true\nemit = \"inbound\"\n"
+            ),
+            "pattern #2: `drop` discards its key's events, so it cannot also have `emit` or `end`",
+        ),
+        (
+            &format!("{EMIT}unless_delivered = true\n"),
+            "pattern #1: `unless_delivered` needs `emit` and a `message_key` group",
+        ),
     ];
     for (options, want) in cases {
         let e = error(options);
         assert!(e.contains(want), "{options}\n=> {e}");
     }
+}
+
+#[test]
+fn patterns_that_only_ignore_or_drop_are_valid() {
+    let text = format!(
+        "[[collector]]\ntype = \"regex\"\npaths = [\"x.log\"]\n{EMIT}\
+         [[collector.pattern]]\nregex = 'loopback'\nignore = true\n\
+         [[collector.pattern]]\nregex = '(?P<message_key>\\w+) bounce'\ndrop = true\n"
+    );
+    let config = Config::parse(&text, std::path::Path::new("m.toml"), &|_| None).unwrap();
+    assert!(crate::build(&config.collectors[0]).is_ok());
 }
 
 #[test]

@@ -5,7 +5,7 @@
 //! from the file, as the `postfix` collector does: both go through `mailflow_component::clock`.
 
 use chrono::format::{Item, Parsed, StrftimeItems};
-use mailflow_component::clock::{Stamp, days_from_civil};
+use mailflow_component::clock::{self, Stamp, days_from_civil};
 
 /// How the `time` group is written.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -48,20 +48,52 @@ impl TimeFormat {
 
     /// Reads one time; `Err` says what was expected.
     pub fn stamp(&self, text: &str) -> Result<Stamp, String> {
-        let stamp = match self {
+        self.read(text).ok_or_else(|| self.expected())
+    }
+
+    /// Reads one time; `None` if it is not in this format.
+    fn read(&self, text: &str) -> Option<Stamp> {
+        match self {
             TimeFormat::Rfc3339 => rfc3339(text),
             TimeFormat::Syslog => syslog(text.as_bytes()),
             TimeFormat::Unix => unix(text, 1_000_000),
             TimeFormat::UnixMs => unix(text, 1_000),
             TimeFormat::Strftime(format) => strftime(text, format),
-        };
-        stamp.ok_or_else(|| match self {
+        }
+    }
+
+    /// What a time in this format looks like, for messages.
+    fn expected(&self) -> String {
+        match self {
             TimeFormat::Rfc3339 => "a time like 2026-12-04T15:00:00Z".to_string(),
             TimeFormat::Syslog => "a syslog time like \"Dec  4 15:00:00\"".to_string(),
-            TimeFormat::Unix => "seconds since 1970 like 1796423012.094".to_string(),
-            TimeFormat::UnixMs => "milliseconds since 1970 like 1796423012094".to_string(),
+            TimeFormat::Unix => "seconds since 1970 (before 10000) like 1796423012.094".to_string(),
+            TimeFormat::UnixMs => "milliseconds since 1970 (before 10000) like 1796423012094".to_string(),
             TimeFormat::Strftime(format) => format!("a time in the format \"{format}\""),
-        })
+        }
+    }
+}
+
+/// The configured `time_format`s, tried in order: one log can hold several (a syslog daemon
+/// switched from BSD to RFC 3339 stamps, lines with and without a syslog header).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TimeFormats(Vec<TimeFormat>);
+
+impl TimeFormats {
+    /// The configured list; `Err` says what is wrong with which entry.
+    pub fn new(texts: &[String]) -> Result<TimeFormats, String> {
+        if texts.is_empty() {
+            return Err("`time_format` is an empty list: name at least one format".to_string());
+        }
+        texts.iter().map(|t| TimeFormat::new(t)).collect::<Result<Vec<_>, _>>().map(TimeFormats)
+    }
+
+    /// Reads one time by the first format that reads it; `Err` says what was expected.
+    pub fn stamp(&self, text: &str) -> Result<Stamp, String> {
+        if let Some(stamp) = self.0.iter().find_map(|format| format.read(text)) {
+            return Ok(stamp);
+        }
+        Err(self.0.iter().map(TimeFormat::expected).collect::<Vec<_>>().join(" or "))
     }
 }
 
@@ -75,46 +107,9 @@ fn rfc3339(text: &str) -> Option<Stamp> {
         .or_else(|| strftime(text, "%Y-%m-%d %H:%M:%S%.f"))
 }
 
-/// `Dec  4 15:00:00`, `Dec 04 15:00:00` or `Dec 4 15:00:00.123456`.
+/// `Dec  4 15:00:00`, `Dec 04 15:00:00` or `Dec 4 15:00:00.123456`, and nothing after.
 fn syslog(text: &[u8]) -> Option<Stamp> {
-    const MONTHS: [&[u8; 3]; 12] =
-        [b"jan", b"feb", b"mar", b"apr", b"may", b"jun", b"jul", b"aug", b"sep", b"oct", b"nov", b"dec"];
-    let name = text.get(..3)?.to_ascii_lowercase();
-    let month = MONTHS.iter().position(|m| m[..] == name[..])? as u32 + 1;
-    let rest = text[3..].strip_prefix(b" ")?;
-    let rest = rest.strip_prefix(b" ").unwrap_or(rest);
-    let day_len = rest.iter().take(3).take_while(|b| b.is_ascii_digit()).count();
-    if !(1..=2).contains(&day_len) {
-        return None;
-    }
-    let day = number(&rest[..day_len])? as u32;
-    let rest = rest[day_len..].strip_prefix(b" ")?;
-    let (second_of_day, micros, rest) = clock_time(rest)?;
-    (rest.is_empty() && (1..=31).contains(&day)).then_some(Stamp::Local { month, day, second_of_day, micros })
-}
-
-/// `HH:MM:SS` and an optional `.fraction`: seconds of the day, microseconds, and the rest.
-fn clock_time(text: &[u8]) -> Option<(u32, u32, &[u8])> {
-    if text.len() < 8 || text[2] != b':' || text[5] != b':' {
-        return None;
-    }
-    let (h, m, s) = (number(&text[0..2])?, number(&text[3..5])?, number(&text[6..8])?);
-    if h > 23 || m > 59 || s > 60 {
-        return None;
-    }
-    let mut rest = &text[8..];
-    let mut micros = 0;
-    if let Some(after) = rest.strip_prefix(b".") {
-        let n = after.iter().take_while(|b| b.is_ascii_digit()).count();
-        if n == 0 {
-            return None;
-        }
-        for (i, b) in after[..n.min(6)].iter().enumerate() {
-            micros += u32::from(b - b'0') * 10u32.pow(5 - i as u32);
-        }
-        rest = &after[n..];
-    }
-    Some(((h * 3600 + m * 60 + s.min(59)) as u32, micros, rest))
+    clock::bsd_stamp(text).ok().filter(|(_, rest)| rest.is_empty()).map(|(stamp, _)| stamp)
 }
 
 fn number(digits: &[u8]) -> Option<u64> {
@@ -135,7 +130,8 @@ fn unix(text: &str, per_unit: i64) -> Option<Stamp> {
         let mut scale = per_unit;
         for &d in digits {
             scale /= 10;
-            micros += i64::from(d - b'0') * scale;
+            // Checked: `9223372036854.999999` is digits, but no time.
+            micros = micros.checked_add(i64::from(d - b'0') * scale)?;
         }
     }
     // Beyond year 9999 is no log time.
@@ -166,7 +162,11 @@ fn strftime(text: &str, format: &str) -> Option<Stamp> {
     use chrono::Datelike;
     let seconds = days_from_civil(i64::from(date.year()), date.month(), date.day()) * 86_400 + i64::from(second_of_day);
     match parsed.offset() {
-        Some(offset) => Some(Stamp::Instant((seconds - i64::from(offset)) * 1_000_000 + i64::from(micros))),
+        Some(offset) => seconds
+            .checked_sub(i64::from(offset))
+            .and_then(|s| s.checked_mul(1_000_000))
+            .and_then(|s| s.checked_add(i64::from(micros)))
+            .map(Stamp::Instant),
         None => Some(Stamp::Wall { seconds, micros }),
     }
 }
@@ -209,6 +209,39 @@ mod tests {
         assert_eq!(with_offset.stamp("04/Dec/2026:23:23:07 +0100"), Ok(instant("2026-12-04T22:23:07Z")));
         let year_less = TimeFormat::new("%b %e %H:%M:%S").unwrap();
         assert_eq!(year_less.stamp("Dec  4 22:29:27"), Ok(local(4, 80_967, 0)));
+    }
+
+    #[test]
+    fn numbers_too_large_for_a_time_are_errors_not_overflows() {
+        let unix = TimeFormat::new("unix").unwrap();
+        for text in ["9223372036854.999999", "9223372036854775807", "9223372036854775.9", "253402300800"] {
+            let want = unix.stamp(text).unwrap_err();
+            assert!(want.contains("seconds since 1970"), "{text}: {want}");
+        }
+        assert!(TimeFormat::new("unix_ms").unwrap().stamp("9223372036854775.999").is_err());
+        let offset = TimeFormat::new("%Y-%m-%d %H:%M:%S %z").unwrap();
+        // The far end of chrono's years: read or refused, never an overflow.
+        let _ = offset.stamp("+262143-12-31 23:59:59 -2359");
+        let _ = offset.stamp("-262143-01-01 00:00:00 +2359");
+    }
+
+    #[test]
+    fn a_list_of_formats_is_tried_in_order() {
+        let formats = TimeFormats::new(&["syslog".to_string(), "rfc3339".to_string()]).unwrap();
+        assert_eq!(
+            formats.stamp("Dec  4 22:29:27"),
+            Ok(Stamp::Local { month: 12, day: 4, second_of_day: 80_967, micros: 0 })
+        );
+        assert_eq!(formats.stamp("2026-12-04T22:23:07.363Z"), Ok(instant("2026-12-04T22:23:07.363Z")));
+        let nanos = formats.stamp("2026-07-23 20:55:43.527992500").unwrap();
+        let day = 1_784_764_800; // 2026-07-23
+        assert_eq!(nanos, Stamp::Wall { seconds: day + 20 * 3600 + 55 * 60 + 43, micros: 527_992 });
+        let want = formats.stamp("yesterday").unwrap_err();
+        assert_eq!(want, "a syslog time like \"Dec  4 15:00:00\" or a time like 2026-12-04T15:00:00Z");
+        assert!(TimeFormats::new(&[]).unwrap_err().contains("empty list"));
+        assert!(
+            TimeFormats::new(&["syslog".to_string(), "iso".to_string()]).unwrap_err().contains("\"iso\" is unknown")
+        );
     }
 
     #[test]

@@ -24,6 +24,32 @@ static HARAKA_FEW_KEYS: LazyLock<RegexCollector> = LazyLock::new(|| example("har
 static SENDMAIL: LazyLock<RegexCollector> = LazyLock::new(|| example("sendmail.toml", ""));
 static SENDMAIL_FEW_KEYS: LazyLock<RegexCollector> = LazyLock::new(|| example("sendmail.toml", "max_open_keys = 3"));
 
+/// Every time format at once, and every option that holds, drops or marks keys.
+static EVERY_FORMAT: LazyLock<RegexCollector> = LazyLock::new(|| {
+    let text = r#"[[collector]]
+type = "regex"
+paths = ["x.log"]
+time_format = ["unix", "unix_ms", "syslog", "rfc3339", "%Y-%m-%d %H:%M:%S%.f %z", "%d/%b:%H:%M:%S"]
+max_open_keys = 4
+[[collector.pattern]]
+regex = '^(?P<time>[^|]*)\| (?P<message_key>\w) drop'
+drop = true
+[[collector.pattern]]
+regex = '^(?P<time>[^|]*)\| (?P<message_key>\w) (?P<key>\w) (?P<status>\w+)$'
+emit = "outbound"
+hold = true
+hold_secs = 1
+unless_delivered = true
+[[collector.pattern]]
+regex = '^(?P<time>[^|]*)\| (?P<message_key>\w) (?P<status>\w+)'
+emit = "outbound"
+unless_delivered = true
+"#;
+    let config = Config::parse(text, Path::new("m.toml"), &|_| None).unwrap();
+    let options: RegexConfig = config.collectors[0].options().unwrap();
+    RegexCollector::new(options, Vec::new()).unwrap()
+});
+
 /// (emitted, skipped)
 fn collect(collector: &RegexCollector, text: &[u8]) -> (u64, u64) {
     let mut ignore = |_| {};
@@ -63,6 +89,20 @@ proptest! {
             let end = cut.index(text.len());
             collect(collector, &text[..end]);
         }
+    }
+
+    #[test]
+    fn times_and_keys_of_any_shape(lines in proptest::collection::vec(("[0-9.:+TZ/a-zA-Z -]{0,40}", "[abc]", "[xy]", "(drop|sent|deferred|failed|250|451)"), 0..100)) {
+        let text: String = lines
+            .iter()
+            .enumerate()
+            .map(|(i, (time, key, session, word))| match i % 3 {
+                0 => format!("{time}| {key} {session} {word}\n"),
+                1 => format!("{}| {key} {word}\n", 1_796_400_000 + i),
+                _ => format!("{time}| {key} {word}\n"),
+            })
+            .collect();
+        collect(&EVERY_FORMAT, text.as_bytes());
     }
 
     #[test]
