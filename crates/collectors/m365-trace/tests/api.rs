@@ -105,7 +105,11 @@ async fn counts_connectors_and_tls_exactly_within_the_tenants_pace() {
     assert!(run.notes().contains("waited 15 min 0 s for the limit of 100"), "{}", run.notes());
     assert!(run.notes().contains("50 messages between accepted domains are internal"), "{}", run.notes());
     assert!(run.notes().contains("1 repeated rows"), "{}", run.notes());
-    assert!(run.notes().contains("made 369 API calls (0 retried) and 2 token requests"), "{}", run.notes());
+    // One list page more or less, as the six days fall on the clock: the note counts what was made.
+    let calls = requests.iter().filter(|r| r.route != Route::Any).count();
+    assert!((369..=371).contains(&calls), "{calls} calls");
+    let said = format!("made {calls} API calls (0 retried) and 2 token requests");
+    assert!(run.notes().contains(&said), "{}", run.notes());
     // A token lives 15 minutes and is renewed when less than 5 are left: once, at the third burst.
     assert_eq!(emulator.with(|i| i.token_requests), 2);
 }
