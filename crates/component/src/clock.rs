@@ -10,6 +10,8 @@ use std::path::Path;
 use chrono::{NaiveDate, Offset, TimeZone};
 use chrono_tz::Tz;
 
+use crate::input::Input;
+
 /// A time as a log wrote it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Stamp {
@@ -30,6 +32,49 @@ pub struct Clock {
     /// The local hour last converted and its offset from UTC in seconds: lines come in time
     /// order, so one time-zone lookup serves an hour of log.
     cached: Option<(i64, i64)>,
+}
+
+/// The clocks of a run's inputs, read oldest first, for collectors of year-less stamps. With a
+/// configured `year`, the inputs continue one another: each starts where the year rule of the one
+/// before left off, so December in one and January in the next are a year apart. Without, an
+/// input's latest date is its file's modification date, or the range's end for standard input.
+#[derive(Debug, Clone)]
+pub struct InputClocks {
+    tz: Tz,
+    year: Option<i32>,
+    range_end: NaiveDate,
+    carried: Option<YearRule>,
+}
+
+impl InputClocks {
+    pub fn new(tz: Tz, year: Option<i32>, range_end: chrono::DateTime<chrono::Utc>) -> Self {
+        InputClocks { tz, year, range_end: range_end.with_timezone(&tz).date_naive(), carried: None }
+    }
+
+    /// The clock of `input`, the next input read.
+    pub fn start(&self, input: &Input) -> Clock {
+        let year = match (self.year, input) {
+            (Some(year), _) => self.carried.unwrap_or(YearRule::starting(i64::from(year))),
+            (None, Input::File(path)) => YearRule::not_after(modified_date(path, self.tz)),
+            (None, Input::Stdin) => YearRule::not_after(self.range_end),
+        };
+        Clock::new(self.tz, year)
+    }
+
+    /// Notes where the input just read, with `clock`, left off.
+    pub fn finish(&mut self, clock: &Clock) {
+        if self.year.is_some() {
+            self.carried = Some(clock.year_rule());
+        }
+    }
+}
+
+/// Checks a configured `year`: `Err` says what is allowed.
+pub fn check_year(year: Option<i32>) -> Result<(), &'static str> {
+    match year {
+        Some(year) if !(1970..=9999).contains(&year) => Err("`year` must be between 1970 and 9999"),
+        _ => Ok(()),
+    }
 }
 
 /// How a year-less stamp gets its year.

@@ -22,8 +22,8 @@ pub mod syslog;
 use std::path::PathBuf;
 
 use chrono_tz::Tz;
-use mailflow_component::clock;
-use mailflow_component::input::{self, Input, LineRef, PathSpec};
+use mailflow_component::clock::{self, InputClocks};
+use mailflow_component::input::{self, LineRef, PathSpec};
 use mailflow_component::{CollectContext, CollectError, Collector, Emitter};
 use mailflow_config::{ComponentSection, ConfigError};
 use serde::Deserialize;
@@ -89,9 +89,7 @@ pub fn build(section: &ComponentSection) -> Result<Box<dyn Collector>, ConfigErr
     if config.max_line_bytes == 0 || config.max_messages == 0 || config.max_sessions == 0 {
         return Err(section.error("`max_line_bytes`, `max_messages` and `max_sessions` must be above 0"));
     }
-    if config.year.is_some_and(|y| !(1970..=9999).contains(&y)) {
-        return Err(section.error("`year` must be between 1970 and 9999"));
-    }
+    clock::check_year(config.year).map_err(|why| section.error(why))?;
     Ok(Box::new(PostfixCollector { config, inputs }))
 }
 
@@ -151,27 +149,17 @@ impl Collector for PostfixCollector {
         let logged = self.config.smtp_tls_loglevel.map(|level| level > 0);
         let mut correlator = Correlator::new(self.limits(), &ctx.site.internal_networks, logged);
         let mut tally = Tally::default();
-        // With `year` set, the files (oldest first) continue one another: each starts where the
-        // year rule of the one before left off, so December in one and January in the next are
-        // a year apart.
-        let mut carried: Option<YearRule> = None;
+        let mut clocks = InputClocks::new(tz, self.config.year, ctx.end);
         for input in input::expand(&self.inputs, out) {
             let name = input.display_name();
-            let year = match (self.config.year, &input) {
-                (Some(year), _) => carried.unwrap_or(YearRule::starting(i64::from(year))),
-                (None, Input::File(path)) => YearRule::not_after(clock::modified_date(path, tz)),
-                (None, Input::Stdin) => YearRule::not_after(ctx.end.with_timezone(&tz).date_naive()),
-            };
-            let mut clock = Clock::new(tz, year);
+            let mut clock = clocks.start(&input);
             let result = input
                 .open(out.progress())
                 .and_then(|source| self.read(source, &name, &mut clock, &mut correlator, &mut tally, out));
             if let Err(e) = result {
                 out.error(e.to_string());
             }
-            if self.config.year.is_some() {
-                carried = Some(clock.year_rule());
-            }
+            clocks.finish(&clock);
         }
         correlator.finish(out);
         let evicted = &correlator.evicted;

@@ -61,8 +61,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use chrono_tz::Tz;
-use mailflow_component::clock::{self, Clock, YearRule};
-use mailflow_component::input::{self, Input, LineRef, PathSpec};
+use mailflow_component::clock::{self, Clock, InputClocks, YearRule};
+use mailflow_component::input::{self, LineRef, PathSpec};
 use mailflow_component::{CollectContext, CollectError, Collector, Emitter};
 use mailflow_config::{ComponentSection, ConfigError};
 use mailflow_core::Direction;
@@ -294,9 +294,7 @@ impl RegexCollector {
         if limits.contains(&0) || config.message_timeout_secs == 0 {
             return Err("`max_line_bytes`, `max_open_keys` and the timeouts must be above 0".into());
         }
-        if config.year.is_some_and(|y| !(1970..=9999).contains(&y)) {
-            return Err("`year` must be between 1970 and 9999".into());
-        }
+        clock::check_year(config.year)?;
         let time_format = TimeFormats::new(&config.time_format)?;
         if config.patterns.is_empty() {
             return Err("no patterns: add [[collector.pattern]] tables with a `regex` each".into());
@@ -560,26 +558,16 @@ fn field_maps(maps: &BTreeMap<String, BTreeMap<String, String>>) -> Result<Value
 impl Collector for RegexCollector {
     fn collect(&self, ctx: &CollectContext<'_>, out: &mut Emitter<'_>) -> Result<(), CollectError> {
         let tz = self.config.timezone.unwrap_or(ctx.site.timezone);
+        let mut clocks = InputClocks::new(tz, self.config.year, ctx.end);
         let mut reader = Reader::new(self, Clock::new(tz, YearRule::starting(2000)));
-        // With `year` set, the files (oldest first) continue one another: each starts where the
-        // year rule of the one before left off, so December in one and January in the next are
-        // a year apart.
-        let mut carried: Option<YearRule> = None;
         for input in input::expand(&self.inputs, out) {
             let name = input.display_name();
-            let year = match (self.config.year, &input) {
-                (Some(year), _) => carried.unwrap_or(YearRule::starting(i64::from(year))),
-                (None, Input::File(path)) => YearRule::not_after(clock::modified_date(path, tz)),
-                (None, Input::Stdin) => YearRule::not_after(ctx.end.with_timezone(&tz).date_naive()),
-            };
-            reader.clock = Clock::new(tz, year);
+            reader.clock = clocks.start(&input);
             let result = input.open(out.progress()).and_then(|source| self.read(source, &name, &mut reader, out));
             if let Err(e) = result {
                 out.error(e.to_string());
             }
-            if self.config.year.is_some() {
-                carried = Some(reader.clock.year_rule());
-            }
+            clocks.finish(&reader.clock);
         }
         reader.finish(out);
         self.report(&reader, out);
