@@ -162,3 +162,26 @@ pub fn build_cdylibs(packages: &[&str], profile: &str, target_dir: &Path) -> Vec
         })
         .collect()
 }
+
+/// A writer that keeps everything written to it, shared by its clones: give a clone to a log
+/// subscriber (`with_writer(move || capture.clone())`) to test what a component logs.
+#[derive(Debug, Clone, Default)]
+pub struct LogCapture(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl LogCapture {
+    /// What was written so far.
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+}
+
+impl std::io::Write for LogCapture {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}

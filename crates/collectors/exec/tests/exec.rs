@@ -6,7 +6,6 @@
 use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
@@ -393,20 +392,6 @@ fn a_program_that_cannot_start_says_why_and_what_to_do() {
     assert!(e.contains("it is a folder, not a program"), "{e}");
 }
 
-/// Collects log lines in memory.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 #[test]
 fn stderr_is_logged_by_level_and_a_flood_of_it_blocks_nothing() {
     let dir = tempfile::tempdir().unwrap();
@@ -423,7 +408,7 @@ echo 'ERROR last words' >&2
 "#
         ),
     );
-    let captured = Captured::default();
+    let captured = mailflow_testkit::LogCapture::default();
     let writer = captured.clone();
     let subscriber = tracing_subscriber::fmt()
         .with_writer(move || writer.clone())
@@ -433,7 +418,7 @@ echo 'ERROR last words' >&2
     let outcome = tracing::subscriber::with_default(subscriber, || run(dir.path(), r#"command = ["./noisy.sh"]"#));
     assert_eq!(outcome.result, Ok(()));
     assert_eq!(outcome.stats, SourceStats { emitted: 300, ..SourceStats::default() });
-    let log = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let log = captured.text();
     let lines: Vec<&str> = log.lines().collect();
     assert_eq!(lines.iter().filter(|l| l.contains(" WARN ") && l.contains("noise noise")).count(), 40_000);
     let last = lines.iter().find(|l| l.contains("last words")).expect("the last line is logged");

@@ -284,31 +284,15 @@ fn a_plugin_that_hangs_is_left_behind_when_the_time_is_up_and_not_run_again_unti
 
 #[test]
 fn plugin_logs_reach_the_log_with_the_plugins_name() {
-    let written = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-    let writer = {
-        let written = std::sync::Arc::clone(&written);
-        move || Capture(std::sync::Arc::clone(&written))
-    };
-    let subscriber = tracing_subscriber::fmt().with_writer(writer).with_ansi(false).finish();
+    let captured = mailflow_testkit::LogCapture::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt().with_writer(move || writer.clone()).with_ansi(false).finish();
     tracing::subscriber::with_default(subscriber, || {
         let run = run_plugin(&rust_plugins().1, "{ events = 1 }", 60);
         assert_eq!(run.events.len(), 1);
     });
-    let logged = String::from_utf8(written.lock().unwrap().clone()).unwrap();
+    let logged = captured.text();
     assert!(logged.contains("WARN") && logged.contains("all good events sent plugin=\"misbehaving\""), "{logged}");
-}
-
-struct Capture(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
-
-impl std::io::Write for Capture {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(bytes);
-        Ok(bytes.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
 }
 
 #[test]
