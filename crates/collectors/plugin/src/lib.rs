@@ -121,48 +121,44 @@ impl Collector for PluginCollector {
         let evidence_name = format!("plugin {}", plugin.name);
         let max_line_bytes = self.max_line_bytes;
         let mut line_number = 0u64;
-        loop {
-            match run.messages.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
-                Ok(Message::Batch(batch)) => {
-                    let mut start = 0;
-                    for end in memchr::memchr_iter(b'\n', &batch).chain([batch.len()]) {
-                        let line = &batch[start..end];
-                        start = end + 1;
-                        let line = line.strip_suffix(b"\r").unwrap_or(line);
-                        if line.iter().all(u8::is_ascii_whitespace) {
-                            continue;
-                        }
-                        line_number += 1;
-                        if line.len() > max_line_bytes {
-                            let why =
-                                format!("an event of {} bytes is over max_line_bytes ({max_line_bytes})", line.len());
-                            out.skip(format!("{plugin}: event {line_number}"), why);
-                            continue;
-                        }
-                        match decode_line(line) {
-                            Ok(record) => emit(record, &evidence_name, line_number, out),
-                            Err(why) => out.skip(format!("{plugin}: event {line_number}"), why),
-                        }
-                    }
-                }
+        let failure = loop {
+            let batch = match run.messages.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+                Ok(Message::Batch(batch)) => batch,
                 Ok(Message::Done) => return Ok(()),
-                Ok(Message::Failed(why)) => {
-                    out.error(format!("{plugin}: {why}"));
-                    return Ok(());
-                }
+                Ok(Message::Failed(why)) => break why,
                 Err(mpsc::RecvTimeoutError::Timeout) => {
-                    out.error(format!(
-                        "{plugin}: did not finish within timeout_secs ({} s); the events it gave before count. \
+                    break format!(
+                        "did not finish within timeout_secs ({} s); the events it gave before count. \
                          Its call is left running until it returns",
                         self.timeout.as_secs()
-                    ));
-                    return Ok(());
+                    );
                 }
-                Err(mpsc::RecvTimeoutError::Disconnected) => {
-                    out.error(format!("{plugin}: its thread ended without finishing"));
-                    return Ok(());
+                Err(mpsc::RecvTimeoutError::Disconnected) => break "its thread ended without finishing".to_string(),
+            };
+            let mut start = 0;
+            for end in memchr::memchr_iter(b'\n', &batch).chain([batch.len()]) {
+                let line = &batch[start..end];
+                start = end + 1;
+                let line = line.strip_suffix(b"\r").unwrap_or(line);
+                if line.iter().all(u8::is_ascii_whitespace) {
+                    continue;
+                }
+                line_number += 1;
+                let at = || format!("{plugin}: event {line_number}");
+                if line.len() > max_line_bytes {
+                    out.skip(
+                        at(),
+                        format!("an event of {} bytes is over max_line_bytes ({max_line_bytes})", line.len()),
+                    );
+                    continue;
+                }
+                match decode_line(line) {
+                    Ok(record) => emit(record, &evidence_name, line_number, out),
+                    Err(why) => out.skip(at(), why),
                 }
             }
-        }
+        };
+        out.error(format!("{plugin}: {failure}"));
+        Ok(())
     }
 }

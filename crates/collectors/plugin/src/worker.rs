@@ -111,18 +111,20 @@ fn send_batches(
         let (mut batch, mut error) = (MailflowBuffer::EMPTY, MailflowBuffer::EMPTY);
         // SAFETY: as above.
         let status = unsafe { next_batch(instance, &mut batch, &mut error) };
-        // A failed call's batch is freed and not read.
-        let events = take(batch, table.free_buffer);
-        match check("next_batch", status, error, table.free_buffer) {
-            Err(why) => return Message::Failed(why),
-            Ok(status) => {
-                if !events.is_empty() && sender.send(Message::Batch(events)).is_err() {
-                    return Message::Done;
-                }
-                if status == MAILFLOW_DONE {
-                    return Message::Done;
-                }
+        let status = match check("next_batch", status, error, table.free_buffer) {
+            Ok(status) => status,
+            Err(why) => {
+                // A failed call's batch is freed and not read.
+                give_back(batch, table.free_buffer);
+                return Message::Failed(why);
             }
+        };
+        let events = take(batch, table.free_buffer);
+        if !events.is_empty() && sender.send(Message::Batch(events)).is_err() {
+            return Message::Done;
+        }
+        if status == MAILFLOW_DONE {
+            return Message::Done;
         }
     }
     Message::Done
@@ -150,9 +152,14 @@ fn take(buffer: MailflowBuffer, free_buffer: MailflowFreeBufferFn) -> Vec<u8> {
     }
     // SAFETY: the plugin hands out `len` readable bytes and keeps them until `free_buffer`.
     let bytes = unsafe { std::slice::from_raw_parts(buffer.data, buffer.len) }.to_vec();
-    if let Some(free_buffer) = free_buffer {
+    give_back(buffer, free_buffer);
+    bytes
+}
+
+/// Gives a buffer the plugin handed out back to it, to be freed.
+fn give_back(buffer: MailflowBuffer, free_buffer: MailflowFreeBufferFn) {
+    if let (false, Some(free_buffer)) = (buffer.data.is_null(), free_buffer) {
         // SAFETY: handed back once, as the plugin gave it.
         unsafe { free_buffer(buffer) };
     }
-    bytes
 }
