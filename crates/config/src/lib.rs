@@ -25,6 +25,7 @@ mod error;
 mod expand;
 mod job;
 mod secret;
+mod settings;
 
 use std::collections::BTreeSet;
 use std::ops::Range;
@@ -41,6 +42,7 @@ use toml::de::{DeTable, DeValue, Deserializer, ValueDeserializer};
 pub use error::{ConfigError, ErrorKind};
 pub use job::{DaemonConfig, JobConfig, Schedule};
 pub use secret::Secret;
+pub use settings::Settings;
 
 /// Environment variables an expansion read, as (name, value).
 type Vars = Vec<(String, String)>;

@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::path::PathBuf;
 
+use mailflow_config::Settings;
 use serde::Deserialize;
 
 /// Environment variables mailflow sets itself; `env` may not replace them.
@@ -47,8 +48,8 @@ pub struct ExecConfig {
     pub timeout_secs: u64,
     /// Any table, handed to the program as the `settings` of the JSON document on its
     /// standard input. May hold secrets (write them as `${VAR}`): it is never logged.
-    #[serde(default, deserialize_with = "table")]
-    pub settings: toml::Table,
+    #[serde(default)]
+    pub settings: Settings,
     /// Longest line of output read: a longer line is skipped and counted, so one runaway line
     /// cannot exhaust memory.
     #[serde(default = "default_max_line_bytes")]
@@ -69,20 +70,6 @@ pub struct ExecConfig {
     pub working_dir: Option<PathBuf>,
 }
 
-/// A table, or an error that says so in TOML's words.
-fn table<'de, D: serde::Deserializer<'de>>(d: D) -> Result<toml::Table, D::Error> {
-    match toml::Value::deserialize(d)? {
-        toml::Value::Table(table) => Ok(table),
-        other => {
-            let kind = other.type_str();
-            let article = if kind.starts_with(['a', 'e', 'i', 'o', 'u']) { "an" } else { "a" };
-            Err(serde::de::Error::custom(format!(
-                "`settings` must be a table, like settings = {{ path = \"/var/log/gw.csv\" }}, not {article} {kind}"
-            )))
-        }
-    }
-}
-
 fn default_timeout_secs() -> u64 {
     300
 }
@@ -97,7 +84,7 @@ impl fmt::Debug for ExecConfig {
             .field("command", &self.command.first())
             .field("arguments", &self.command.len().saturating_sub(1))
             .field("timeout_secs", &self.timeout_secs)
-            .field("settings", &self.settings.keys().collect::<Vec<_>>())
+            .field("settings", &self.settings)
             .field("max_line_bytes", &self.max_line_bytes)
             .field("env", &self.env.keys().collect::<Vec<_>>())
             .field("clear_env", &self.clear_env)
@@ -141,36 +128,6 @@ impl ExecConfig {
         }
         None
     }
-}
-
-/// `settings` as JSON. TOML dates and times become their RFC 3339 text; NaN and infinity,
-/// which JSON cannot hold, are an error naming the key.
-pub fn settings_json(settings: &toml::Table) -> Result<serde_json::Value, String> {
-    fn convert(value: &toml::Value, path: &str) -> Result<serde_json::Value, String> {
-        use serde_json::Value as J;
-        Ok(match value {
-            toml::Value::String(s) => J::String(s.clone()),
-            toml::Value::Integer(i) => J::from(*i),
-            toml::Value::Float(f) => serde_json::Number::from_f64(*f)
-                .map(J::Number)
-                .ok_or_else(|| format!("`settings.{path}` is {f}, which JSON cannot hold"))?,
-            toml::Value::Boolean(b) => J::Bool(*b),
-            toml::Value::Datetime(d) => J::String(d.to_string()),
-            toml::Value::Array(items) => J::Array(
-                items.iter().enumerate().map(|(i, v)| convert(v, &format!("{path}[{i}]"))).collect::<Result<_, _>>()?,
-            ),
-            toml::Value::Table(table) => table_json(table, Some(path))?,
-        })
-    }
-    fn table_json(table: &toml::Table, path: Option<&str>) -> Result<serde_json::Value, String> {
-        let mut map = serde_json::Map::new();
-        for (key, value) in table {
-            let path = path.map_or_else(|| key.clone(), |p| format!("{p}.{key}"));
-            map.insert(key.clone(), convert(value, &path)?);
-        }
-        Ok(serde_json::Value::Object(map))
-    }
-    table_json(settings, None)
 }
 
 /// The values the placeholders in arguments stand for.
@@ -232,26 +189,6 @@ mod tests {
         assert_eq!(p.fill("{time: .t} {{start}} {"), "{time: .t} {2026-12-01T00:00:00Z} {");
         assert_eq!(p.fill("{report_start}"), "R");
         assert_eq!(p.fill("plain"), "plain");
-    }
-
-    #[test]
-    fn settings_become_json_with_dates_as_text() {
-        let table: toml::Table = toml::from_str(
-            "path = \"/var/log/x\"\nport = 25\nratio = 0.5\non = true\nsince = 2026-12-01T08:00:00Z\n\
-             day = 2026-12-01\nlist = [1, \"a\"]\n[nested]\nkey = \"v\"\n",
-        )
-        .unwrap();
-        let json = settings_json(&table).unwrap();
-        assert_eq!(
-            json,
-            serde_json::json!({
-                "path": "/var/log/x", "port": 25, "ratio": 0.5, "on": true,
-                "since": "2026-12-01T08:00:00Z", "day": "2026-12-01",
-                "list": [1, "a"], "nested": {"key": "v"}
-            })
-        );
-        let table: toml::Table = toml::from_str("[a]\nb = [1.0, nan]\n").unwrap();
-        assert_eq!(settings_json(&table).unwrap_err(), "`settings.a.b[1]` is NaN, which JSON cannot hold");
     }
 
     #[test]

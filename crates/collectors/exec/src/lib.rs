@@ -142,7 +142,7 @@ impl ExecCollector {
         if let Some(problem) = config.problem() {
             return Err(section.error(problem));
         }
-        let settings = config::settings_json(&config.settings).map_err(|why| section.error(why))?;
+        let settings = config.settings.to_json().map_err(|why| section.error(why))?;
         let mut command = config.command.into_iter();
         let name = command.next().unwrap_or_default();
         let args: Vec<String> = command.collect();

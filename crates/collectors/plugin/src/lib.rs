@@ -28,7 +28,7 @@ use std::time::{Duration, Instant};
 
 use mailflow_collector_events::{decode_line, emit};
 use mailflow_component::{CollectContext, CollectError, Collector, Emitter};
-use mailflow_config::{ComponentSection, ConfigError};
+use mailflow_config::{ComponentSection, ConfigError, Settings};
 use serde::Deserialize;
 
 mod library;
@@ -45,8 +45,8 @@ pub struct PluginConfig {
     /// the config alone decides which code mailflow runs, never the working folder.
     pub path: PathBuf,
     /// Passed to the plugin's `create` as a JSON object. `${VAR}` works here as anywhere.
-    #[serde(default = "empty_object")]
-    pub settings: serde_json::Value,
+    #[serde(default)]
+    pub settings: Settings,
     /// How long the plugin may take for the whole run before mailflow stops waiting and marks
     /// the source partial.
     #[serde(default = "default_timeout_secs")]
@@ -58,10 +58,6 @@ pub struct PluginConfig {
 
 fn default_max_line_bytes() -> usize {
     1024 * 1024
-}
-
-fn empty_object() -> serde_json::Value {
-    serde_json::Value::Object(Default::default())
 }
 
 fn default_timeout_secs() -> u64 {
@@ -78,15 +74,13 @@ pub fn build(section: &ComponentSection) -> Result<Box<dyn Collector>, ConfigErr
             config.path.display()
         )));
     }
-    if !config.settings.is_object() {
-        return Err(section.error("`settings` must be a table, e.g. `settings = { paths = [\"/var/log/app.log\"] }`"));
-    }
     if config.timeout_secs == 0 || config.max_line_bytes == 0 {
         return Err(section.error("`timeout_secs` and `max_line_bytes` must be above 0"));
     }
     let plugin = library::load(&config.path).map_err(|why| section.error(why))?;
-    let settings = CString::new(config.settings.to_string())
-        .map_err(|_| section.error("`settings` must not contain NUL characters"))?;
+    let settings = config.settings.to_json().map_err(|why| section.error(why))?;
+    let settings =
+        CString::new(settings.to_string()).map_err(|_| section.error("`settings` must not contain NUL characters"))?;
     Ok(Box::new(PluginCollector {
         plugin,
         settings,
