@@ -21,7 +21,8 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Collect events, build the report and hand it to every sink.
+    /// Collect events, build the report and hand it to every sink. With a `[store]`, collect
+    /// into the store (as `ingest`) and report from it (as `report`).
     Run {
         #[command(flatten)]
         config: ConfigArg,
@@ -30,6 +31,30 @@ pub enum Command {
         /// Run this [[job]] now: its collectors, its sinks and (unless given here) its range.
         #[arg(long, value_name = "NAME")]
         job: Option<String>,
+    },
+    /// Read what is new from every collector into the history store (`[store]`).
+    Ingest {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// The days to ask API, export and program sources for again (they replace what the
+        /// store holds for those days); by default, from their last ingest to today. Log files
+        /// are always read from where the last ingest stopped.
+        #[command(flatten)]
+        range: RangeArgs,
+    },
+    /// Build the report from the history store and hand it to every sink.
+    Report {
+        #[command(flatten)]
+        config: ConfigArg,
+        #[command(flatten)]
+        range: RangeArgs,
+    },
+    /// Show what the history store holds, prune it, or forget a source.
+    Store {
+        #[command(flatten)]
+        config: ConfigArg,
+        #[command(subcommand)]
+        action: StoreAction,
     },
     /// Send the email digest (the config's email sinks only), or preview it, or resend spooled ones.
     Digest {
@@ -80,6 +105,28 @@ pub enum Command {
     },
     /// Print the man page (roff).
     Man,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum StoreAction {
+    /// Messages per source and day (inbound, outbound, and without TLS), and each source's last ingest.
+    Show {
+        #[command(flatten)]
+        range: RangeArgs,
+        /// Only this source.
+        #[arg(long, value_name = "NAME")]
+        source: Option<String>,
+    },
+    /// Delete days before DATE (by default, those older than `retention_days`).
+    Prune {
+        #[arg(long, value_name = "DATE")]
+        before: Option<NaiveDate>,
+    },
+    /// Delete a source's days and checkpoint, so the next ingest reads it from the start.
+    Forget {
+        #[arg(value_name = "SOURCE")]
+        source: String,
+    },
 }
 
 #[derive(Debug, Args)]

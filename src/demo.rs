@@ -45,7 +45,8 @@ pub fn run(out: &Path, quiet: bool) -> anyhow::Result<u8> {
     let pipeline = Pipeline::build(Config::load(&config_path)?)?;
     let tz = pipeline.config().site.timezone;
     let range = ReportRange::new(FROM.parse()?, TO.parse()?, tz)?;
-    let (code, report) = super::run(&pipeline, range, quiet);
+    let report = super::build_report(&pipeline, range, quiet)?;
+    let code = super::deliver(&pipeline, &report, quiet);
     // The weekly digest this report makes, written instead of sent.
     let digest = out.join("digest.eml");
     let message =

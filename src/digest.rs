@@ -40,7 +40,7 @@ pub fn run(config: Config, args: DigestArgs<'_>) -> anyhow::Result<u8> {
     collect_only.sinks.clear();
     let pipeline = Pipeline::build(collect_only)?;
     let range = crate::resolve_range(&pipeline, args.range, RangeSpec::LastDays(7), Utc::now())?;
-    let report = crate::report_quietly(&pipeline, range);
+    let report = crate::build_report(&pipeline, range, true)?;
     let mut failed = print_failed_sources(&report.sources);
     for sink in &sinks {
         if args.dry_run {

@@ -28,7 +28,7 @@ pub fn run_now(config: Config, name: &str, args: &RangeArgs, quiet: bool) -> any
             holder(pid)
         ),
     };
-    Ok(crate::run(&pipeline, range, quiet).0)
+    crate::run(&pipeline, range, quiet)
 }
 
 /// `mailflow daemon`: every job on its schedule until SIGTERM or SIGINT.
@@ -100,7 +100,7 @@ fn lock_dir(config: &Config) -> LockDir {
 
 /// One scheduled run: what it did, or every collector and sink that failed.
 fn run_scheduled(pipeline: &Pipeline, range: ReportRange) -> Result<String, String> {
-    let report = crate::report_quietly(pipeline, range);
+    let report = crate::build_report(pipeline, range, true).map_err(|e| format!("{e:#}"))?;
     let mut problems = Vec::new();
     for s in report.sources.iter().filter(|s| s.error.is_some()) {
         problems.push(format!("collector {}: {}", printable(&s.name), printable(s.error.as_deref().unwrap_or(""))));

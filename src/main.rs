@@ -4,6 +4,7 @@
 mod cli;
 mod demo;
 mod digest;
+mod history;
 mod jobs;
 mod progress;
 
@@ -23,7 +24,7 @@ use mailflow_runner::{Pipeline, summary};
 use cli::{Cli, Command, RangeArgs};
 
 /// Exit codes: 0 done; 1 a collector or sink failed (the others still ran); 2 bad config or usage.
-const FAILED: u8 = 1;
+pub(crate) const FAILED: u8 = 1;
 const BAD_CONFIG: u8 = 2;
 
 fn main() -> ExitCode {
@@ -67,8 +68,20 @@ fn execute(cli: Cli) -> anyhow::Result<u8> {
         Command::Run { config, range, job: None } => {
             let pipeline = Pipeline::build(Config::load(&config.config)?)?;
             let range = resolve_range(&pipeline, &range, RangeSpec::LastDays(7), Utc::now())?;
-            Ok(run(&pipeline, range, cli.quiet).0)
+            run(&pipeline, range, cli.quiet)
         }
+        Command::Ingest { config, range } => {
+            history::ingest(&Pipeline::build(Config::load(&config.config)?)?, &range, cli.quiet)
+        }
+        Command::Report { config, range } => {
+            let pipeline = Pipeline::build(Config::load(&config.config)?)?;
+            pipeline.store_config()?;
+            let range = resolve_range(&pipeline, &range, RangeSpec::LastDays(7), Utc::now())?;
+            let mut store = pipeline.open_store()?;
+            let report = pipeline.report_from_store(store.as_mut(), range, Utc::now().trunc_subsecs(0))?;
+            Ok(deliver(&pipeline, &report, cli.quiet))
+        }
+        Command::Store { config, action } => history::store(&Pipeline::build(Config::load(&config.config)?)?, &action),
         Command::Run { config, range, job: Some(job) } => {
             jobs::run_now(Config::load(&config.config)?, &job, &range, cli.quiet)
         }
@@ -117,19 +130,26 @@ fn resolve_range(
     }
 }
 
-/// Collects and reports `range` without a progress bar (for the daemon and the digest).
-fn report_quietly(pipeline: &Pipeline, range: ReportRange) -> mailflow_core::Report {
-    let collected = pipeline.collect(&range, None);
-    pipeline.report(range, &collected, Utc::now().trunc_subsecs(0))
+/// The report of `range`: collected now, or, with a `[store]`, ingested and read from the store.
+fn build_report(pipeline: &Pipeline, range: ReportRange, quiet: bool) -> anyhow::Result<mailflow_core::Report> {
+    if pipeline.config().store.is_some() {
+        return history::ingest_and_report(pipeline, range, quiet);
+    }
+    let collected = progress::while_collecting(pipeline, quiet, || pipeline.collect(&range, None));
+    Ok(pipeline.report(range, &collected, Utc::now().trunc_subsecs(0)))
 }
 
-/// Collects, reports, delivers; prints the summary. Returns the exit code and the report.
-fn run(pipeline: &Pipeline, range: ReportRange, quiet: bool) -> (u8, mailflow_core::Report) {
-    let collected = progress::while_collecting(pipeline, quiet, || pipeline.collect(&range, None));
-    let report = pipeline.report(range, &collected, Utc::now().trunc_subsecs(0));
-    let outcomes = pipeline.deliver(&report);
+/// Builds the report, delivers it and prints the summary. Returns the exit code.
+fn run(pipeline: &Pipeline, range: ReportRange, quiet: bool) -> anyhow::Result<u8> {
+    let report = build_report(pipeline, range, quiet)?;
+    Ok(deliver(pipeline, &report, quiet))
+}
+
+/// Hands the report to the sinks and prints the summary. Returns the exit code.
+fn deliver(pipeline: &Pipeline, report: &mailflow_core::Report, quiet: bool) -> u8 {
+    let outcomes = pipeline.deliver(report);
     if !quiet {
-        print!("{}", summary::render(&report));
+        print!("{}", summary::render(report));
         for o in &outcomes {
             match &o.result {
                 Ok(done) => println!("  sink {}: {}", printable(&o.name), printable(done)),
@@ -141,8 +161,7 @@ fn run(pipeline: &Pipeline, range: ReportRange, quiet: bool) -> (u8, mailflow_co
         eprintln!("error: sink {}: {}", printable(&o.name), o.result.as_ref().unwrap_err());
     }
     let sources_failed = print_failed_sources(&report.sources);
-    let code = if sources_failed || outcomes.iter().any(|o| o.result.is_err()) { FAILED } else { 0 };
-    (code, report)
+    if sources_failed || outcomes.iter().any(|o| o.result.is_err()) { FAILED } else { 0 }
 }
 
 /// Prints each collector that failed (or stopped early) to stderr; true if there was one.

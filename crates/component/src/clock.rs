@@ -63,8 +63,18 @@ impl InputClocks {
 
     /// Notes where the input just read, with `clock`, left off.
     pub fn finish(&mut self, clock: &Clock) {
+        self.carry(clock.year_rule());
+    }
+
+    /// Where the inputs read so far left the year (with a configured `year` only).
+    pub fn carried(&self) -> Option<YearRule> {
+        self.carried
+    }
+
+    /// Continues from a year rule a checkpoint kept (with a configured `year` only).
+    pub fn carry(&mut self, rule: YearRule) {
         if self.year.is_some() {
-            self.carried = Some(clock.year_rule());
+            self.carried = Some(rule);
         }
     }
 }
@@ -78,7 +88,7 @@ pub fn check_year(year: Option<i32>) -> Result<(), &'static str> {
 }
 
 /// How a year-less stamp gets its year.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum YearRule {
     /// The first line is in this year; a month that jumps back (December → January) starts
     /// the next year.

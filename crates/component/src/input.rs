@@ -34,7 +34,6 @@ impl Input {
     /// are added to `progress` as they are read (before decompression; [`expand`] added the
     /// files' sizes to its total).
     pub fn open(&self, progress: &Arc<Progress>) -> Result<Box<dyn BufRead + Send>, CollectError> {
-        const BUFFER_BYTES: usize = 256 * 1024;
         let raw: Box<dyn Read + Send> = match self {
             Input::Stdin => {
                 // Two readers would each get a random share of the lines.
@@ -51,27 +50,48 @@ impl Input {
                 Box::new(file)
             }
         };
-        let counted = Counted { inner: raw, progress: progress.clone() };
-        let mut reader = BufReader::with_capacity(BUFFER_BYTES, counted);
-        let io_error = |source| CollectError::Io { path: self.display_name().into(), source };
-        let head = reader.fill_buf().map_err(io_error)?;
-        if head.starts_with(&[0x1f, 0x8b]) {
-            Ok(Box::new(BufReader::with_capacity(BUFFER_BYTES, flate2::bufread::MultiGzDecoder::new(reader))))
-        } else if head.starts_with(&[0xfd, b'7', b'z', b'X', b'Z', 0x00]) {
-            let decoder = lzma_rust2::XzReader::new(reader, true);
-            Ok(Box::new(BufReader::with_capacity(BUFFER_BYTES, decoder)))
-        } else if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
-            let decoder = ruzstd::decoding::StreamingDecoder::new(reader)
-                .map_err(|e| CollectError::Other(format!("{}: not a readable zstd file: {e}", self.display_name())))?;
-            Ok(Box::new(BufReader::with_capacity(BUFFER_BYTES, decoder)))
-        } else {
-            Ok(Box::new(reader))
-        }
+        Ok(decompressed(raw, &self.display_name(), progress)?.0)
     }
 }
 
+/// `raw`, decompressed if its first bytes say it is compressed (then the flag is true).
+pub(crate) fn decompressed(
+    raw: Box<dyn Read + Send>,
+    name: &str,
+    progress: &Arc<Progress>,
+) -> Result<(Box<dyn BufRead + Send>, bool), CollectError> {
+    let mut reader = counted(raw, progress);
+    let head = reader.fill_buf().map_err(|source| CollectError::Io { path: name.into(), source })?;
+    if head.starts_with(&[0x1f, 0x8b]) {
+        Ok((Box::new(BufReader::with_capacity(BUFFER_BYTES, flate2::bufread::MultiGzDecoder::new(reader))), true))
+    } else if head.starts_with(&[0xfd, b'7', b'z', b'X', b'Z', 0x00]) {
+        let decoder = lzma_rust2::XzReader::new(reader, true);
+        Ok((Box::new(BufReader::with_capacity(BUFFER_BYTES, decoder)), true))
+    } else if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
+        let decoder = ruzstd::decoding::StreamingDecoder::new(reader)
+            .map_err(|e| CollectError::Other(format!("{name}: not a readable zstd file: {e}")))?;
+        Ok((Box::new(BufReader::with_capacity(BUFFER_BYTES, decoder)), true))
+    } else {
+        Ok((Box::new(reader), false))
+    }
+}
+
+const BUFFER_BYTES: usize = 256 * 1024;
+
+/// `raw` read as is, its bytes counted into `progress`.
+pub(crate) fn counted(raw: Box<dyn Read + Send>, progress: &Arc<Progress>) -> BufReader<Counted> {
+    BufReader::with_capacity(BUFFER_BYTES, Counted { inner: raw, progress: progress.clone() })
+}
+
+/// Whether a file's first bytes are those of a compressed format [`Input::open`] reads.
+pub(crate) fn is_compressed(head: &[u8]) -> bool {
+    head.starts_with(&[0x1f, 0x8b])
+        || head.starts_with(&[0xfd, b'7', b'z', b'X', b'Z', 0x00])
+        || head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd])
+}
+
 /// Counts the bytes read from a file (before decompression, so they add up to its size).
-struct Counted {
+pub(crate) struct Counted {
     inner: Box<dyn Read + Send>,
     progress: Arc<Progress>,
 }
@@ -224,10 +244,27 @@ pub enum LineRef<'a> {
 /// memory or hide the lines after it. An I/O error (a truncated gzip file, say) ends the input
 /// after the lines before it.
 pub fn for_each_line(
-    mut reader: Box<dyn BufRead + Send>,
+    reader: Box<dyn BufRead + Send>,
     max_line_bytes: usize,
     mut visit: impl FnMut(LineRef<'_>),
 ) -> std::io::Result<()> {
+    for_each_line_at(reader, max_line_bytes, false, |line, _| {
+        visit(line);
+        true
+    })
+    .map(drop)
+}
+
+/// [`for_each_line`], also telling the bytes read through the end of each line (its newline
+/// included). With `hold_tail`, a last line without a newline is not visited (its writer may
+/// not have finished it); returns the bytes of that line. Reading stops early when `visit`
+/// returns false.
+pub fn for_each_line_at(
+    mut reader: Box<dyn BufRead + Send>,
+    max_line_bytes: usize,
+    hold_tail: bool,
+    mut visit: impl FnMut(LineRef<'_>, u64) -> bool,
+) -> std::io::Result<u64> {
     use std::sync::mpsc::sync_channel;
     const BLOCK_BYTES: usize = 1024 * 1024;
     let (full_tx, full_rx) = sync_channel::<std::io::Result<(Vec<u8>, usize)>>(2);
@@ -251,25 +288,32 @@ pub fn for_each_line(
         let mut carry: Vec<u8> = Vec::new();
         // The true length of the partial line in `carry`, which keeps at most `max_line_bytes + 1`.
         let mut carry_len = 0usize;
-        let emit = |line: &[u8], len: usize, visit: &mut dyn FnMut(LineRef<'_>)| {
+        // Bytes before the line being assembled.
+        let mut offset = 0u64;
+        let mut emit = |line: &[u8], len: usize, newline: u64, visit: &mut dyn FnMut(LineRef<'_>, u64) -> bool| {
+            offset += len as u64 + newline;
             let text = line.strip_suffix(b"\r").unwrap_or(line);
             let len = len - (line.len() - text.len());
-            visit(if len > max_line_bytes { LineRef::TooLong(len) } else { LineRef::Text(text) })
+            visit(if len > max_line_bytes { LineRef::TooLong(len) } else { LineRef::Text(text) }, offset)
         };
         for block in full_rx {
             let (block, filled) = block?;
             let mut rest = &block[..filled];
             while let Some(i) = memchr::memchr(b'\n', rest) {
                 let (line, next) = (&rest[..i], &rest[i + 1..]);
-                if carry_len == 0 {
-                    emit(line, line.len(), &mut visit);
+                let go_on = if carry_len == 0 {
+                    emit(line, line.len(), 1, &mut visit)
                 } else {
                     let room = (max_line_bytes + 1).saturating_sub(carry.len());
                     carry.extend_from_slice(&line[..line.len().min(room)]);
                     carry_len += line.len();
-                    emit(&carry, carry_len, &mut visit);
+                    let go_on = emit(&carry, carry_len, 1, &mut visit);
                     carry.clear();
                     carry_len = 0;
+                    go_on
+                };
+                if !go_on {
+                    return Ok(0);
                 }
                 rest = next;
             }
@@ -278,10 +322,13 @@ pub fn for_each_line(
             carry_len += rest.len();
             let _ = empty_tx.try_send(block);
         }
-        if carry_len > 0 {
-            emit(&carry, carry_len, &mut visit);
+        if carry_len > 0 && hold_tail {
+            return Ok(carry_len as u64);
         }
-        Ok(())
+        if carry_len > 0 {
+            emit(&carry, carry_len, 0, &mut visit);
+        }
+        Ok(0)
     })
 }
 

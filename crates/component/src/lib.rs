@@ -9,10 +9,11 @@
 //! that blocks on files or a network costs no one else anything.
 //!
 //! # Layout
-//! - [`Collector`], [`CollectContext`], [`Emitter`], [`DayCounts`]: the collector side.
+//! - [`Collector`], [`CollectContext`], [`Resume`], [`Emitter`], [`DayCounts`]: the collector side.
 //! - [`Sink`]: the sink side.
 //! - [`input`]: files, globs and stdin, shared by every file-reading collector.
 //! - [`clock`]: local-time log stamps (year-less syslog ones too) to instants.
+//! - [`resume`]: how far `mailflow ingest` read each log file, across rotation.
 //! - [`output`]: atomic file writes, shared by every file-writing sink.
 //! - [`net`]: loopback checks and error chains, for components that talk to servers.
 //! - [`CollectError`], [`SinkError`].
@@ -21,6 +22,7 @@ pub mod clock;
 pub mod input;
 pub mod net;
 pub mod output;
+pub mod resume;
 
 use std::fmt::Display;
 use std::path::PathBuf;
@@ -39,6 +41,19 @@ pub trait Collector: Send + Sync {
     /// Emits every event the source holds for `ctx`'s window. Malformed records are skipped
     /// through [`Emitter::skip`]; an `Err` means the source could not be read (further).
     fn collect(&self, ctx: &CollectContext<'_>, out: &mut Emitter<'_>) -> Result<(), CollectError>;
+
+    /// Whether the source is append-only logs the collector can resume: `mailflow ingest` then
+    /// hands it its last checkpoint ([`CollectContext::resume`]) and it reads only what is new.
+    /// Other sources are ingested by days: a run's days replace what the store held for them.
+    fn resumable(&self) -> bool {
+        false
+    }
+
+    /// For a source that is not resumable: the days its first ingest asks for, when asking
+    /// costs (an API's calls); `None` reads all it holds every time (export files).
+    fn first_ingest_days(&self) -> Option<u32> {
+        None
+    }
 }
 
 /// What a collector is asked for.
@@ -54,17 +69,32 @@ pub struct CollectContext<'a> {
     /// Where the report range itself starts; before it, `start` reaches back one more period
     /// for comparisons only, so a source that cannot go back that far loses little.
     pub report_start: DateTime<Utc>,
+    /// Set by `mailflow ingest` for a [`Collector::resumable`] collector.
+    pub resume: Option<Resume<'a>>,
+}
+
+/// Where an incremental run starts, and how it commits what it read.
+#[derive(Debug, Clone, Copy)]
+pub struct Resume<'a> {
+    /// What the collector passed to [`Emitter::checkpoint`] last; empty on its first run.
+    pub state: &'a [u8],
+    /// Bytes of log to read between checkpoints.
+    pub checkpoint_bytes: u64,
 }
 
 /// Where a collector sends its events and reports what it had to skip.
 pub struct Emitter<'a> {
     on_event: &'a mut dyn FnMut(MessageEvent),
     on_counts: Option<&'a mut dyn FnMut(DayCounts)>,
+    on_checkpoint: Option<OnCheckpoint<'a>>,
     /// Whether counts were sent with no receiver, which is said once.
     counts_lost: bool,
     stats: SourceStats,
     progress: Arc<Progress>,
 }
+
+/// Stores a checkpoint's state with the events sent since the one before; `Err` says why not.
+pub type OnCheckpoint<'a> = &'a mut dyn FnMut(&[u8]) -> Result<(), String>;
 
 /// One day's traffic of one connector that a source has already counted: the rows of an
 /// aggregated export (Microsoft's connector report), which hold no single messages.
@@ -139,6 +169,7 @@ impl<'a> Emitter<'a> {
         Emitter {
             on_event,
             on_counts: None,
+            on_checkpoint: None,
             counts_lost: false,
             stats: SourceStats::default(),
             progress: Arc::default(),
@@ -150,6 +181,22 @@ impl<'a> Emitter<'a> {
     pub fn with_counts(mut self, on_counts: &'a mut dyn FnMut(DayCounts)) -> Self {
         self.on_counts = Some(on_counts);
         self
+    }
+
+    /// Commits checkpoints through `on_checkpoint` (`mailflow ingest`).
+    pub fn with_checkpoints(mut self, on_checkpoint: OnCheckpoint<'a>) -> Self {
+        self.on_checkpoint = Some(on_checkpoint);
+        self
+    }
+
+    /// Commits every event sent so far together with `state`, from which the next run resumes,
+    /// in one transaction. An `Err` (the store failed, or another process ingested the source
+    /// meanwhile) means nothing since the last checkpoint counts: the collector must stop.
+    pub fn checkpoint(&mut self, state: &[u8]) -> Result<(), CollectError> {
+        match &mut self.on_checkpoint {
+            Some(commit) => commit(state).map_err(CollectError::Other),
+            None => Ok(()),
+        }
     }
 
     /// Reports reading progress to `progress` (the runner's, shared by all collectors).

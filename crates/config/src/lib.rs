@@ -26,6 +26,7 @@ mod expand;
 mod job;
 mod secret;
 mod settings;
+mod store;
 
 use std::collections::BTreeSet;
 use std::ops::Range;
@@ -43,6 +44,7 @@ pub use error::{ConfigError, ErrorKind};
 pub use job::{DaemonConfig, JobConfig, Schedule};
 pub use secret::Secret;
 pub use settings::Settings;
+pub use store::StoreConfig;
 
 /// Environment variables an expansion read, as (name, value).
 type Vars = Vec<(String, String)>;
@@ -60,6 +62,8 @@ pub struct Config {
     pub sinks: Vec<ComponentSection>,
     pub jobs: Vec<JobConfig>,
     pub daemon: DaemonConfig,
+    /// `[store]`, when the config has one.
+    pub store: Option<StoreConfig>,
     rules: ConnectorRules,
     document: Arc<Document>,
 }
@@ -96,6 +100,8 @@ struct RawConfig {
     job: Vec<JobConfig>,
     #[serde(default)]
     daemon: DaemonConfig,
+    #[serde(default)]
+    store: Option<StoreConfig>,
 }
 
 #[derive(Deserialize)]
@@ -220,7 +226,32 @@ impl Config {
         if let Some(dir) = &mut daemon.lock_dir {
             *dir = path.parent().unwrap_or(Path::new("")).join(&*dir);
         }
+        let mut store = raw.store;
+        if let Some(store) = &mut store {
+            let base = path.parent().unwrap_or(Path::new(""));
+            store.resolve(base);
+            let problem = |message: String| document.error_at(spans.store.clone(), ErrorKind::Invalid, None, message);
+            if store.retention_days == 0 || store.checkpoint_bytes < 4096 {
+                return Err(problem(
+                    "[store]: `retention_days` must be at least 1 and `checkpoint_bytes` at least 4096".into(),
+                ));
+            }
+            if let Some(file) = store.password_file.take() {
+                if store.password.is_some() {
+                    return Err(problem("[store]: give `password` or `password_file`, not both".into()));
+                }
+                let secret = Secret::from_file(&file).map_err(|e| {
+                    ConfigError::new(
+                        path,
+                        ErrorKind::Io,
+                        format!("[store]: cannot read `password_file` {}: {e}", file.display()),
+                    )
+                })?;
+                store.password = Some(secret);
+            }
+        }
         Ok(Config {
+            store,
             collectors,
             sinks,
             jobs: raw.job,
@@ -350,6 +381,7 @@ fn parse_expanded<'i>(text: &'i str, path: &Path, env: Env<'_>) -> Result<(Spann
 /// Where `[insights]` and each `[[connector]]`, `[[collector]]` and `[[sink]]` stand.
 struct Spans {
     insights: Option<Range<usize>>,
+    store: Option<Range<usize>>,
     connector: Vec<Range<usize>>,
     collector: Vec<Range<usize>>,
     sink: Vec<Range<usize>>,
@@ -364,6 +396,7 @@ impl Spans {
         };
         Spans {
             insights: root.get("insights").map(|v| v.span()),
+            store: root.get("store").map(|v| v.span()),
             connector: items("connector"),
             collector: items("collector"),
             sink: items("sink"),

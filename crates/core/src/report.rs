@@ -9,7 +9,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, NaiveDate, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::event::Direction;
 use crate::insights::{self, ConnectorPeriod, Insight, InsightSettings};
@@ -77,7 +77,7 @@ pub struct ConnectorReport {
 }
 
 /// How one collector fared.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SourceReport {
     pub name: String,
     #[serde(rename = "type")]
@@ -103,9 +103,13 @@ pub struct SourceReport {
     /// Why the collector failed or stopped early.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// In a report from the history store: when `mailflow ingest` last read the source. The
+    /// counts besides `events` and `first_event` are that run's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ingested_at: Option<DateTime<Utc>>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum SourceStatus {
     Ok,
@@ -293,6 +297,7 @@ mod tests {
             warnings: vec![],
             notes: vec![],
             error: None,
+            ingested_at: None,
         }
     }
 

@@ -9,9 +9,11 @@
 //! # Layout
 //! - [`registry`]: maps `type = "…"` to component constructors. Add new components there.
 //! - [`Pipeline`]: the built components and the three stages (`collect`, `report`, `deliver`).
+//! - [`ingest`]: `mailflow ingest` into the history store, and reports from it.
 //! - [`schedule`]: `mailflow daemon`'s loop: jobs on their schedules, lock files, shutdown.
 //! - [`summary`]: the short terminal summary of a report.
 
+pub mod ingest;
 pub mod registry;
 pub mod schedule;
 pub mod summary;
@@ -19,7 +21,7 @@ pub mod summary;
 use std::sync::Arc;
 
 use chrono::{DateTime, NaiveDate, Utc};
-use mailflow_component::{CollectContext, Collector, DayCounts, Emitter, Progress, Sink, SourceStats};
+use mailflow_component::{CollectContext, Collector, DayCounts, Emitter, Progress, Resume, Sink, SourceStats};
 use mailflow_config::{ComponentSection, Config, ConfigError, JobConfig};
 use mailflow_core::report::{self, ReportInput, SourceReport, SourceStatus};
 use mailflow_core::rollup::RollupKey;
@@ -32,7 +34,13 @@ pub struct Pipeline {
     progress: Arc<Progress>,
     collectors: Vec<(ComponentSection, Box<dyn Collector>)>,
     sinks: Vec<(ComponentSection, Box<dyn Sink>)>,
+    /// The collectors a job chose, whose sources alone its reports from the store show.
+    chosen: Option<Vec<String>>,
 }
+
+/// Commits a checkpoint: the collector's state, the rows counted since the last one (emptied
+/// once stored) and the earliest event seen.
+pub type CommitCheckpoint<'a> = &'a mut dyn FnMut(&[u8], &mut Rollup, Option<DateTime<Utc>>) -> Result<(), String>;
 
 /// What the collectors produced: rollups of the report range and its previous period.
 pub struct Collected {
@@ -62,13 +70,14 @@ impl Pipeline {
             .iter()
             .map(|s| Ok((s.clone(), registry::build_sink(s)?)))
             .collect::<Result<_, ConfigError>>()?;
-        Ok(Pipeline { config, progress: Arc::default(), collectors, sinks })
+        Ok(Pipeline { config, progress: Arc::default(), collectors, sinks, chosen: None })
     }
 
     /// Keeps only the collectors and sinks `job` names (all, where it names none).
     pub fn only(mut self, job: &JobConfig) -> Pipeline {
         if let Some(names) = &job.collectors {
             self.collectors.retain(|(s, _)| names.contains(&s.name));
+            self.chosen = Some(names.clone());
         }
         if let Some(names) = &job.sinks {
             self.sinks.retain(|(s, _)| names.contains(&s.name));
@@ -94,25 +103,15 @@ impl Pipeline {
                 .collectors
                 .iter()
                 .map(|(section, collector)| {
-                    let handle =
-                        scope.spawn(move || self.run_collector(section, collector.as_ref(), range, start, end, visit));
+                    let handle = scope
+                        .spawn(move || self.run_collector(section, collector.as_ref(), range, start, end, visit, None));
                     (section, handle)
                 })
                 .collect();
             handles
                 .into_iter()
                 .map(|(section, handle)| {
-                    handle.join().unwrap_or_else(|panic| {
-                        let why = panic
-                            .downcast_ref::<&str>()
-                            .map(|s| s.to_string())
-                            .or_else(|| panic.downcast_ref::<String>().cloned())
-                            .unwrap_or_default();
-                        let mut source = source_report(section);
-                        source.status = SourceStatus::Failed;
-                        source.error = Some(format!("the collector crashed: {why}"));
-                        (Rollup::new(), source)
-                    })
+                    handle.join().unwrap_or_else(|panic| (Rollup::new(), crashed(section, &*panic)))
                 })
                 .collect()
         });
@@ -125,6 +124,10 @@ impl Pipeline {
         Collected { rollup, sources }
     }
 
+    /// Runs one collector; events of `range` count as its `events`, those of `[start, end)` go
+    /// into the rollup. With `resume`, the collector continues from a checkpoint and `commit`
+    /// stores each new one with the rows counted since the one before.
+    #[allow(clippy::too_many_arguments)]
     fn run_collector(
         &self,
         section: &ComponentSection,
@@ -133,6 +136,7 @@ impl Pipeline {
         start: DateTime<Utc>,
         end: DateTime<Utc>,
         visit: Option<Visit<'_>>,
+        resume: Option<(Resume<'_>, CommitCheckpoint<'_>)>,
     ) -> (Rollup, SourceReport) {
         let name = section.name.as_str();
         // Both callbacks count into the same rollup and source report.
@@ -196,9 +200,20 @@ impl Pipeline {
             };
             rollup.add_counters(&key, &counts.counters);
         };
+        let (resume, commit) = resume.unzip();
+        let mut on_checkpoint = commit.map(|commit| {
+            let tally = &tally;
+            move |state: &[u8]| {
+                let (rollup, source) = &mut *tally.borrow_mut();
+                commit(state, rollup, source.first_event)
+            }
+        });
         let mut emitter = Emitter::new(&mut on_event).with_counts(&mut on_counts).with_progress(self.progress.clone());
+        if let Some(on_checkpoint) = &mut on_checkpoint {
+            emitter = emitter.with_checkpoints(on_checkpoint);
+        }
         let report_start = range.utc_bounds().0;
-        let ctx = CollectContext { source: name, site: &self.config.site, start, end, report_start };
+        let ctx = CollectContext { source: name, site: &self.config.site, start, end, report_start, resume };
         let began = std::time::Instant::now();
         let result = collector.collect(&ctx, &mut emitter);
         let stats = emitter.into_stats();
@@ -243,10 +258,27 @@ impl Pipeline {
     }
 }
 
+/// The report of a collector whose thread panicked.
+fn crashed(section: &ComponentSection, panic: &(dyn std::any::Any + Send)) -> SourceReport {
+    let why = panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_default();
+    let mut source = source_report(section);
+    source.status = SourceStatus::Failed;
+    source.error = Some(format!("the collector crashed: {why}"));
+    source
+}
+
 fn source_report(section: &ComponentSection) -> SourceReport {
+    empty_source(&section.name, &section.type_name)
+}
+
+fn empty_source(name: &str, kind: &str) -> SourceReport {
     SourceReport {
-        name: section.name.clone(),
-        kind: section.type_name.clone(),
+        name: name.to_string(),
+        kind: kind.to_string(),
         status: SourceStatus::Ok,
         events: 0,
         skipped: 0,
@@ -256,6 +288,7 @@ fn source_report(section: &ComponentSection) -> SourceReport {
         warnings: Vec::new(),
         notes: Vec::new(),
         error: None,
+        ingested_at: None,
     }
 }
 

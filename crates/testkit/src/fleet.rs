@@ -48,6 +48,7 @@ pub fn fleet_report(days: u32, connectors: usize) -> Report {
         warnings: vec![],
         notes: vec![],
         error: None,
+        ingested_at: None,
     };
     build(ReportInput {
         range,

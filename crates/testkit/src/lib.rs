@@ -83,7 +83,8 @@ impl Built {
         let mut day_counts: Vec<DayCounts> = Vec::new();
         let mut push_counts = |c: DayCounts| day_counts.push(c);
         let mut out = Emitter::new(&mut push).with_counts(&mut push_counts);
-        let ctx = CollectContext { source: "case", site: &self.config.site, start, end, report_start: start };
+        let ctx =
+            CollectContext { source: "case", site: &self.config.site, start, end, report_start: start, resume: None };
         let result = self.collector.collect(&ctx, &mut out).map_err(|e| e.to_string());
         let stats = out.into_stats();
         Collected { result, events, day_counts, stats }

@@ -14,7 +14,8 @@ use std::io::BufRead;
 use std::path::PathBuf;
 
 use mailflow_component::input::{self, Input, LineRef, PathSpec};
-use mailflow_component::{CollectContext, CollectError, Collector, Emitter};
+use mailflow_component::resume::{self, Files};
+use mailflow_component::{CollectContext, CollectError, Collector, Emitter, Resume};
 use mailflow_config::{ComponentSection, ConfigError};
 use mailflow_core::{Evidence, MessageEvent};
 use serde::Deserialize;
@@ -65,17 +66,83 @@ pub struct EventsCollector {
     inputs: Vec<PathSpec>,
 }
 
+impl EventsCollector {
+    fn is_csv(&self, input: &Input) -> bool {
+        match self.config.format {
+            Format::Csv => true,
+            Format::Jsonl => false,
+            Format::Auto => {
+                matches!(input, Input::File(p) if p.extension().is_some_and(|e| e.eq_ignore_ascii_case("csv")))
+            }
+        }
+    }
+
+    /// `mailflow ingest`: the new lines of JSON Lines files; CSV files once, whole.
+    fn collect_new(&self, resume: Resume<'_>, out: &mut Emitter<'_>) -> Result<(), CollectError> {
+        let mut files: Files = resume::load(resume.state).map_err(CollectError::Other)?;
+        for input in input::expand(&self.inputs, out) {
+            let result = if self.is_csv(&input) {
+                self.read_csv_once(&mut files, &input, out)
+            } else {
+                let mut lines = JsonLines { name: input.display_name(), max_line_bytes: self.config.max_line_bytes };
+                resume::read_new_lines(&mut files, &input, resume, self.config.max_line_bytes, &mut lines, out)
+            };
+            if let Err(e) = result {
+                out.error(e.to_string());
+            }
+        }
+        files.forget_old();
+        out.checkpoint(&resume::save(&files))
+    }
+
+    /// A CSV file's header is at its start, so rows added later cannot be read alone: a CSV
+    /// file is read once, and one that changed after is reported.
+    fn read_csv_once(&self, files: &mut Files, input: &Input, out: &mut Emitter<'_>) -> Result<(), CollectError> {
+        let name = input.display_name();
+        let Some(mut opened) = files.open(input, &out.progress().clone(), out)? else {
+            return Ok(());
+        };
+        if opened.offset > 0 {
+            out.warn(format!(
+                "{name}: changed after it was ingested; CSV event files are read once, so write new rows to a new file"
+            ));
+        } else {
+            let reader = std::mem::replace(&mut opened.reader, Box::new(std::io::empty()));
+            csv_row::read(reader, &name, self.config.max_line_bytes, out)?;
+        }
+        files.read_whole(&opened);
+        out.checkpoint(&resume::save(&*files))
+    }
+}
+
+/// JSON Lines read line by line for [`resume::read_new_lines`].
+struct JsonLines {
+    name: String,
+    max_line_bytes: usize,
+}
+
+impl resume::Lines for JsonLines {
+    fn line(&mut self, line: LineRef<'_>, number: u64, out: &mut Emitter<'_>) {
+        read_line(line, &self.name, number, self.max_line_bytes, out);
+    }
+
+    fn save(&self, files: &Files) -> Vec<u8> {
+        resume::save(files)
+    }
+}
+
 impl Collector for EventsCollector {
-    fn collect(&self, _ctx: &CollectContext<'_>, out: &mut Emitter<'_>) -> Result<(), CollectError> {
+    fn resumable(&self) -> bool {
+        true
+    }
+
+    fn collect(&self, ctx: &CollectContext<'_>, out: &mut Emitter<'_>) -> Result<(), CollectError> {
+        if let Some(resume) = ctx.resume {
+            return self.collect_new(resume, out);
+        }
         for input in input::expand(&self.inputs, out) {
             let name = input.display_name();
-            let is_csv = match self.config.format {
-                Format::Csv => true,
-                Format::Jsonl => false,
-                Format::Auto => {
-                    matches!(&input, Input::File(p) if p.extension().is_some_and(|e| e.eq_ignore_ascii_case("csv")))
-                }
-            };
+            let is_csv = self.is_csv(&input);
             let result = input.open(out.progress()).and_then(|reader| {
                 if is_csv {
                     csv_row::read(reader, &name, self.config.max_line_bytes, out)
@@ -100,19 +167,21 @@ fn read_jsonl(
     let mut line_number = 0u64;
     input::for_each_line(reader, max_line_bytes, |line| {
         line_number += 1;
-        let at = || format!("{name}:{line_number}");
-        match line {
-            LineRef::TooLong(n) => {
-                out.skip(at(), format!("line of {n} bytes is over max_line_bytes ({max_line_bytes})"))
-            }
-            LineRef::Text(text) if text.iter().all(u8::is_ascii_whitespace) => {}
-            LineRef::Text(text) => match decode_line(strip_bom(text, line_number)) {
-                Ok(record) => emit(record, name, line_number, out),
-                Err(why) => out.skip(at(), why),
-            },
-        }
+        read_line(line, name, line_number, max_line_bytes, out);
     })
     .map_err(|source| CollectError::Io { path: name.into(), source })
+}
+
+fn read_line(line: LineRef<'_>, name: &str, line_number: u64, max_line_bytes: usize, out: &mut Emitter<'_>) {
+    let at = || format!("{name}:{line_number}");
+    match line {
+        LineRef::TooLong(n) => out.skip(at(), format!("line of {n} bytes is over max_line_bytes ({max_line_bytes})")),
+        LineRef::Text(text) if text.iter().all(u8::is_ascii_whitespace) => {}
+        LineRef::Text(text) => match decode_line(strip_bom(text, line_number)) {
+            Ok(record) => emit(record, name, line_number, out),
+            Err(why) => out.skip(at(), why),
+        },
+    }
 }
 
 /// One line of canonical JSON Lines: an event, or a producer's word that it skipped a record

@@ -17,7 +17,8 @@ fn collect(name: &str, content: &[u8]) -> (u64, u64) {
     let mut out = Emitter::new(&mut on_event);
     let site = Default::default();
     let start = chrono::DateTime::UNIX_EPOCH;
-    let ctx = CollectContext { source: "t", site: &site, start, end: chrono::Utc::now(), report_start: start };
+    let ctx =
+        CollectContext { source: "t", site: &site, start, end: chrono::Utc::now(), report_start: start, resume: None };
     collector.collect(&ctx, &mut out).unwrap();
     let stats = out.into_stats();
     (stats.emitted, stats.skipped)

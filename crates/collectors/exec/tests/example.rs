@@ -29,6 +29,7 @@ fn run(settings: &str) -> (Vec<MessageEvent>, SourceStats) {
         start: "2026-11-24T00:00:00Z".parse().unwrap(),
         end: "2026-12-08T00:00:00Z".parse().unwrap(),
         report_start: "2026-12-01T00:00:00Z".parse().unwrap(),
+        resume: None,
     };
     collector.collect(&ctx, &mut out).unwrap();
     let stats = out.into_stats();

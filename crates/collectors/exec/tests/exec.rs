@@ -53,6 +53,7 @@ fn run(dir: &Path, options: &str) -> Outcome {
         start: time("2026-11-23T23:00:00Z"),
         end: time("2026-12-07T23:00:00Z"),
         report_start: time("2026-11-30T23:00:00Z"),
+        resume: None,
     };
     let began = Instant::now();
     let result = collector.collect(&ctx, &mut out).map_err(|e| e.to_string());

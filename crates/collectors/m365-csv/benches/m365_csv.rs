@@ -74,6 +74,7 @@ fn m365_csv(c: &mut Criterion) {
             start: chrono::DateTime::UNIX_EPOCH,
             end: "2027-01-01T00:00:00Z".parse().unwrap(),
             report_start: chrono::DateTime::UNIX_EPOCH,
+            resume: None,
         };
         group.bench_function(file, |b| {
             b.iter(|| {

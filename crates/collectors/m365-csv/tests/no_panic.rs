@@ -20,7 +20,14 @@ fn collect(content: &[u8], format: &str) {
     let (mut on_event, mut on_counts) = (|_| {}, |_| {});
     let mut out = Emitter::new(&mut on_event).with_counts(&mut on_counts);
     let start = chrono::DateTime::UNIX_EPOCH;
-    let ctx = CollectContext { source: "t", site: &config.site, start, end: chrono::Utc::now(), report_start: start };
+    let ctx = CollectContext {
+        source: "t",
+        site: &config.site,
+        start,
+        end: chrono::Utc::now(),
+        report_start: start,
+        resume: None,
+    };
     collector.collect(&ctx, &mut out).unwrap();
 }
 

@@ -23,7 +23,14 @@ fn run(files: &[(&str, Vec<u8>)], accepted_domains: &str, options: &str) -> (Vec
     let (mut on_event, mut on_counts) = (|e| events.push(e), |_| {});
     let mut out = Emitter::new(&mut on_event).with_counts(&mut on_counts);
     let start = chrono::DateTime::UNIX_EPOCH;
-    let ctx = CollectContext { source: "t", site: &config.site, start, end: chrono::Utc::now(), report_start: start };
+    let ctx = CollectContext {
+        source: "t",
+        site: &config.site,
+        start,
+        end: chrono::Utc::now(),
+        report_start: start,
+        resume: None,
+    };
     collector.collect(&ctx, &mut out).unwrap();
     let mut stats = out.into_stats();
     assert!(stats.errors.is_empty(), "{:?}", stats.errors);

@@ -318,6 +318,11 @@ impl M365TraceCollector {
 }
 
 impl Collector for M365TraceCollector {
+    /// A first ingest of 90 days would take thousands of paced calls; `--days` asks for more.
+    fn first_ingest_days(&self) -> Option<u32> {
+        Some(7)
+    }
+
     fn collect(&self, ctx: &CollectContext<'_>, out: &mut Emitter<'_>) -> Result<(), CollectError> {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()

@@ -60,7 +60,7 @@ async fn run_until(
     let mut events = Vec::new();
     let mut push = |e: MessageEvent| events.push(e);
     let mut out = Emitter::new(&mut push);
-    let ctx = CollectContext { source: "m365", site: &config.site, start, end, report_start };
+    let ctx = CollectContext { source: "m365", site: &config.site, start, end, report_start, resume: None };
     let result = collector.collect_async(&ctx, &mut out, now).await.map_err(|e| e.to_string());
     let stats = out.into_stats();
     Run { events, stats, result }

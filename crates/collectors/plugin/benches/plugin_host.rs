@@ -63,6 +63,7 @@ fn plugin_host(c: &mut Criterion) {
             start: chrono::DateTime::UNIX_EPOCH,
             end: "2027-01-01T00:00:00Z".parse().unwrap(),
             report_start: chrono::DateTime::UNIX_EPOCH,
+            resume: None,
         };
         group.bench_function(name, |b| {
             b.iter(|| {

@@ -56,6 +56,7 @@ fn postfix(c: &mut Criterion) {
         start: chrono::DateTime::UNIX_EPOCH,
         end: "2027-01-01T00:00:00Z".parse().unwrap(),
         report_start: chrono::DateTime::UNIX_EPOCH,
+        resume: None,
     };
     group.bench_function("parse and correlate", |b| {
         b.iter(|| {

@@ -28,6 +28,7 @@ use foldhash::HashMap;
 use ipnet::IpNet;
 use mailflow_component::Emitter;
 use mailflow_core::{Direction, Evidence, Location, MessageEvent, Peer, Status, Tls, TlsVersion};
+use serde::{Deserialize, Serialize};
 
 use crate::parse::{self, DeliveryStatus, Endpoint, Program, Record, Relay, TlsLine};
 
@@ -47,7 +48,7 @@ pub struct Limits {
 }
 
 /// A log line's place, for evidence: index into the file names, line number.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Loc {
     pub file: u32,
     pub line: u64,
@@ -62,7 +63,9 @@ pub struct Evictions {
 
 type ProcKey = (u32, u32);
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+// Saved as (host, id) and checked on restore: a bad length would make `as_str` panic.
+#[serde(into = "(u32, Vec<u8>)", try_from = "(u32, Vec<u8>)")]
 struct QueueKey {
     host: u32,
     /// Length-prefixed queue id: ids are at most 23 bytes, so no allocation per message.
@@ -79,19 +82,37 @@ impl QueueKey {
     }
 
     fn as_str(&self) -> &str {
-        std::str::from_utf8(&self.id[1..=usize::from(self.id[0])]).unwrap_or("")
+        std::str::from_utf8(self.bytes()).unwrap_or("")
+    }
+
+    fn bytes(&self) -> &[u8] {
+        &self.id[1..=usize::from(self.id[0])]
+    }
+}
+
+impl From<QueueKey> for (u32, Vec<u8>) {
+    fn from(key: QueueKey) -> Self {
+        (key.host, key.bytes().to_vec())
+    }
+}
+
+impl TryFrom<(u32, Vec<u8>)> for QueueKey {
+    type Error = &'static str;
+
+    fn try_from((host, qid): (u32, Vec<u8>)) -> Result<Self, Self::Error> {
+        QueueKey::new(host, &qid).ok_or("a queue id longer than 23 bytes")
     }
 }
 
 /// TLS as decided for a session, or not yet.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 enum Decision {
     Known(Tls, Option<Loc>),
     /// Silent connection of this instance, whose TLS logging is not known yet.
     Undecided(u32),
 }
 
-#[derive(Debug)]
+#[derive(Debug, Serialize, Deserialize)]
 struct Instance {
     host: u32,
     name: Box<[u8]>,
@@ -104,7 +125,7 @@ struct Instance {
 }
 
 /// One smtpd connection.
-#[derive(Debug)]
+#[derive(Debug, Serialize, Deserialize)]
 struct Session {
     instance: u32,
     last: Micros,
@@ -114,7 +135,7 @@ struct Session {
 }
 
 /// One smtp/lmtp process: its latest TLS session.
-#[derive(Debug)]
+#[derive(Debug, Serialize, Deserialize)]
 struct ClientProc {
     last: Micros,
     tls: Option<ProcTls>,
@@ -122,7 +143,7 @@ struct ClientProc {
     current: Option<(QueueKey, usize)>,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Serialize, Deserialize)]
 struct ProcTls {
     peer: (IpAddr, Option<u16>),
     tls: Tls,
@@ -132,7 +153,7 @@ struct ProcTls {
 }
 
 /// A TLS session tlsproxy made for smtp (connection reuse).
-#[derive(Debug)]
+#[derive(Debug, Serialize, Deserialize)]
 struct ProxyTls {
     tls: Tls,
     line: Loc,
@@ -140,7 +161,7 @@ struct ProxyTls {
     closed: Option<Micros>,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Serialize, Deserialize)]
 struct Inbound {
     time: Micros,
     host: Box<str>,
@@ -151,7 +172,7 @@ struct Inbound {
     lines: Vec<Loc>,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Serialize, Deserialize)]
 struct Rcpt {
     key: u64,
     domain: Box<str>,
@@ -159,7 +180,7 @@ struct Rcpt {
     status: DeliveryStatus,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Serialize, Deserialize)]
 struct Attempt {
     host: Box<str>,
     ip: IpAddr,
@@ -170,7 +191,7 @@ struct Attempt {
     lines: Vec<Loc>,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Serialize, Deserialize)]
 struct Message {
     last: Micros,
     queued: bool,
@@ -239,11 +260,10 @@ struct At<'l> {
     loc: Loc,
 }
 
-pub struct Correlator<'c> {
-    limits: Limits,
-    internal: &'c [IpNet],
-    /// `smtp_tls_loglevel` from the config: `Some(true)` when it is ≥ 1; `None` to detect.
-    smtp_tls_logged: Option<bool>,
+/// What is in flight between two lines: all a later run needs to continue the log.
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct State {
+    /// Input names, for evidence: one per distinct name, so runs that continue a log reuse theirs.
     files: Vec<Arc<str>>,
     hosts: Vec<Box<[u8]>>,
     instances: Vec<Instance>,
@@ -251,8 +271,56 @@ pub struct Correlator<'c> {
     procs: HashMap<ProcKey, ClientProc>,
     queue: HashMap<QueueKey, Message>,
     proxied: HashMap<(u32, IpAddr, Option<u16>), ProxyTls>,
-    pub evicted: Evictions,
     next_sweep: Micros,
+}
+
+impl State {
+    /// Indexes a damaged checkpoint could get wrong, and that would panic later.
+    fn check(&self) -> Result<(), String> {
+        let instances = self.instances.len();
+        let instance_ok = |i: u32| (i as usize) < instances;
+        let sessions_ok = self.sessions.values().all(|s| instance_ok(s.instance));
+        let messages_ok = self.queue.values().all(|m| {
+            m.inbound.as_ref().is_none_or(|i| instance_ok(i.instance))
+                && m.rcpts.iter().all(|r| r.attempt < m.attempts.len())
+                && m.attempts.iter().all(|a| !matches!(a.tls, Decision::Undecided(i) if !instance_ok(i)))
+        });
+        if sessions_ok && messages_ok {
+            Ok(())
+        } else {
+            Err("the checkpoint of the postfix collector is damaged (an index out of range)".into())
+        }
+    }
+}
+
+/// Version of the saved state's layout; a checkpoint of another version is refused.
+const STATE_VERSION: u32 = 1;
+
+#[derive(Serialize)]
+struct Saved<'s> {
+    version: u32,
+    state: &'s State,
+}
+
+/// The version alone, read first: a state of another version may not decode.
+#[derive(Deserialize)]
+struct SavedVersion {
+    version: u32,
+}
+
+#[derive(Deserialize)]
+struct Restored {
+    state: State,
+}
+
+pub struct Correlator<'c> {
+    limits: Limits,
+    internal: &'c [IpNet],
+    /// `smtp_tls_loglevel` from the config: `Some(true)` when it is ≥ 1; `None` to detect.
+    smtp_tls_logged: Option<bool>,
+    state: State,
+    /// Counted per run, not saved.
+    pub evicted: Evictions,
 }
 
 impl<'c> Correlator<'c> {
@@ -261,28 +329,49 @@ impl<'c> Correlator<'c> {
             limits,
             internal,
             smtp_tls_logged,
-            files: Vec::new(),
-            hosts: Vec::new(),
-            instances: Vec::new(),
-            sessions: HashMap::default(),
-            procs: HashMap::default(),
-            queue: HashMap::default(),
-            proxied: HashMap::default(),
+            state: State { next_sweep: Micros::MIN, ..State::default() },
             evicted: Evictions::default(),
-            next_sweep: Micros::MIN,
         }
     }
 
     /// Registers an input's name for evidence; lines of it carry the returned index.
     pub fn add_file(&mut self, name: &str) -> u32 {
-        self.files.push(name.into());
-        (self.files.len() - 1) as u32
+        // A name seen before (in this run or a saved one) keeps its index: no growth per run.
+        if let Some(i) = self.state.files.iter().position(|f| **f == *name) {
+            return i as u32;
+        }
+        self.state.files.push(name.into());
+        (self.state.files.len() - 1) as u32
+    }
+
+    /// The in-flight state, for a checkpoint.
+    pub fn save(&self) -> Vec<u8> {
+        // Named fields: events skip absent fields, which a positional encoding cannot follow.
+        rmp_serde::to_vec_named(&Saved { version: STATE_VERSION, state: &self.state })
+            .expect("the in-flight state has nothing MessagePack cannot encode")
+    }
+
+    /// Continues from a saved state; Err says why it cannot (another format version, corrupt).
+    /// It replaces what this correlator holds, files included: call it before `add_file`.
+    pub fn restore(&mut self, saved: &[u8]) -> Result<(), String> {
+        let damaged = |e: rmp_serde::decode::Error| format!("the checkpoint of the postfix collector is damaged: {e}");
+        let SavedVersion { version } = rmp_serde::from_slice(saved).map_err(damaged)?;
+        if version != STATE_VERSION {
+            return Err(format!(
+                "the checkpoint was written by another version of the postfix collector (format {version}, this \
+                 one reads {STATE_VERSION})"
+            ));
+        }
+        let Restored { state } = rmp_serde::from_slice(saved).map_err(damaged)?;
+        state.check()?;
+        self.state = state;
+        Ok(())
     }
 
     pub fn feed(&mut self, line: Line<'_>, out: &mut Emitter<'_>) {
-        if line.time >= self.next_sweep {
+        if line.time >= self.state.next_sweep {
             self.sweep(line.time, out);
-            self.next_sweep = line.time + HOUR / 6;
+            self.state.next_sweep = line.time + HOUR / 6;
         }
         let host = self.host(line.host);
         let proc_key = (host, line.pid);
@@ -291,25 +380,25 @@ impl<'c> Correlator<'c> {
         match line.record {
             Record::Irrelevant => {}
             Record::Connect => {
-                if let Some(old) = self.sessions.remove(&proc_key) {
+                if let Some(old) = self.state.sessions.remove(&proc_key) {
                     // The disconnect was lost (or the pid reused): settle with what is known.
                     self.close_session(old, None, None, out);
                 }
                 let instance = self.instance(host, line.program.instance);
-                self.sessions.insert(proc_key, Session { instance, last: t, tls: None, waiting: Vec::new() });
-                if self.sessions.len() > self.limits.max_sessions {
+                self.state.sessions.insert(proc_key, Session { instance, last: t, tls: None, waiting: Vec::new() });
+                if self.state.sessions.len() > self.limits.max_sessions {
                     self.evict_oldest_sessions(out);
                 }
             }
             Record::Tls(tls) => self.tls_line(&at, tls, out),
             Record::Disconnect { starttls } => {
-                if let Some(session) = self.sessions.remove(&proc_key) {
+                if let Some(session) = self.state.sessions.remove(&proc_key) {
                     self.close_session(session, starttls, Some(line.loc), out);
                 }
             }
             Record::Client { qid, client } => self.client(&at, qid, client, out),
             Record::MessageId { qid, message_id } => {
-                if let Some(msg) = QueueKey::new(host, qid).and_then(|k| self.queue.get_mut(&k)) {
+                if let Some(msg) = QueueKey::new(host, qid).and_then(|k| self.state.queue.get_mut(&k)) {
                     msg.message_id = Some(String::from_utf8_lossy(message_id).into());
                     msg.lines.push(line.loc);
                     msg.last = t;
@@ -317,14 +406,14 @@ impl<'c> Correlator<'c> {
             }
             Record::Dropped { qid } => {
                 if let Some(key) = QueueKey::new(host, qid)
-                    && self.queue.get(&key).is_some_and(|m| !m.queued)
+                    && self.state.queue.get(&key).is_some_and(|m| !m.queued)
                 {
-                    self.queue.remove(&key);
+                    self.state.queue.remove(&key);
                 }
             }
             Record::Queued { qid, sender, size, nrcpt } => {
                 let Some(key) = QueueKey::new(host, qid) else { return };
-                let msg = self.queue.entry(key).or_insert_with(|| Message::new(t));
+                let msg = self.state.queue.entry(key).or_insert_with(|| Message::new(t));
                 msg.last = t;
                 if !msg.queued {
                     // Only the first: qmgr logs the line again at every retry.
@@ -337,23 +426,23 @@ impl<'c> Correlator<'c> {
                         self.emit_inbound(key, out);
                     }
                 }
-                if self.queue.len() > self.limits.max_messages {
+                if self.state.queue.len() > self.limits.max_messages {
                     self.evict_oldest_messages(out);
                 }
             }
             Record::Expired { qid } => {
-                if let Some(msg) = QueueKey::new(host, qid).and_then(|k| self.queue.get_mut(&k)) {
+                if let Some(msg) = QueueKey::new(host, qid).and_then(|k| self.state.queue.get_mut(&k)) {
                     msg.expired_at = Some(t);
                     msg.lines.push(line.loc);
                 }
             }
             Record::Removed { qid } => {
                 let Some(key) = QueueKey::new(host, qid) else { return };
-                if let Some(msg) = self.queue.get_mut(&key) {
+                if let Some(msg) = self.state.queue.get_mut(&key) {
                     msg.removed = true;
                     self.emit_outbound(key, out);
-                    if !self.queue.get(&key).is_some_and(Message::inbound_pending) {
-                        self.queue.remove(&key);
+                    if !self.state.queue.get(&key).is_some_and(Message::inbound_pending) {
+                        self.state.queue.remove(&key);
                     }
                 }
             }
@@ -368,7 +457,7 @@ impl<'c> Correlator<'c> {
             }
             Record::ProxyDisconnect { peer } => {
                 if let Some(ip) = peer.ip
-                    && let Some(p) = self.proxied.get_mut(&(host, ip, peer.port))
+                    && let Some(p) = self.state.proxied.get_mut(&(host, ip, peer.port))
                 {
                     p.closed = Some(t);
                 }
@@ -377,19 +466,25 @@ impl<'c> Correlator<'c> {
     }
 
     fn host(&mut self, name: &[u8]) -> u32 {
-        if let Some(i) = self.hosts.iter().position(|h| &h[..] == name) {
+        if let Some(i) = self.state.hosts.iter().position(|h| &h[..] == name) {
             return i as u32;
         }
-        self.hosts.push(name.into());
-        (self.hosts.len() - 1) as u32
+        self.state.hosts.push(name.into());
+        (self.state.hosts.len() - 1) as u32
     }
 
     fn instance(&mut self, host: u32, name: &[u8]) -> u32 {
-        if let Some(i) = self.instances.iter().position(|i| i.host == host && &i.name[..] == name) {
+        if let Some(i) = self.state.instances.iter().position(|i| i.host == host && &i.name[..] == name) {
             return i as u32;
         }
-        self.instances.push(Instance { host, name: name.into(), logs_tls: None, held: Vec::new(), counted_unknown: 0 });
-        (self.instances.len() - 1) as u32
+        self.state.instances.push(Instance {
+            host,
+            name: name.into(),
+            logs_tls: None,
+            held: Vec::new(),
+            counted_unknown: 0,
+        });
+        (self.state.instances.len() - 1) as u32
     }
 
     /// Deliveries to this host itself or into the site's own networks are hops inside the
@@ -409,7 +504,7 @@ impl<'c> Correlator<'c> {
             (parse::Daemon::Smtpd, false) => {
                 let instance = self.instance(host, program.instance);
                 self.logs_tls(instance, out);
-                if let Some(session) = self.sessions.get_mut(&proc_key) {
+                if let Some(session) = self.state.sessions.get_mut(&proc_key) {
                     session.tls = Some((tls, loc));
                     session.last = t;
                 }
@@ -418,7 +513,7 @@ impl<'c> Correlator<'c> {
                 let instance = self.instance(host, program.instance);
                 self.logs_tls(instance, out);
                 let Some(ip) = line.peer.ip else { return };
-                let proc = self.procs.entry(proc_key).or_insert(ClientProc { last: t, tls: None, current: None });
+                let proc = self.state.procs.entry(proc_key).or_insert(ClientProc { last: t, tls: None, current: None });
                 proc.last = t;
                 proc.tls = Some(ProcTls { peer: (ip, line.peer.port), tls, line: loc, fresh: true });
                 proc.current = None;
@@ -426,7 +521,7 @@ impl<'c> Correlator<'c> {
             (parse::Daemon::Tlsproxy, true) => {
                 let Some(ip) = line.peer.ip else { return };
                 let session = ProxyTls { tls, line: loc, established: t, closed: None };
-                self.proxied.insert((host, ip, line.peer.port), session);
+                self.state.proxied.insert((host, ip, line.peer.port), session);
             }
             // postscreen's tlsproxy: a connection that belongs to no message yet.
             _ => {}
@@ -436,7 +531,7 @@ impl<'c> Correlator<'c> {
     fn client(&mut self, at: &At<'_>, qid: &[u8], client: Endpoint<&[u8]>, out: &mut Emitter<'_>) {
         let (proc_key, host, program, t, loc) = (at.proc_key, at.host, at.program, at.time, at.loc);
         let Some(key) = QueueKey::new(host, qid) else { return };
-        if let Some(old) = self.queue.remove(&key) {
+        if let Some(old) = self.state.queue.remove(&key) {
             // A queue id seen again: the earlier message's end was not in the log.
             self.finish_message(key, old, out);
         }
@@ -446,7 +541,7 @@ impl<'c> Correlator<'c> {
             msg.lines.push(loc);
         } else {
             let instance = self.instance(host, program.instance);
-            let session = self.sessions.get_mut(&proc_key);
+            let session = self.state.sessions.get_mut(&proc_key);
             let has_session = session.is_some();
             let tls = session.as_ref().and_then(|s| s.tls.clone()).map(|(tls, line)| (tls, Some(line)));
             if let Some(session) = session {
@@ -470,7 +565,7 @@ impl<'c> Correlator<'c> {
             }
             msg.inbound = Some(inbound);
         }
-        self.queue.insert(key, msg);
+        self.state.queue.insert(key, msg);
     }
 
     /// Settles the TLS of a session's waiting messages at its end: `starttls` and `line` come
@@ -483,13 +578,13 @@ impl<'c> Correlator<'c> {
             (None, None) => (self.fallback_tls(session.instance), None),
         };
         for key in session.waiting {
-            let Some(msg) = self.queue.get_mut(&key) else { continue };
+            let Some(msg) = self.state.queue.get_mut(&key) else { continue };
             let Some(inbound) = msg.inbound.as_mut().filter(|i| i.tls.is_none()) else { continue };
             inbound.tls = Some(tls.clone());
             if msg.queued {
                 self.emit_inbound(key, out);
-                if self.queue.get(&key).is_some_and(|m| m.removed) {
-                    self.queue.remove(&key);
+                if self.state.queue.get(&key).is_some_and(|m| m.removed) {
+                    self.state.queue.remove(&key);
                 }
             }
         }
@@ -498,7 +593,7 @@ impl<'c> Correlator<'c> {
     /// TLS of a silent session when nothing else tells: plaintext where the instance is
     /// known to log TLS sessions, else unknown.
     fn fallback_tls(&self, instance: u32) -> Tls {
-        version_only(match self.instances[instance as usize].logs_tls {
+        version_only(match self.state.instances[instance as usize].logs_tls {
             Some(true) => TlsVersion::None,
             _ => TlsVersion::Unknown,
         })
@@ -515,9 +610,9 @@ impl<'c> Correlator<'c> {
     ) {
         let (proc_key, host, program, t, loc) = (at.proc_key, at.host, at.program, at.time, at.loc);
         let instance = self.instance(host, program.instance);
-        let proc = self.procs.entry(proc_key).or_insert(ClientProc { last: t, tls: None, current: None });
+        let proc = self.state.procs.entry(proc_key).or_insert(ClientProc { last: t, tls: None, current: None });
         proc.last = t;
-        let msg = self.queue.entry(key).or_insert_with(|| Message::new(t));
+        let msg = self.state.queue.entry(key).or_insert_with(|| Message::new(t));
         msg.last = t;
         // More recipients of the same transaction: the previous line of this process, same relay.
         let same = proc
@@ -535,6 +630,7 @@ impl<'c> Correlator<'c> {
                     session.fresh = false;
                     Decision::Known(session.tls.clone(), Some(session.line))
                 } else if let Some(p) = self
+                    .state
                     .proxied
                     .get(&(host, ip, peer.port))
                     .filter(|p| p.established <= t + 1_000_000 && p.closed.is_none_or(|c| c + 1_000_000 >= t))
@@ -563,7 +659,7 @@ impl<'c> Correlator<'c> {
             // tlsproxy logged this instance's TLS session.
             self.logs_tls(instance, out);
         }
-        let Some(msg) = self.queue.get_mut(&key) else { return };
+        let Some(msg) = self.state.queue.get_mut(&key) else { return };
         let attempt = &mut msg.attempts[index];
         attempt.time = t;
         attempt.lines.push(loc);
@@ -584,7 +680,7 @@ impl<'c> Correlator<'c> {
     }
 
     fn emit_inbound(&mut self, key: QueueKey, out: &mut Emitter<'_>) {
-        let Some(msg) = self.queue.get_mut(&key) else { return };
+        let Some(msg) = self.state.queue.get_mut(&key) else { return };
         let Some(inbound) = msg.inbound.take() else { return };
         let (tls, tls_line) = inbound.tls.unwrap_or_default();
         let mut event = msg.event(key, inbound.time, Direction::Inbound);
@@ -593,13 +689,13 @@ impl<'c> Correlator<'c> {
         event.service = Some(inbound.service.into());
         event.recipients = msg.nrcpt;
         let lines = tls_line.into_iter().chain(inbound.lines).chain(msg.lines.iter().copied());
-        event.evidence = evidence(&self.files, lines);
+        event.evidence = evidence(&self.state.files, lines);
         out.event(event);
     }
 
     /// One event per relay the message's recipients finally went through.
     fn emit_outbound(&mut self, key: QueueKey, out: &mut Emitter<'_>) {
-        let Some(msg) = self.queue.get_mut(&key) else { return };
+        let Some(msg) = self.state.queue.get_mut(&key) else { return };
         let rcpts = std::mem::take(&mut msg.rcpts);
         let attempts = std::mem::take(&mut msg.attempts);
         let mut done = vec![false; rcpts.len()];
@@ -655,7 +751,7 @@ impl<'c> Correlator<'c> {
             let relay_lines = attempts.iter().filter(|a| a.ip == last.ip && a.port == last.port);
             let lines =
                 msg.lines.iter().copied().chain(tls_line).chain(relay_lines.flat_map(|a| a.lines.iter().copied()));
-            event.evidence = evidence(&self.files, lines);
+            event.evidence = evidence(&self.state.files, lines);
             match undecided {
                 None => out.event(event),
                 Some(instance) => held.push((instance, event)),
@@ -669,7 +765,7 @@ impl<'c> Correlator<'c> {
     /// Holds an event of a silent connection until its instance's TLS logging is known.
     fn undecided(&mut self, instance: u32, mut event: MessageEvent, out: &mut Emitter<'_>) {
         let limit = self.limits.max_undecided;
-        let entry = &mut self.instances[instance as usize];
+        let entry = &mut self.state.instances[instance as usize];
         match self.smtp_tls_logged.or(entry.logs_tls) {
             Some(logged) => {
                 event.tls.version = Some(if logged { TlsVersion::None } else { TlsVersion::Unknown });
@@ -692,7 +788,7 @@ impl<'c> Correlator<'c> {
 
     /// The log showed a TLS line of this instance: its silent connections are plaintext.
     fn logs_tls(&mut self, instance: u32, out: &mut Emitter<'_>) {
-        let entry = &mut self.instances[instance as usize];
+        let entry = &mut self.state.instances[instance as usize];
         match entry.logs_tls {
             Some(true) => {}
             Some(false) => entry.logs_tls = Some(true),
@@ -706,7 +802,8 @@ impl<'c> Correlator<'c> {
     /// Instances that showed their first TLS line only after `max_undecided` silent deliveries:
     /// (syslog name, deliveries counted as unknown until then).
     pub fn late_tls_logging(&self) -> Vec<(String, u64)> {
-        self.instances
+        self.state
+            .instances
             .iter()
             .filter(|i| i.logs_tls == Some(true) && i.counted_unknown > 0)
             .map(|i| (String::from_utf8_lossy(&i.name).into_owned(), i.counted_unknown))
@@ -721,24 +818,25 @@ impl<'c> Correlator<'c> {
             inbound.tls = Some((self.fallback_tls(inbound.instance), None));
         }
         let queued = msg.queued;
-        self.queue.insert(key, msg);
+        self.state.queue.insert(key, msg);
         if queued {
             self.emit_inbound(key, out);
         }
         self.emit_outbound(key, out);
-        self.queue.remove(&key);
+        self.state.queue.remove(&key);
     }
 
     /// Drops state the log has left behind.
     fn sweep(&mut self, now: Micros, out: &mut Emitter<'_>) {
-        let stale: Vec<Session> = self.sessions.extract_if(|_, s| s.last < now - HOUR).map(|(_, s)| s).collect();
+        let stale: Vec<Session> = self.state.sessions.extract_if(|_, s| s.last < now - HOUR).map(|(_, s)| s).collect();
         for session in stale {
             self.close_session(session, None, None, out);
         }
-        self.procs.retain(|_, p| p.last >= now - HOUR);
-        self.proxied.retain(|_, p| p.established >= now - HOUR);
+        self.state.procs.retain(|_, p| p.last >= now - HOUR);
+        self.state.proxied.retain(|_, p| p.established >= now - HOUR);
         let ttl = self.limits.message_ttl;
         let stale: Vec<(QueueKey, Message)> = self
+            .state
             .queue
             .extract_if(|_, m| m.last < now - ttl || (!m.queued && m.inbound.is_some() && m.last < now - HOUR))
             .collect();
@@ -751,8 +849,8 @@ impl<'c> Correlator<'c> {
     }
 
     fn evict_oldest_sessions(&mut self, out: &mut Emitter<'_>) {
-        let cutoff = tenth_oldest(self.sessions.values().map(|s| s.last));
-        let old: Vec<Session> = self.sessions.extract_if(|_, s| s.last <= cutoff).map(|(_, s)| s).collect();
+        let cutoff = tenth_oldest(self.state.sessions.values().map(|s| s.last));
+        let old: Vec<Session> = self.state.sessions.extract_if(|_, s| s.last <= cutoff).map(|(_, s)| s).collect();
         for session in old {
             self.evicted.sessions += 1;
             self.close_session(session, None, None, out);
@@ -760,8 +858,8 @@ impl<'c> Correlator<'c> {
     }
 
     fn evict_oldest_messages(&mut self, out: &mut Emitter<'_>) {
-        let cutoff = tenth_oldest(self.queue.values().map(|m| m.last));
-        let old: Vec<(QueueKey, Message)> = self.queue.extract_if(|_, m| m.last <= cutoff).collect();
+        let cutoff = tenth_oldest(self.state.queue.values().map(|m| m.last));
+        let old: Vec<(QueueKey, Message)> = self.state.queue.extract_if(|_, m| m.last <= cutoff).collect();
         for (key, msg) in old {
             self.evicted.messages += 1;
             self.finish_message(key, msg, out);
@@ -771,17 +869,17 @@ impl<'c> Correlator<'c> {
     /// The end of the log: every open session and queued message emits what it has; mail
     /// still in the queue counts with its latest status (deferred).
     pub fn finish(&mut self, out: &mut Emitter<'_>) {
-        let sessions: Vec<Session> = self.sessions.drain().map(|(_, s)| s).collect();
+        let sessions: Vec<Session> = self.state.sessions.drain().map(|(_, s)| s).collect();
         for session in sessions {
             self.close_session(session, None, None, out);
         }
-        let mut left: Vec<(QueueKey, Message)> = self.queue.drain().collect();
+        let mut left: Vec<(QueueKey, Message)> = self.state.queue.drain().collect();
         left.sort_by_key(|(_, m)| m.last);
         for (key, msg) in left {
             self.finish_message(key, msg, out);
         }
         // Instances that never logged a TLS session: their silent connections' TLS is unknown.
-        for instance in &mut self.instances {
+        for instance in &mut self.state.instances {
             release(instance, TlsVersion::Unknown, out);
         }
     }
@@ -789,8 +887,8 @@ impl<'c> Correlator<'c> {
     /// In-flight entries, for tests of boundedness.
     #[cfg(test)]
     fn in_flight(&self) -> usize {
-        let held: usize = self.instances.iter().map(|i| i.held.len()).sum();
-        self.sessions.len() + self.procs.len() + self.queue.len() + self.proxied.len() + held
+        let held: usize = self.state.instances.iter().map(|i| i.held.len()).sum();
+        self.state.sessions.len() + self.state.procs.len() + self.state.queue.len() + self.state.proxied.len() + held
     }
 }
 
@@ -888,5 +986,244 @@ mod tests {
         correlator.finish(&mut out);
         drop(out);
         assert_eq!(emitted, 50_000, "every accepted message is still counted");
+    }
+}
+
+/// A checkpoint after any line, restored by a later run, gives the events of one run over the
+/// whole log.
+#[cfg(test)]
+mod checkpoint_tests {
+    use std::path::{Path, PathBuf};
+
+    use chrono_tz::Tz;
+
+    use super::*;
+    use crate::syslog::{Clock, YearRule};
+    use crate::{PostfixCollector, Tally};
+
+    struct Harness {
+        collector: PostfixCollector,
+        limits: Limits,
+        internal: Vec<IpNet>,
+    }
+
+    impl Harness {
+        /// Default options, or limits so tight that evictions and undecided TLS logging
+        /// happen mid-log too.
+        fn new(tight: bool) -> Self {
+            let options = serde_json::json!({ "paths": [], "timezone": "UTC", "year": 2026 });
+            let collector = PostfixCollector { config: serde_json::from_value(options).unwrap(), inputs: Vec::new() };
+            let mut limits = collector.limits();
+            if tight {
+                limits = Limits { max_sessions: 3, max_messages: 4, max_undecided: 2, ..limits };
+            }
+            let internal = ["127.0.0.0/24".parse().unwrap(), "10.0.0.0/8".parse().unwrap()];
+            Harness { collector, limits, internal: internal.into() }
+        }
+
+        fn correlator(&self) -> Correlator<'_> {
+            Correlator::new(self.limits, &self.internal, None)
+        }
+
+        /// Feeds `lines`, which start after line `first` of the log (blank lines keep the numbers).
+        fn feed(&self, correlator: &mut Correlator<'_>, clock: &mut Clock, first: usize, lines: &[&[u8]]) -> Events {
+            let mut text = vec![b'\n'; first];
+            lines.iter().for_each(|line| text.extend_from_slice(line));
+            let mut events = Vec::new();
+            let mut push = |e: MessageEvent| events.push(serde_json::to_string(&e).unwrap());
+            let mut out = Emitter::new(&mut push);
+            let source = Box::new(std::io::Cursor::new(text));
+            self.collector.read(source, "mail.log", clock, correlator, &mut Tally::default(), &mut out).unwrap();
+            drop(out);
+            events
+        }
+
+        /// The end of the log: the last events, and the warning about late TLS logging.
+        fn finish(correlator: &mut Correlator<'_>) -> Events {
+            let mut events = Vec::new();
+            let mut push = |e: MessageEvent| events.push(serde_json::to_string(&e).unwrap());
+            correlator.finish(&mut Emitter::new(&mut push));
+            events.push(format!("late TLS logging: {:?}", correlator.late_tls_logging()));
+            events
+        }
+
+        /// Events of one run over the whole log, and what it evicted.
+        fn uninterrupted(&self, lines: &[&[u8]]) -> (Events, Evictions) {
+            let mut correlator = self.correlator();
+            let mut clock = Clock::new(Tz::UTC, YearRule::starting(2026));
+            let mut events = self.feed(&mut correlator, &mut clock, 0, lines);
+            events.extend(Self::finish(&mut correlator));
+            events.sort();
+            (events, correlator.evicted)
+        }
+
+        /// Events of runs that each stop at the next cut with a checkpoint, the next restoring
+        /// it in a new correlator; the last run finishes. Also: the largest saved queue.
+        fn resumed(&self, lines: &[&[u8]], cuts: &[usize]) -> (Events, usize) {
+            let mut clock = Clock::new(Tz::UTC, YearRule::starting(2026));
+            let (mut events, mut start, mut largest_queue) = (Vec::new(), 0, 0);
+            let mut saved: Option<Vec<u8>> = None;
+            for &end in cuts.iter().chain([&lines.len()]) {
+                let mut correlator = self.correlator();
+                if let Some(saved) = saved.take() {
+                    correlator.restore(&saved).unwrap();
+                    largest_queue = largest_queue.max(correlator.state.queue.len());
+                }
+                events.extend(self.feed(&mut correlator, &mut clock, start, &lines[start..end]));
+                if end == lines.len() {
+                    events.extend(Self::finish(&mut correlator));
+                } else {
+                    saved = Some(correlator.save());
+                }
+                start = end;
+            }
+            events.sort();
+            (events, largest_queue)
+        }
+    }
+
+    type Events = Vec<String>;
+
+    /// State that only time or a line's neighbour decides: a sweep ten minutes after the last
+    /// (with a session idle for nearly an hour), silent deliveries before smtp's first TLS line,
+    /// a transaction's second recipient a second after its first, and a tlsproxy session
+    /// closed before a delivery.
+    const SYNTHETIC: &str = "\
+Dec  4 10:00:00 mx1 postfix/smtpd[2]: connect from b.example[192.0.2.2]
+Dec  4 10:09:00 mx1 postfix/smtpd[1]: connect from a.example[192.0.2.1]
+Dec  4 10:09:01 mx1 postfix/smtpd[1]: 4A1B2C3D01: client=a.example[192.0.2.1]
+Dec  4 10:09:02 mx1 postfix/qmgr[1500]: 4A1B2C3D01: from=<a@a.example>, size=100, nrcpt=2 (queue active)
+Dec  4 10:30:00 mx1 postfix/pickup[1600]: 4A1B2C3D03: uid=1000 from=<app@corp.example>
+Dec  4 10:30:00 mx1 postfix/qmgr[1500]: 4A1B2C3D03: from=<app@corp.example>, size=300, nrcpt=1 (queue active)
+Dec  4 10:30:01 mx1 postfix/smtp[302]: 4A1B2C3D03: to=<d@plain.example>, relay=mx.plain.example[203.0.113.80]:25, delay=1, delays=0/0/0/0, dsn=2.0.0, status=sent (250 ok)
+Dec  4 10:30:01 mx1 postfix/qmgr[1500]: 4A1B2C3D03: removed
+Dec  4 10:31:00 mx1 postfix/pickup[1600]: 4A1B2C3D04: uid=1000 from=<app@corp.example>
+Dec  4 10:31:00 mx1 postfix/qmgr[1500]: 4A1B2C3D04: from=<app@corp.example>, size=400, nrcpt=1 (queue active)
+Dec  4 10:31:01 mx1 postfix/smtp[302]: 4A1B2C3D04: to=<e@plain.example>, relay=mx.plain.example[203.0.113.80]:25, delay=1, delays=0/0/0/0, dsn=2.0.0, status=sent (250 ok)
+Dec  4 10:31:01 mx1 postfix/qmgr[1500]: 4A1B2C3D04: removed
+Dec  4 11:05:00 mx1 postfix/pickup[1600]: 4A1B2C3D02: uid=1000 from=<app@corp.example>
+Dec  4 11:05:00 mx1 postfix/qmgr[1500]: 4A1B2C3D02: from=<app@corp.example>, size=200, nrcpt=1 (queue active)
+Dec  4 11:10:00 mx1 postfix/smtpd[1]: disconnect from a.example[192.0.2.1] ehlo=2 starttls=1 mail=1 rcpt=2 data=1 quit=1 commands=8
+Dec  4 11:10:01 mx1 postfix/smtp[300]: Trusted TLS connection established to mx.p.example[203.0.113.25]:25: TLSv1.2 with cipher ECDHE-RSA-AES256-GCM-SHA384 (256/256 bits)
+Dec  4 11:10:02 mx1 postfix/smtp[300]: 4A1B2C3D01: to=<a@p.example>, relay=mx.p.example[203.0.113.25]:25, delay=1, delays=0/0/0/0, dsn=2.0.0, status=sent (250 ok)
+Dec  4 11:10:03 mx1 postfix/smtp[300]: 4A1B2C3D01: to=<b@p.example>, relay=mx.p.example[203.0.113.25]:25, delay=1, delays=0/0/0/0, dsn=2.0.0, status=sent (250 ok)
+Dec  4 11:10:04 mx1 postfix/qmgr[1500]: 4A1B2C3D01: removed
+Dec  4 11:11:00 mx1 postfix/tlsproxy[1700]: CONNECT to [203.0.113.26]:25
+Dec  4 11:11:00 mx1 postfix/tlsproxy[1700]: Verified TLS connection established to mx.q.example[203.0.113.26]:25: TLSv1.3 with cipher TLS_AES_256_GCM_SHA384 (256/256 bits)
+Dec  4 11:11:01 mx1 postfix/tlsproxy[1700]: DISCONNECT [203.0.113.26]:25
+Dec  4 11:11:05 mx1 postfix/smtp[301]: 4A1B2C3D02: to=<c@q.example>, relay=mx.q.example[203.0.113.26]:25, delay=1, delays=0/0/0/0, dsn=2.0.0, status=sent (250 ok)
+Dec  4 11:11:05 mx1 postfix/qmgr[1500]: 4A1B2C3D02: removed
+";
+
+    fn lines(text: &[u8]) -> Vec<&[u8]> {
+        text.split_inclusive(|&b| b == b'\n').collect()
+    }
+
+    fn logs() -> Vec<(PathBuf, Vec<u8>)> {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests");
+        let mut logs = Vec::new();
+        for folder in ["lab", "cases"] {
+            for dir in std::fs::read_dir(root.join(folder)).unwrap() {
+                for file in std::fs::read_dir(dir.unwrap().path()).into_iter().flatten() {
+                    let path = file.unwrap().path();
+                    let name = path.file_name().unwrap().to_string_lossy().into_owned();
+                    if ["mail.log", "input.log", "input.json"].contains(&name.as_str()) {
+                        logs.push((path.clone(), std::fs::read(&path).unwrap()));
+                    }
+                }
+            }
+        }
+        logs.sort();
+        logs.push((PathBuf::from("synthetic"), SYNTHETIC.as_bytes().to_vec()));
+        logs
+    }
+
+    fn assert_same(path: &Path, what: &str, expected: &Events, got: &Events) {
+        if expected == got {
+            return;
+        }
+        let missing: Vec<_> = expected.iter().filter(|e| !got.contains(e)).take(3).collect();
+        let extra: Vec<_> = got.iter().filter(|e| !expected.contains(e)).take(3).collect();
+        panic!(
+            "{}, {what}: {} events instead of {}\nmissing: {missing:#?}\nextra: {extra:#?}",
+            path.display(),
+            got.len(),
+            expected.len()
+        );
+    }
+
+    /// A checkpoint after every line, each restored by the next run.
+    #[test]
+    fn a_checkpoint_after_every_line_changes_no_event() {
+        let mut evicted = Evictions::default();
+        for tight in [false, true] {
+            let harness = Harness::new(tight);
+            for (path, text) in logs() {
+                let lines = lines(&text);
+                let (expected, evictions) = harness.uninterrupted(&lines);
+                assert!(!expected.is_empty(), "{}", path.display());
+                evicted.messages += evictions.messages;
+                evicted.sessions += evictions.sessions;
+                let every: Vec<usize> = (1..lines.len()).collect();
+                let (got, _) = harness.resumed(&lines, &every);
+                assert_same(&path, &format!("checkpoint after every line, tight limits: {tight}"), &expected, &got);
+            }
+        }
+        assert!(evicted.messages > 0 && evicted.sessions > 0, "the tight limits should evict: {evicted:?}");
+    }
+
+    /// One checkpoint, at ~50 places spread over each lab log (inside sessions, between a
+    /// message's lines, while deliveries are deferred).
+    #[test]
+    fn one_checkpoint_anywhere_changes_no_event() {
+        let harness = Harness::new(false);
+        let mut largest_queue = 0;
+        for (path, text) in logs().into_iter().filter(|(p, _)| p.components().any(|c| c.as_os_str() == "lab")) {
+            let lines = lines(&text);
+            let (expected, _) = harness.uninterrupted(&lines);
+            let n = lines.len();
+            for i in 1..50 {
+                // Spread, with an uneven offset so the cuts do not fall into one line pattern.
+                let cut = (i * n / 50 + i * 7 % 11).min(n - 1);
+                let (got, queue) = harness.resumed(&lines, &[cut]);
+                largest_queue = largest_queue.max(queue);
+                assert_same(&path, &format!("checkpoint after line {cut}"), &expected, &got);
+            }
+        }
+        assert!(largest_queue >= 5, "the checkpoints should hold messages in flight, at most {largest_queue} did");
+    }
+
+    #[test]
+    fn a_checkpoint_that_cannot_be_read_is_refused() {
+        let harness = Harness::new(false);
+        let mut correlator = harness.correlator();
+        let mut clock = Clock::new(Tz::UTC, YearRule::starting(2026));
+        let text =
+            std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/lab/retry-filter/mail.log")).unwrap();
+        let lines = lines(&text);
+        harness.feed(&mut correlator, &mut clock, 0, &lines[..300]);
+        let saved = correlator.save();
+        assert!(!correlator.state.queue.is_empty());
+
+        let refused = |bytes: &[u8]| harness.correlator().restore(bytes).unwrap_err();
+        for bytes in [&b""[..], b"not a checkpoint", &[0xff; 64], &saved[..saved.len() / 2]] {
+            let why = refused(bytes);
+            assert!(why.starts_with("the checkpoint of the postfix collector is damaged"), "{why}");
+        }
+        let other = rmp_serde::to_vec_named(&Saved { version: 7, state: &correlator.state }).unwrap();
+        let why = refused(&other);
+        assert!(why.contains("another version of the postfix collector (format 7, this one reads 1)"), "{why}");
+
+        let mut state = State::default();
+        state.sessions.insert((0, 1), Session { instance: 3, last: 0, tls: None, waiting: Vec::new() });
+        let bad_index = rmp_serde::to_vec_named(&Saved { version: STATE_VERSION, state: &state }).unwrap();
+        assert!(refused(&bad_index).contains("index out of range"));
+
+        // A refused checkpoint leaves the correlator as it was.
+        let before = correlator.in_flight();
+        assert!(correlator.restore(b"junk").is_err());
+        assert_eq!(correlator.in_flight(), before);
+        correlator.restore(&saved).unwrap();
+        assert_eq!(correlator.in_flight(), before);
     }
 }

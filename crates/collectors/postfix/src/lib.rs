@@ -24,9 +24,10 @@ use std::path::PathBuf;
 use chrono_tz::Tz;
 use mailflow_component::clock::{self, InputClocks};
 use mailflow_component::input::{self, LineRef, PathSpec};
-use mailflow_component::{CollectContext, CollectError, Collector, Emitter};
+use mailflow_component::resume::{self, Files, Opened};
+use mailflow_component::{CollectContext, CollectError, Collector, Emitter, Resume};
 use mailflow_config::{ComponentSection, ConfigError};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use correlate::{Correlator, Limits, Line, Loc};
 use parse::Span;
@@ -120,7 +121,94 @@ impl PostfixCollector {
     ) -> Result<(), CollectError> {
         let file = correlator.add_file(name);
         let reader = FileReader { collector: self, clock, line_number: 0, tally, batch: Batch::default() };
-        reader.run(source, file, name, correlator, out)
+        reader.run(source, file, name, correlator, None, out)
+    }
+
+    /// `mailflow ingest`: the lines after the last checkpoint, with the sessions and messages it
+    /// held; checkpoints every `checkpoint_bytes` and after each file. Messages whose end is not
+    /// yet in the log stay in the checkpoint instead of being finished.
+    fn collect_new(
+        &self,
+        ctx: &CollectContext<'_>,
+        resume: Resume<'_>,
+        out: &mut Emitter<'_>,
+    ) -> Result<(), CollectError> {
+        let tz = self.config.timezone.unwrap_or(ctx.site.timezone);
+        let logged = self.config.smtp_tls_loglevel.map(|level| level > 0);
+        let mut correlator = Correlator::new(self.limits(), &ctx.site.internal_networks, logged);
+        let saved: Saved = resume::load(resume.state).map_err(CollectError::Other)?;
+        if !saved.correlator.is_empty() {
+            correlator.restore(&saved.correlator).map_err(CollectError::Other)?;
+        }
+        let mut files = saved.files;
+        let mut clocks = InputClocks::new(tz, self.config.year, ctx.end);
+        if let Some(year) = saved.year {
+            clocks.carry(year);
+        }
+        let mut tally = Tally::default();
+        for input in input::expand(&self.inputs, out) {
+            let name = input.display_name();
+            let mut opened = match files.open(&input, &out.progress().clone(), out) {
+                Ok(Some(opened)) => opened,
+                Ok(None) => continue,
+                Err(e) => {
+                    out.error(e.to_string());
+                    continue;
+                }
+            };
+            let mut clock = clocks.start(&input);
+            let source = std::mem::replace(&mut opened.reader, Box::new(std::io::empty()));
+            let file = correlator.add_file(&name);
+            let reader = FileReader {
+                collector: self,
+                clock: &mut clock,
+                line_number: opened.lines,
+                tally: &mut tally,
+                batch: Batch::default(),
+            };
+            let every = resume.checkpoint_bytes;
+            let mut checkpoints = Checkpoints { files: &mut files, opened: &opened, every, next: every, failed: None };
+            let result = reader.run(source, file, &name, &mut correlator, Some(&mut checkpoints), out);
+            if let Some(e) = checkpoints.failed {
+                return Err(e);
+            }
+            clocks.finish(&clock);
+            match result {
+                Ok(()) => files.finished(&opened),
+                Err(e) => out.error(e.to_string()),
+            }
+        }
+        files.forget_old();
+        let state = SavedRef { files: &files, year: clocks.carried(), correlator: correlator.save() };
+        out.checkpoint(&resume::save(&state))?;
+        self.report(&correlator, &tally, ctx, out);
+        Ok(())
+    }
+
+    /// Warnings about what the run had to guess or drop.
+    fn report(&self, correlator: &Correlator<'_>, tally: &Tally, ctx: &CollectContext<'_>, out: &mut Emitter<'_>) {
+        let evicted = &correlator.evicted;
+        if evicted.messages + evicted.sessions > 0 {
+            out.warn(format!(
+                "to stay within its memory limits, the collector finished {} queued messages and {} smtpd sessions \
+                 before their end was in the log; raise max_messages or max_sessions, or lower message_ttl_hours, \
+                 if this log is that busy",
+                evicted.messages, evicted.sessions
+            ));
+        }
+        for (instance, n) in correlator.late_tls_logging() {
+            out.warn(format!(
+                "{instance} logged its first TLS session only after {} deliveries without one, which count \
+                 as TLS version unknown; set smtp_tls_loglevel if the log is from a server that logs TLS",
+                n
+            ));
+        }
+        if !tally.other_programs.is_empty() {
+            let mut programs = tally.other_programs.clone();
+            programs.sort_by_key(|(_, n)| std::cmp::Reverse(*n));
+            let names: Vec<String> = programs.iter().take(5).map(|(name, n)| format!("{name} ({n})")).collect();
+            tracing::info!(source = ctx.source, programs = %names.join(", "), "lines of other programs ignored");
+        }
     }
 
     fn is_postfix(&self, first: &[u8]) -> bool {
@@ -143,8 +231,41 @@ struct Tally {
     other_programs: Vec<(String, u64)>,
 }
 
+/// What an incremental run keeps between runs: how far each file was read, the year the next
+/// line's stamp continues from (with a configured `year`), and the correlator's in-flight state.
+#[derive(Default, Deserialize)]
+struct Saved {
+    files: Files,
+    year: Option<YearRule>,
+    correlator: Vec<u8>,
+}
+
+#[derive(Serialize)]
+struct SavedRef<'a> {
+    files: &'a Files,
+    year: Option<YearRule>,
+    correlator: Vec<u8>,
+}
+
+/// How an incremental read checkpoints within a file.
+struct Checkpoints<'a> {
+    files: &'a mut Files,
+    opened: &'a Opened,
+    every: u64,
+    next: u64,
+    /// A checkpoint that could not be stored: the run must stop.
+    failed: Option<CollectError>,
+}
+
 impl Collector for PostfixCollector {
+    fn resumable(&self) -> bool {
+        true
+    }
+
     fn collect(&self, ctx: &CollectContext<'_>, out: &mut Emitter<'_>) -> Result<(), CollectError> {
+        if let Some(resume) = ctx.resume {
+            return self.collect_new(ctx, resume, out);
+        }
         let tz = self.config.timezone.unwrap_or(ctx.site.timezone);
         let logged = self.config.smtp_tls_loglevel.map(|level| level > 0);
         let mut correlator = Correlator::new(self.limits(), &ctx.site.internal_networks, logged);
@@ -162,28 +283,7 @@ impl Collector for PostfixCollector {
             clocks.finish(&clock);
         }
         correlator.finish(out);
-        let evicted = &correlator.evicted;
-        if evicted.messages + evicted.sessions > 0 {
-            out.warn(format!(
-                "to stay within its memory limits, the collector finished {} queued messages and {} smtpd sessions \
-                 before their end was in the log; raise max_messages or max_sessions, or lower message_ttl_hours, \
-                 if this log is that busy",
-                evicted.messages, evicted.sessions
-            ));
-        }
-        for (instance, n) in correlator.late_tls_logging() {
-            out.warn(format!(
-                "{instance} logged its first TLS session only after {} deliveries without one, which count \
-                 as TLS version unknown; set smtp_tls_loglevel if the log is from a server that logs TLS",
-                n
-            ));
-        }
-        if !tally.other_programs.is_empty() {
-            tally.other_programs.sort_by_key(|(_, n)| std::cmp::Reverse(*n));
-            let names: Vec<String> =
-                tally.other_programs.iter().take(5).map(|(name, n)| format!("{name} ({n})")).collect();
-            tracing::info!(source = ctx.source, programs = %names.join(", "), "lines of other programs ignored");
-        }
+        self.report(&correlator, &tally, ctx, out);
         Ok(())
     }
 }
@@ -231,6 +331,8 @@ struct Batch {
     lines: Vec<Parsed>,
     /// Lines skipped, with why.
     skipped: Vec<(u64, String)>,
+    /// After the batch: bytes read of the input, its line number, and the clock's year rule.
+    end: Option<(u64, u64, YearRule)>,
 }
 
 struct Parsed {
@@ -253,21 +355,30 @@ impl FileReader<'_> {
         file: u32,
         name: &str,
         correlator: &mut Correlator<'_>,
+        mut checkpoints: Option<&mut Checkpoints<'_>>,
         out: &mut Emitter<'_>,
     ) -> Result<(), CollectError> {
         use std::sync::mpsc::sync_channel;
         let (full_tx, full_rx) = sync_channel::<Batch>(2);
         let (empty_tx, empty_rx) = sync_channel::<Batch>(3);
         let max_line_bytes = self.collector.config.max_line_bytes;
+        let hold_tail = checkpoints.as_ref().is_some_and(|c| c.opened.hold_tail);
+        // A batch ends where a checkpoint is due, so checkpoints come as often as asked.
+        let every = checkpoints.as_ref().map_or(u64::MAX, |c| c.every);
+        let mut due = every;
+        let first_line = self.line_number;
         let result = std::thread::scope(|scope| {
             let parser = scope.spawn(move || {
-                let result = input::for_each_line(source, max_line_bytes, |line| {
+                let result = input::for_each_line_at(source, max_line_bytes, hold_tail, |line, offset| {
                     self.line(line);
-                    if self.batch.buffer.len() >= BATCH_BYTES || self.batch.skipped.len() >= 64 {
+                    self.batch.end = Some((offset, self.line_number, self.clock.year_rule()));
+                    if self.batch.buffer.len() >= BATCH_BYTES || self.batch.skipped.len() >= 64 || offset >= due {
+                        due = offset.saturating_add(every);
                         let next = empty_rx.try_recv().unwrap_or_default();
-                        // A closed channel means the correlating side is gone; nothing to do.
-                        let _ = full_tx.send(std::mem::replace(&mut self.batch, next));
+                        // A closed channel means the correlating side is gone: stop reading.
+                        return full_tx.send(std::mem::replace(&mut self.batch, next)).is_ok();
                     }
+                    true
                 });
                 let _ = full_tx.send(std::mem::take(&mut self.batch));
                 (result, self.line_number)
@@ -288,13 +399,24 @@ impl FileReader<'_> {
                     };
                     correlator.feed(line, out);
                 }
+                if let (Some(c), Some((offset, lines, year))) = (checkpoints.as_deref_mut(), batch.end.take()) {
+                    c.files.advance(c.opened, offset, lines - first_line);
+                    if offset >= c.next {
+                        c.next = offset + c.every;
+                        let state = SavedRef { files: c.files, year: Some(year), correlator: correlator.save() };
+                        if let Err(e) = out.checkpoint(&resume::save(&state)) {
+                            c.failed = Some(e);
+                            break;
+                        }
+                    }
+                }
                 batch.buffer.clear();
                 let _ = empty_tx.try_send(batch);
             }
             parser.join()
         });
         match result {
-            Ok((Ok(()), _)) => Ok(()),
+            Ok((Ok(_), _)) => Ok(()),
             Ok((Err(e), lines)) => Err(CollectError::Other(format!("{name}: stopped after line {lines}: {e}"))),
             Err(_) => Err(CollectError::Other(format!("{name}: the parser crashed; please report this as a bug"))),
         }
@@ -409,8 +531,14 @@ mod tests {
         let mut push = |e: mailflow_core::MessageEvent| times.push(e.time.to_rfc3339());
         let mut out = Emitter::new(&mut push);
         let start = chrono::DateTime::UNIX_EPOCH;
-        let ctx =
-            CollectContext { source: "t", site: &config.site, start, end: chrono::Utc::now(), report_start: start };
+        let ctx = CollectContext {
+            source: "t",
+            site: &config.site,
+            start,
+            end: chrono::Utc::now(),
+            report_start: start,
+            resume: None,
+        };
         collector.collect(&ctx, &mut out).unwrap();
         assert_eq!(times, ["2026-12-31T23:00:00+00:00", "2027-01-01T01:00:00+00:00"]);
     }

@@ -126,6 +126,7 @@ fn run(collector: &dyn Collector) -> u64 {
         start,
         end: "2027-01-01T00:00:00Z".parse().unwrap(),
         report_start: start,
+        resume: None,
     };
     let mut events = 0u64;
     let mut count = |_| events += 1;

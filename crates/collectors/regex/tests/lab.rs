@@ -26,7 +26,7 @@ fn run(example: &str, shipped_paths: &str, log: &str) -> (Vec<MessageEvent>, Sou
     let mut push = |e| events.push(e);
     let mut out = Emitter::new(&mut push);
     let (start, end) = (chrono::DateTime::UNIX_EPOCH, "2027-01-31T00:00:00Z".parse().unwrap());
-    let ctx = CollectContext { source: "lab", site: &config.site, start, end, report_start: start };
+    let ctx = CollectContext { source: "lab", site: &config.site, start, end, report_start: start, resume: None };
     collector.collect(&ctx, &mut out).unwrap();
     let stats = out.into_stats();
     (events, stats, config)

@@ -1,0 +1,326 @@
+//! Where `mailflow ingest` left each log file, so the next run reads only what is new.
+//!
+//! A file is known by its content, not its name: rotation renames it (`mail.log` → `mail.log.1`),
+//! compresses it (`mail.log.2.gz`, a new inode) or copies and truncates it. A [`Files`] mark holds
+//! a hash of a file's first bytes (decompressed), its device and inode, and how far it was read; a
+//! file whose first bytes match a mark continues at the mark's offset, whatever its name now.
+//! A file whose inode kept its name but whose first bytes changed was truncated or replaced, and
+//! is read from its start.
+
+use std::fs::File;
+use std::io::{BufRead, Read, Seek, SeekFrom};
+use std::os::unix::fs::{FileExt, MetadataExt};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::input::{self, Input, LineRef};
+use crate::{CollectError, Emitter, Progress, Resume};
+
+/// Bytes of a file's start that identify it.
+const HEAD_BYTES: usize = 1024;
+/// A mark shorter than this identifies only the file it was made from (same device and inode):
+/// a few bytes could start other files too.
+const MIN_CONTENT_MATCH: usize = 64;
+/// A file modified this recently may still be written: its last line, if it has no newline yet,
+/// waits for the next run.
+const SETTLED: Duration = Duration::from_secs(60);
+/// Marks of files no run has seen for this long are forgotten.
+const FORGET_AFTER_SECS: i64 = 31 * 24 * 3600;
+
+/// How far each file of a collector was read.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Files {
+    marks: Vec<Mark>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Mark {
+    /// Where the file was last seen, for messages.
+    path: String,
+    dev: u64,
+    ino: u64,
+    /// The file's size and modification time when last opened: unchanged means nothing new.
+    size: u64,
+    mtime_ns: i128,
+    head_len: u32,
+    head_hash: [u8; 16],
+    /// Bytes (decompressed) and lines read.
+    offset: u64,
+    lines: u64,
+    /// A compressed file read to its end: compressed files do not grow.
+    complete: bool,
+    /// Unix seconds of the run that last saw the file.
+    seen: i64,
+}
+
+/// An input opened where the last run left it.
+pub struct Opened {
+    pub reader: Box<dyn BufRead + Send>,
+    /// Bytes (decompressed) and lines before the reader's first byte.
+    pub offset: u64,
+    pub lines: u64,
+    /// Whether a last line without a newline must wait: the file may still be written.
+    pub hold_tail: bool,
+    compressed: bool,
+    mark: Option<usize>,
+}
+
+impl Files {
+    /// Opens `input` after what earlier runs read of it; `None` when nothing is new. Standard
+    /// input is read whole and not tracked.
+    pub fn open(
+        &mut self,
+        input: &Input,
+        progress: &Arc<Progress>,
+        out: &mut Emitter<'_>,
+    ) -> Result<Option<Opened>, CollectError> {
+        let path = match input {
+            Input::Stdin => {
+                let reader = input.open(progress)?;
+                return Ok(Some(Opened {
+                    reader,
+                    offset: 0,
+                    lines: 0,
+                    hold_tail: false,
+                    compressed: false,
+                    mark: None,
+                }));
+            }
+            Input::File(path) => path,
+        };
+        let name = input.display_name();
+        let io_error = |source| CollectError::Io { path: path.clone(), source };
+        let mut file = File::open(path).map_err(io_error)?;
+        let meta = file.metadata().map_err(io_error)?;
+        let (dev, ino, size) = (meta.dev(), meta.ino(), meta.len());
+        let mtime_ns = i128::from(meta.mtime()) * 1_000_000_000 + i128::from(meta.mtime_nsec());
+        let now = unix_now();
+        let unchanged = |m: &Mark| {
+            (m.dev, m.ino, m.size, m.mtime_ns) == (dev, ino, size, mtime_ns) && (m.complete || m.offset == size)
+        };
+        if let Some(mark) = self.marks.iter_mut().find(|m| unchanged(m)) {
+            mark.seen = now;
+            mark.path = name;
+            progress.advance(size);
+            return Ok(None);
+        }
+
+        let mut magic = [0u8; 6];
+        let magic_len = read_at_most(&file, &mut magic).map_err(io_error)?;
+        let compressed = input::is_compressed(&magic[..magic_len]);
+        // A compressed file is read from its start (its offsets count decompressed bytes); a
+        // plain one is read from where the last run stopped.
+        let (decompressing, head) = if compressed {
+            let (mut reader, _) = input::decompressed(Box::new(file.try_clone().map_err(io_error)?), &name, progress)?;
+            let mut head = Vec::with_capacity(HEAD_BYTES);
+            reader.by_ref().take(HEAD_BYTES as u64).read_to_end(&mut head).map_err(io_error)?;
+            (Some(reader), head)
+        } else {
+            let mut head = vec![0; HEAD_BYTES];
+            let n = read_at_most(&file, &mut head).map_err(io_error)?;
+            head.truncate(n);
+            (None, head)
+        };
+
+        let found = self.find(dev, ino, &head, &name, out);
+        let (offset, lines) = found.map_or((0, 0), |i| (self.marks[i].offset, self.marks[i].lines));
+        let (offset, lines) = if !compressed && offset > size {
+            out.warn(format!("{name}: shorter than when last read (truncated); reading it from the start"));
+            (0, 0)
+        } else {
+            (offset, lines)
+        };
+        let fresh = Mark {
+            path: name.clone(),
+            dev,
+            ino,
+            size,
+            mtime_ns,
+            head_len: head.len() as u32,
+            head_hash: hash(&head),
+            offset,
+            lines,
+            complete: false,
+            seen: now,
+        };
+        let mark = match found {
+            Some(i) => {
+                self.marks[i] = fresh;
+                i
+            }
+            None => {
+                self.marks.push(fresh);
+                self.marks.len() - 1
+            }
+        };
+        if head.is_empty() {
+            return Ok(None);
+        }
+
+        let reader: Box<dyn BufRead + Send> = if let Some(mut reader) = decompressing {
+            let already = offset.saturating_sub(head.len() as u64);
+            let skipped = std::io::copy(&mut reader.by_ref().take(already), &mut std::io::sink()).map_err(io_error)?;
+            if skipped < already {
+                out.warn(format!("{name}: holds less than was read of it before; nothing new in it"));
+                self.marks[mark].complete = true;
+                return Ok(None);
+            }
+            let rest_of_head = head.get(offset as usize..).unwrap_or_default().to_vec();
+            Box::new(std::io::Cursor::new(rest_of_head).chain(reader))
+        } else {
+            file.seek(SeekFrom::Start(offset)).map_err(io_error)?;
+            progress.advance(offset);
+            Box::new(input::counted(Box::new(file), progress))
+        };
+        let modified = meta.modified().ok().and_then(|t| SystemTime::now().duration_since(t).ok());
+        let hold_tail = !compressed && modified.is_none_or(|age| age < SETTLED);
+        Ok(Some(Opened { reader, offset, lines, hold_tail, compressed, mark: Some(mark) }))
+    }
+
+    /// The mark of the file with this identity and first bytes, if any.
+    fn find(&mut self, dev: u64, ino: u64, head: &[u8], name: &str, out: &mut Emitter<'_>) -> Option<usize> {
+        let matches = |m: &Mark| {
+            let len = m.head_len as usize;
+            len > 0 && len <= head.len() && hash(&head[..len]) == m.head_hash
+        };
+        if let Some(i) = self.marks.iter().position(|m| (m.dev, m.ino) == (dev, ino)) {
+            if matches(&self.marks[i]) {
+                return Some(i);
+            }
+            let old = self.marks.remove(i);
+            if old.path == name && old.offset > 0 {
+                out.warn(format!(
+                    "{name}: its first bytes changed since the last run (truncated or replaced); reading it from the start"
+                ));
+            }
+        }
+        self.marks
+            .iter()
+            .enumerate()
+            .filter(|(_, m)| m.head_len as usize >= MIN_CONTENT_MATCH && matches(m))
+            .max_by_key(|(_, m)| m.offset)
+            .map(|(i, _)| i)
+    }
+
+    /// Records that `opened` was read through `offset` bytes and `lines` lines of its reader.
+    pub fn advance(&mut self, opened: &Opened, offset: u64, lines: u64) {
+        if let Some(mark) = opened.mark.and_then(|i| self.marks.get_mut(i)) {
+            mark.offset = opened.offset + offset;
+            mark.lines = opened.lines + lines;
+        }
+    }
+
+    /// Records that `opened` was read to its end: a compressed file needs no reading again.
+    pub fn finished(&mut self, opened: &Opened) {
+        if let Some(mark) = opened.mark.and_then(|i| self.marks.get_mut(i)) {
+            mark.complete = opened.compressed;
+        }
+    }
+
+    /// Records that `opened` was read whole, for a file that is read whole or not at all.
+    pub fn read_whole(&mut self, opened: &Opened) {
+        if let Some(mark) = opened.mark.and_then(|i| self.marks.get_mut(i)) {
+            mark.offset = mark.size;
+            mark.complete = true;
+        }
+    }
+
+    /// Forgets files no run has seen for a month.
+    pub fn forget_old(&mut self) {
+        let now = unix_now();
+        self.marks.retain(|m| now - m.seen < FORGET_AFTER_SECS);
+    }
+}
+
+/// What a line-by-line collector does with the lines of an incremental read.
+pub trait Lines {
+    /// One line, numbered in its file.
+    fn line(&mut self, line: LineRef<'_>, number: u64, out: &mut Emitter<'_>);
+    /// The collector's whole state, with `files`, for a checkpoint.
+    fn save(&self, files: &Files) -> Vec<u8>;
+}
+
+/// Reads what is new in `input` into `lines`, checkpointing every `resume.checkpoint_bytes`
+/// and at the end of the input. `Err` when the input cannot be read or a checkpoint failed.
+pub fn read_new_lines(
+    files: &mut Files,
+    input: &Input,
+    resume: Resume<'_>,
+    max_line_bytes: usize,
+    lines: &mut dyn Lines,
+    out: &mut Emitter<'_>,
+) -> Result<(), CollectError> {
+    let name = input.display_name();
+    let Some(mut opened) = files.open(input, &out.progress().clone(), out)? else {
+        return Ok(());
+    };
+    let reader = std::mem::replace(&mut opened.reader, Box::new(std::io::empty()));
+    let mut number = opened.lines;
+    let mut next_checkpoint = resume.checkpoint_bytes;
+    let mut failed = None;
+    let mut read_through = 0;
+    let read = input::for_each_line_at(reader, max_line_bytes, opened.hold_tail, |line, offset| {
+        number += 1;
+        read_through = offset;
+        lines.line(line, number, out);
+        if offset >= next_checkpoint {
+            next_checkpoint = offset + resume.checkpoint_bytes;
+            files.advance(&opened, offset, number - opened.lines);
+            if let Err(e) = out.checkpoint(&lines.save(files)) {
+                failed = Some(e);
+                return false;
+            }
+        }
+        true
+    });
+    if let Some(e) = failed {
+        return Err(e);
+    }
+    // After a read error (a truncated gzip file) the lines before it count.
+    let read = read.map_err(|source| CollectError::Io { path: name.into(), source });
+    files.advance(&opened, read_through, number - opened.lines);
+    if read.is_ok() {
+        files.finished(&opened);
+    }
+    out.checkpoint(&lines.save(files))?;
+    read.map(drop)
+}
+
+/// Encodes a collector's state for [`Emitter::checkpoint`].
+pub fn save<T: Serialize>(state: &T) -> Vec<u8> {
+    rmp_serde::to_vec_named(state).expect("checkpoint states serialize")
+}
+
+/// Decodes what [`save`] made; an empty state (the first run) is the default.
+pub fn load<T: DeserializeOwned + Default>(state: &[u8]) -> Result<T, String> {
+    if state.is_empty() {
+        return Ok(T::default());
+    }
+    rmp_serde::from_slice(state).map_err(|e| format!("the checkpoint cannot be read ({e}); forget the source with `mailflow store forget NAME` to read its logs again from the start"))
+}
+
+fn read_at_most(file: &File, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match file.read_at(&mut buf[filled..], filled as u64)? {
+            0 => break,
+            n => filled += n,
+        }
+    }
+    Ok(filled)
+}
+
+fn hash(bytes: &[u8]) -> [u8; 16] {
+    let digest = Sha256::digest(bytes);
+    let mut out = [0; 16];
+    out.copy_from_slice(&digest[..16]);
+    out
+}
+
+fn unix_now() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
+}

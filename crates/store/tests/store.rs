@@ -1,0 +1,472 @@
+//! The same assertions against both backends. PostgreSQL runs when `MAILFLOW_TEST_POSTGRES_URL`
+//! names a server (start one with `.ci/postgres`); each test gets a fresh database on it.
+
+use std::str::FromStr;
+use std::thread;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use mailflow_core::Direction;
+use mailflow_core::rollup::{Counters, Rollup, RollupKey};
+use mailflow_store::{Checkpoint, Commit, ErrorKind, SourceInfo, Store, StoreError};
+
+/// A fresh, empty store that tests can open as often as they like.
+struct Db {
+    url: String,
+    backend: Backend,
+}
+
+enum Backend {
+    Sqlite(#[allow(dead_code)] tempfile::TempDir),
+    Postgres { admin_url: String, name: String },
+}
+
+impl Db {
+    fn sqlite() -> Db {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}/nested/mailflow.db", dir.path().display());
+        Db { url, backend: Backend::Sqlite(dir) }
+    }
+
+    /// `None` (skip) when no server is configured, except in CI, which must test PostgreSQL.
+    fn postgres() -> Option<Db> {
+        let Ok(admin_url) = std::env::var("MAILFLOW_TEST_POSTGRES_URL") else {
+            if std::env::var("CI").as_deref() == Ok("true") {
+                panic!(
+                    "MAILFLOW_TEST_POSTGRES_URL is not set; start a server with \
+                     `export MAILFLOW_TEST_POSTGRES_URL=$(.ci/postgres)`"
+                );
+            }
+            eprintln!("skipping: MAILFLOW_TEST_POSTGRES_URL is not set (start a server with .ci/postgres)");
+            return None;
+        };
+        let name = format!("mailflow_test_{:016x}", fastrand::u64(..));
+        admin(&admin_url).batch_execute(&format!("CREATE DATABASE {name}")).unwrap();
+        let mut url = url::Url::parse(&admin_url).unwrap();
+        url.set_path(&name);
+        Some(Db { url: url.to_string(), backend: Backend::Postgres { admin_url, name } })
+    }
+
+    fn open(&self) -> Box<dyn Store> {
+        mailflow_store::open(&self.url, None).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// Runs SQL on the store's database behind mailflow's back.
+    fn execute(&self, sql: &str) {
+        match &self.backend {
+            Backend::Sqlite(_) => {
+                let path = self.url.strip_prefix("sqlite://").unwrap();
+                rusqlite::Connection::open(path).unwrap().execute_batch(sql).unwrap();
+            }
+            Backend::Postgres { .. } => admin(&self.url).batch_execute(sql).unwrap(),
+        }
+    }
+}
+
+impl Drop for Db {
+    fn drop(&mut self) {
+        if let Backend::Postgres { admin_url, name } = &self.backend {
+            let dropped = admin(admin_url).batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
+            if let Err(e) = dropped {
+                eprintln!("cannot drop test database {name}: {e}");
+            }
+        }
+    }
+}
+
+fn admin(url: &str) -> ::postgres::Client {
+    ::postgres::Config::from_str(url).unwrap().connect(::postgres::NoTls).unwrap()
+}
+
+/// Runs each named test function against SQLite and, when configured, PostgreSQL.
+macro_rules! on_both_backends {
+    ($($test:ident),+ $(,)?) => {
+        mod sqlite {
+            $(#[test]
+            fn $test() {
+                super::$test(&super::Db::sqlite());
+            })+
+        }
+        mod postgres {
+            $(#[test]
+            fn $test() {
+                if let Some(db) = super::Db::postgres() {
+                    super::$test(&db);
+                }
+            })+
+        }
+    };
+}
+
+on_both_backends!(
+    rows_read_back_exactly,
+    commits_add_into_stored_rows,
+    counts_saturate_at_i64_max,
+    clear_days_replace_a_day,
+    stale_generation_writes_nothing,
+    rows_of_other_sources_are_invalid,
+    prune_drops_old_days,
+    forget_drops_everything_of_a_source,
+    sources_keep_the_earliest_event,
+    opening_again_is_fine,
+    newer_schemas_are_refused,
+    concurrent_commits_count_exactly_once,
+);
+
+fn day(text: &str) -> NaiveDate {
+    text.parse().unwrap()
+}
+
+fn at(text: &str) -> DateTime<Utc> {
+    text.parse().unwrap()
+}
+
+fn key(date: &str, source: &str, direction: Direction, connector: &str) -> RollupKey {
+    RollupKey { date: day(date), source: source.into(), direction, connector: connector.into() }
+}
+
+/// Counters whose every field differs, so a swapped column shows.
+fn distinct_counters(base: u64) -> Counters {
+    let mut c = Counters { messages: base, recipients: base + 1, bytes: base + 2, ..Default::default() };
+    let fields = [
+        &mut c.tls.none,
+        &mut c.tls.ssl3,
+        &mut c.tls.tls1_0,
+        &mut c.tls.tls1_1,
+        &mut c.tls.tls1_2,
+        &mut c.tls.tls1_3,
+        &mut c.tls.unknown,
+        &mut c.trust.anonymous,
+        &mut c.trust.untrusted,
+        &mut c.trust.trusted,
+        &mut c.trust.verified,
+        &mut c.trust.unknown,
+        &mut c.status.delivered,
+        &mut c.status.deferred,
+        &mut c.status.failed,
+        &mut c.status.rejected,
+    ];
+    for (i, field) in fields.into_iter().enumerate() {
+        *field = base + 3 + i as u64;
+    }
+    c
+}
+
+fn messages(n: u64) -> Counters {
+    Counters { messages: n, ..Default::default() }
+}
+
+fn rollup_of(rows: &[(RollupKey, Counters)]) -> Rollup {
+    let mut rollup = Rollup::new();
+    for (key, counters) in rows {
+        rollup.add_counters(key, counters);
+    }
+    rollup
+}
+
+/// Commits `rows` for `source` on top of its current checkpoint.
+fn commit(store: &mut dyn Store, source: &str, clear_days: &[NaiveDate], rows: &Rollup) -> Result<i64, StoreError> {
+    let generation = store.checkpoint(source)?.generation;
+    let state = format!("{source}@{}", generation + 1);
+    store.commit(&Commit {
+        source,
+        kind: "postfix",
+        expected_generation: generation,
+        clear_days,
+        rows,
+        state: state.as_bytes(),
+        first_event: None,
+        ingested_at: at("2026-12-03T04:00:00Z"),
+        last_run: None,
+    })
+}
+
+fn everything(store: &mut dyn Store) -> Rollup {
+    store.rollup(NaiveDate::MIN, NaiveDate::MAX).unwrap()
+}
+
+fn rows_read_back_exactly(db: &Db) {
+    let mut store = db.open();
+    let rows = rollup_of(&[
+        (key("2026-12-01", "mx", Direction::Inbound, "internet"), distinct_counters(1)),
+        (key("2026-12-01", "mx", Direction::Outbound, "internet"), distinct_counters(100)),
+        (key("2026-12-02", "mx", Direction::Inbound, "partner ü"), distinct_counters(1_000_000_000_000)),
+    ]);
+    assert_eq!(store.checkpoint("mx").unwrap(), Checkpoint::default());
+    assert_eq!(commit(&mut *store, "mx", &[], &rows).unwrap(), 1);
+    assert_eq!(store.checkpoint("mx").unwrap(), Checkpoint { generation: 1, state: b"mx@1".to_vec() });
+    assert_eq!(everything(&mut *store), rows);
+    let first_day = store.rollup(day("2026-12-01"), day("2026-12-01")).unwrap();
+    assert_eq!(first_day.iter().count(), 2);
+    assert!(first_day.iter().all(|(key, _)| key.date == day("2026-12-01")));
+    assert!(store.rollup(day("2026-12-03"), day("2026-12-31")).unwrap().is_empty());
+}
+
+fn commits_add_into_stored_rows(db: &Db) {
+    let mut store = db.open();
+    let k = key("2026-12-01", "mx", Direction::Inbound, "internet");
+    commit(&mut *store, "mx", &[], &rollup_of(&[(k.clone(), distinct_counters(1))])).unwrap();
+    let other = key("2026-12-01", "mx", Direction::Inbound, "partner");
+    commit(&mut *store, "mx", &[], &rollup_of(&[(k.clone(), distinct_counters(10)), (other.clone(), messages(7))]))
+        .unwrap();
+    let mut sum = distinct_counters(1);
+    sum += distinct_counters(10);
+    assert_eq!(everything(&mut *store), rollup_of(&[(k, sum), (other, messages(7))]));
+    assert_eq!(store.checkpoint("mx").unwrap().generation, 2);
+}
+
+fn counts_saturate_at_i64_max(db: &Db) {
+    let mut store = db.open();
+    let max = i64::MAX as u64;
+    let k = key("2026-12-01", "mx", Direction::Inbound, "internet");
+    let huge = Counters { messages: max - 1, bytes: u64::MAX, ..Default::default() };
+    commit(&mut *store, "mx", &[], &rollup_of(&[(k.clone(), huge)])).unwrap();
+    let stored = |store: &mut dyn Store| everything(store).iter().map(|(_, c)| *c).next().unwrap();
+    assert_eq!((stored(&mut *store).messages, stored(&mut *store).bytes), (max - 1, max));
+    commit(&mut *store, "mx", &[], &rollup_of(&[(k, Counters { messages: 5, bytes: 5, recipients: 5, ..huge })]))
+        .unwrap();
+    let c = stored(&mut *store);
+    assert_eq!((c.messages, c.bytes, c.recipients), (max, max, 5));
+}
+
+fn clear_days_replace_a_day(db: &Db) {
+    let mut store = db.open();
+    let window = [day("2026-12-02")];
+    let kept = key("2026-12-01", "mx", Direction::Inbound, "internet");
+    let other_source = key("2026-12-02", "relay", Direction::Outbound, "internet");
+    commit(&mut *store, "mx", &[], &rollup_of(&[(kept.clone(), messages(1))])).unwrap();
+    commit(&mut *store, "relay", &[], &rollup_of(&[(other_source.clone(), messages(2))])).unwrap();
+    let recount = rollup_of(&[
+        (key("2026-12-02", "mx", Direction::Inbound, "internet"), messages(3)),
+        (key("2026-12-02", "mx", Direction::Outbound, "internet"), messages(4)),
+    ]);
+    commit(&mut *store, "mx", &window, &recount).unwrap();
+    commit(&mut *store, "mx", &window, &recount).unwrap();
+    let mut expected = recount.clone();
+    expected.merge(rollup_of(&[(kept, messages(1)), (other_source, messages(2))]));
+    assert_eq!(everything(&mut *store), expected);
+    // A recount that found nothing empties the day.
+    commit(&mut *store, "mx", &window, &Rollup::new()).unwrap();
+    assert_eq!(store.rollup(day("2026-12-02"), day("2026-12-02")).unwrap().iter().count(), 1);
+}
+
+fn stale_generation_writes_nothing(db: &Db) {
+    let mut store = db.open();
+    let rows = rollup_of(&[(key("2026-12-01", "mx", Direction::Inbound, "internet"), messages(1))]);
+    commit(&mut *store, "mx", &[], &rows).unwrap();
+    let before = (everything(&mut *store), store.checkpoint("mx").unwrap(), store.sources().unwrap());
+    let err = store
+        .commit(&Commit {
+            source: "mx",
+            kind: "exim",
+            expected_generation: 0,
+            clear_days: &[day("2026-12-01")],
+            rows: &rows,
+            state: b"stale",
+            first_event: Some(at("2020-01-01T00:00:00Z")),
+            ingested_at: at("2026-12-04T00:00:00Z"),
+            last_run: Some("{}"),
+        })
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Conflict);
+    assert_eq!(err.to_string(), "source mx was ingested by another process meanwhile; nothing was written; run again");
+    assert_eq!((everything(&mut *store), store.checkpoint("mx").unwrap(), store.sources().unwrap()), before);
+    // A source without a checkpoint is at generation 0; expecting more conflicts and creates nothing.
+    let err = store
+        .commit(&Commit { source: "new", expected_generation: 3, rows: &Rollup::new(), ..commit_template() })
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Conflict);
+    assert_eq!(store.checkpoint("new").unwrap(), Checkpoint::default());
+    assert_eq!(store.sources().unwrap().len(), 1);
+}
+
+fn commit_template() -> Commit<'static> {
+    static EMPTY: std::sync::LazyLock<Rollup> = std::sync::LazyLock::new(Rollup::new);
+    Commit {
+        source: "mx",
+        kind: "postfix",
+        expected_generation: 0,
+        clear_days: &[],
+        rows: &EMPTY,
+        state: b"",
+        first_event: None,
+        ingested_at: at("2026-12-03T04:00:00Z"),
+        last_run: None,
+    }
+}
+
+fn rows_of_other_sources_are_invalid(db: &Db) {
+    let mut store = db.open();
+    let rows = rollup_of(&[
+        (key("2026-12-01", "mx", Direction::Inbound, "internet"), messages(1)),
+        (key("2026-12-01", "relay", Direction::Inbound, "internet"), messages(1)),
+    ]);
+    let err = store.commit(&Commit { rows: &rows, ..commit_template() }).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Invalid);
+    assert!(everything(&mut *store).is_empty());
+    assert_eq!(store.checkpoint("mx").unwrap(), Checkpoint::default());
+}
+
+fn prune_drops_old_days(db: &Db) {
+    let mut store = db.open();
+    let rows = rollup_of(&[
+        (key("2026-11-30", "mx", Direction::Inbound, "internet"), messages(1)),
+        (key("2026-12-01", "mx", Direction::Inbound, "internet"), messages(2)),
+        (key("2026-12-01", "mx", Direction::Outbound, "internet"), messages(3)),
+        (key("2026-12-02", "mx", Direction::Inbound, "internet"), messages(4)),
+    ]);
+    commit(&mut *store, "mx", &[], &rows).unwrap();
+    assert_eq!(store.prune(day("2026-12-02")).unwrap(), 3);
+    assert_eq!(store.prune(day("2026-12-02")).unwrap(), 0);
+    let left: Vec<_> = everything(&mut *store).iter().map(|(key, c)| (key.date, c.messages)).collect();
+    assert_eq!(left, [(day("2026-12-02"), 4)]);
+}
+
+fn forget_drops_everything_of_a_source(db: &Db) {
+    let mut store = db.open();
+    let mx = rollup_of(&[
+        (key("2026-12-01", "mx", Direction::Inbound, "internet"), messages(1)),
+        (key("2026-12-02", "mx", Direction::Inbound, "internet"), messages(2)),
+    ]);
+    let relay = rollup_of(&[(key("2026-12-01", "relay", Direction::Inbound, "internet"), messages(3))]);
+    commit(&mut *store, "mx", &[], &mx).unwrap();
+    commit(&mut *store, "relay", &[], &relay).unwrap();
+    assert_eq!(store.forget("mx").unwrap(), 2);
+    assert_eq!(store.forget("mx").unwrap(), 0);
+    assert_eq!(store.checkpoint("mx").unwrap(), Checkpoint::default());
+    assert_eq!(everything(&mut *store), relay);
+    let names: Vec<String> = store.sources().unwrap().into_iter().map(|s| s.name).collect();
+    assert_eq!(names, ["relay"]);
+    // Read again from scratch.
+    assert_eq!(commit(&mut *store, "mx", &[], &mx).unwrap(), 1);
+}
+
+fn sources_keep_the_earliest_event(db: &Db) {
+    let mut store = db.open();
+    let run = |store: &mut dyn Store, kind, first_event: Option<&str>, ingested_at, last_run| {
+        let generation = store.checkpoint("mx").unwrap().generation;
+        store
+            .commit(&Commit {
+                kind,
+                expected_generation: generation,
+                first_event: first_event.map(at),
+                ingested_at: at(ingested_at),
+                last_run,
+                ..commit_template()
+            })
+            .unwrap();
+    };
+    run(&mut *store, "postfix", Some("2026-12-02T10:00:00.123456Z"), "2026-12-03T01:00:00Z", Some(r#"{"run":1}"#));
+    run(&mut *store, "postfix", Some("2026-12-01T10:00:00Z"), "2026-12-03T02:00:00Z", None);
+    run(&mut *store, "exim", None, "2026-12-03T03:00:00Z", None);
+    run(&mut *store, "exim", Some("2026-12-02T23:00:00Z"), "2026-12-03T04:00:00Z", None);
+    let expected = SourceInfo {
+        name: "mx".into(),
+        kind: "exim".into(),
+        first_event: Some(at("2026-12-01T10:00:00Z")),
+        last_ingest: Some(at("2026-12-03T04:00:00Z")),
+        last_run: Some(r#"{"run":1}"#.into()),
+    };
+    assert_eq!(store.sources().unwrap(), std::slice::from_ref(&expected));
+    run(&mut *store, "exim", None, "2026-12-03T05:00:00Z", Some(r#"{"run":5}"#));
+    let [info] = &store.sources().unwrap()[..] else { panic!("one source") };
+    assert_eq!(info.last_run.as_deref(), Some(r#"{"run":5}"#));
+    assert_eq!(info.first_event, expected.first_event);
+}
+
+fn opening_again_is_fine(db: &Db) {
+    let rows = rollup_of(&[(key("2026-12-01", "mx", Direction::Inbound, "internet"), messages(1))]);
+    commit(&mut *db.open(), "mx", &[], &rows).unwrap();
+    // Several at once, as threads of one run do.
+    let stores: Vec<_> = thread::scope(|s| {
+        let handles: Vec<_> = (0..4).map(|_| s.spawn(|| db.open())).collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    for mut store in stores {
+        assert_eq!(everything(&mut *store), rows);
+    }
+}
+
+fn newer_schemas_are_refused(db: &Db) {
+    let store = db.open();
+    let described = store.describe();
+    assert!(described.starts_with("SQLite /") || described.starts_with("PostgreSQL 127.0.0.1:"), "{described}");
+    drop(store);
+    db.execute("INSERT INTO schema_migrations (version, applied_at) VALUES (99, '2030-01-01T00:00:00Z')");
+    let err = mailflow_store::open(&db.url, None).err().expect("refused");
+    assert_eq!(err.kind(), ErrorKind::Schema);
+    assert_eq!(
+        err.to_string(),
+        "the store was written by a newer mailflow (schema version 99, this one knows 1); upgrade mailflow"
+    );
+}
+
+/// Four threads, each with its own connection, commit batches for a source of their own and
+/// for one they share, retrying the shared one on conflict as an ingest would.
+fn concurrent_commits_count_exactly_once(db: &Db) {
+    const THREADS: u64 = 4;
+    const BATCHES: u64 = 25;
+    let batch = |source: &str, n: u64| {
+        // Several days and connectors, so batches overlap in rows.
+        let rows: Vec<_> = (0..6)
+            .map(|i| {
+                let date = format!("2026-12-0{}", 1 + i % 3);
+                (key(&date, source, Direction::ALL[i % 2], &format!("c{}", n % 3)), messages(1 + i as u64))
+            })
+            .collect();
+        rollup_of(&rows)
+    };
+    let conflicts = thread::scope(|s| {
+        let handles: Vec<_> = (0..THREADS)
+            .map(|t| {
+                s.spawn(move || {
+                    let mut store = db.open();
+                    let mut conflicts = 0;
+                    for n in 0..BATCHES {
+                        let own = format!("own{t}");
+                        commit(&mut *store, &own, &[], &batch(&own, n)).unwrap();
+                        loop {
+                            match commit(&mut *store, "shared", &[], &batch("shared", n)) {
+                                Ok(_) => break,
+                                Err(e) if e.kind() == ErrorKind::Conflict => conflicts += 1,
+                                Err(e) => panic!("{e}"),
+                            }
+                        }
+                    }
+                    conflicts
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).sum::<u64>()
+    });
+    eprintln!("{conflicts} conflicts retried");
+    let mut store = db.open();
+    let per_batch: u64 = (1..=6).sum();
+    let totals = everything(&mut *store).iter().fold(std::collections::BTreeMap::new(), |mut totals, (key, c)| {
+        *totals.entry(key.source).or_insert(0) += c.messages;
+        totals
+    });
+    for t in 0..THREADS {
+        assert_eq!(totals[&format!("own{t}")], BATCHES * per_batch);
+        assert_eq!(store.checkpoint(&format!("own{t}")).unwrap().generation, BATCHES as i64);
+    }
+    assert_eq!(totals["shared"], THREADS * BATCHES * per_batch);
+    assert_eq!(store.checkpoint("shared").unwrap().generation, (THREADS * BATCHES) as i64);
+}
+
+#[test]
+fn sqlite_memory_stores_work() {
+    let mut store = mailflow_store::open("sqlite::memory:", None).unwrap();
+    let rows = rollup_of(&[(key("2026-12-01", "mx", Direction::Inbound, "internet"), messages(1))]);
+    commit(&mut *store, "mx", &[], &rows).unwrap();
+    assert_eq!(everything(&mut *store), rows);
+}
+
+#[test]
+fn sqlite_refuses_files_that_are_not_databases() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("notes.txt");
+    std::fs::write(&path, "not a database, but long enough to look like a header of one".repeat(20)).unwrap();
+    let err = mailflow_store::open(&format!("sqlite://{}", path.display()), None).err().expect("refused");
+    assert_eq!(err.kind(), ErrorKind::Open);
+    assert!(err.to_string().contains(&path.display().to_string()), "{err}");
+}
