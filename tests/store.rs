@@ -2,15 +2,12 @@
 //! (appended parts, rotated, compressed and truncated files), counts everything exactly once
 //! even when killed at random points, and `mailflow report` reads the result back.
 
-mod common;
-
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use serde_json::Value;
 
-use common::text;
 
 const LAB: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/crates/collectors/postfix/tests/lab");
 
@@ -30,6 +27,10 @@ fn config(dir: &Path, url: &str, collector: &str) -> PathBuf {
     )
     .unwrap();
     path
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
 }
 
 fn mailflow(config: &Path, args: &[&str]) -> Output {
@@ -354,4 +355,48 @@ fn four_hosts_ingest_into_one_postgresql_concurrently() {
     let report: Value = serde_json::from_slice(&std::fs::read(central.path().join("report.json")).unwrap()).unwrap();
     let names: Vec<&str> = report["sources"].as_array().unwrap().iter().map(|s| s["name"].as_str().unwrap()).collect();
     assert_eq!(names, ["mx1", "mx2", "mx3", "mx4"]);
+}
+
+/// The shipped `regex` examples, on their real lab logs: parts cut anywhere count as the whole.
+#[test]
+fn regex_sources_ingested_in_parts_count_as_the_whole() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    for (example, shipped_paths, log) in [
+        ("sendmail.toml", "paths = [\"/var/log/mail.log*\"]", "sendmail/mail.log"),
+        ("haraka.toml", "paths = [\"/var/log/haraka.log*\"]", "haraka/haraka.log"),
+    ] {
+        let shipped = std::fs::read_to_string(root.join("config").join(example)).unwrap();
+        assert!(shipped.contains(shipped_paths), "{example}");
+        let log = std::fs::read(root.join("crates/collectors/regex/tests/lab").join(log)).unwrap();
+        let setup = |dir: &Path| {
+            let text = shipped.replacen(shipped_paths, "paths = [\"mail.log*\"]", 1);
+            let text = text.split("[[sink]]").next().unwrap();
+            let path = dir.join("mailflow.toml");
+            std::fs::write(
+                &path,
+                format!(
+                    "{text}\n[store]\nurl = \"{}\"\ncheckpoint_bytes = 4096\n\
+                     [[sink]]\ntype = \"json\"\npath = \"report.json\"\n",
+                    sqlite(dir, "s.db")
+                ),
+            )
+            .unwrap();
+            path
+        };
+        let whole = tempfile::tempdir().unwrap();
+        let config_whole = setup(whole.path());
+        std::fs::write(whole.path().join("mail.log"), &log).unwrap();
+        ingest(&config_whole);
+        let expected = stored(&config_whole);
+        assert!(expected["totals"]["outbound"]["messages"].as_u64().unwrap() > 20, "{example}: {expected}");
+
+        let parts = tempfile::tempdir().unwrap();
+        let config_parts = setup(parts.path());
+        let cuts = [0, log.len() / 4 + 3, log.len() / 2, 3 * log.len() / 4 - 7, log.len()];
+        for part in cuts.windows(2) {
+            append(&parts.path().join("mail.log"), &log[part[0]..part[1]]);
+            ingest(&config_parts);
+        }
+        assert_eq!(stored(&config_parts), expected, "{example}");
+    }
 }

@@ -300,7 +300,7 @@ pub fn load<T: DeserializeOwned + Default>(state: &[u8]) -> Result<T, String> {
     if state.is_empty() {
         return Ok(T::default());
     }
-    rmp_serde::from_slice(state).map_err(|e| format!("the checkpoint cannot be read ({e}); forget the source with `mailflow store forget NAME` to read its logs again from the start"))
+    rmp_serde::from_slice(state).map_err(|e| format!("the checkpoint cannot be read ({e}); `mailflow store forget` the source to read its logs again from the start"))
 }
 
 fn read_at_most(file: &File, buf: &mut [u8]) -> std::io::Result<usize> {

@@ -329,6 +329,12 @@ impl Run<'_> {
 }
 
 impl Collector for ExecCollector {
+    /// Programs are asked for days since their last ingest, as APIs are: one that reads an
+    /// API would otherwise be asked for every day kept, every time.
+    fn first_ingest_days(&self) -> Option<u32> {
+        Some(7)
+    }
+
     fn collect(&self, ctx: &CollectContext<'_>, out: &mut Emitter<'_>) -> Result<(), CollectError> {
         let range = Range::of(ctx);
         let began = Instant::now();

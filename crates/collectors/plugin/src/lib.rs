@@ -100,6 +100,12 @@ pub struct PluginCollector {
 }
 
 impl Collector for PluginCollector {
+    /// Programs are asked for days since their last ingest, as APIs are: one that reads an
+    /// API would otherwise be asked for every day kept, every time.
+    fn first_ingest_days(&self) -> Option<u32> {
+        Some(7)
+    }
+
     fn collect(&self, ctx: &CollectContext<'_>, out: &mut Emitter<'_>) -> Result<(), CollectError> {
         let deadline = Instant::now() + self.timeout;
         let plugin = &self.plugin;

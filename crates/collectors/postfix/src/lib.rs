@@ -137,8 +137,10 @@ impl PostfixCollector {
         let logged = self.config.smtp_tls_loglevel.map(|level| level > 0);
         let mut correlator = Correlator::new(self.limits(), &ctx.site.internal_networks, logged);
         let saved: Saved = resume::load(resume.state).map_err(CollectError::Other)?;
-        if !saved.correlator.is_empty() {
-            correlator.restore(&saved.correlator).map_err(CollectError::Other)?;
+        if !saved.correlator.is_empty()
+            && let Err(why) = correlator.restore(&saved.correlator)
+        {
+            out.warn(format!("{why}; the sessions and messages in flight at the last ingest are dropped"));
         }
         let mut files = saved.files;
         let mut clocks = InputClocks::new(tz, self.config.year, ctx.end);

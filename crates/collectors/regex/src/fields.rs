@@ -9,6 +9,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use mailflow_core::{Direction, Evidence, MessageEvent, Peer, Status, Tls, TlsVersion, Trust};
+use serde::{Deserialize, Serialize};
 
 /// An event field a named group (or `set`, `default`, `map`) can name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -95,31 +96,56 @@ impl Field {
 const MAX_RECIPIENTS: usize = 1000;
 
 /// Part of an event: what one line, one key or one `set` table knows. `None` is unknown.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+// A checkpoint holds many of them, most fields unknown: those are left out.
+#[serde(default)]
 pub struct Fields {
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub direction: Option<Direction>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub connector: Option<Box<str>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub tls_version: Option<TlsVersion>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub tls_cipher: Option<Box<str>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub tls_trust: Option<Trust>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub peer_host: Option<Box<str>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub peer_ip: Option<IpAddr>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub peer_port: Option<u16>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub service: Option<Box<str>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub transport: Option<Box<str>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub sender: Option<Box<str>>,
     /// A count the log states (`nrcpts=2`); it wins over the addresses seen.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub recipients: Option<u32>,
     /// Recipient addresses seen, each once, in order.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub addresses: Vec<Box<str>>,
     /// Addresses seen beyond [`MAX_RECIPIENTS`].
+    #[serde(skip_serializing_if = "is_zero")]
     pub more_addresses: u32,
     /// Recipient domains a log names without addresses (`domain=example.net`), lowercased.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub domains: Vec<Box<str>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub size: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub status: Option<Status>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub message_id: Option<Box<str>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub queue_id: Option<Box<str>>,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 impl Fields {

@@ -15,6 +15,8 @@
 //! - `time`: the `time_format`s; year-less times go through `mailflow_component::clock`.
 //! - `state`: stored fields and held events under their keys, drop and delivery marks, and the
 //!   limits on them.
+//! - `checkpoint`: that state saved after a run and restored by the next, for incremental
+//!   ingest.
 //!
 //! # How a line is read
 //! The first pattern (in file order) whose regex matches the line decides; lines no pattern
@@ -51,6 +53,7 @@
 //! patterns that emit nothing, gets a warning: a time format or a log format that differs from
 //! the patterns would otherwise report nothing, silently.
 
+mod checkpoint;
 mod fields;
 mod state;
 mod time;
@@ -63,11 +66,12 @@ use std::sync::Arc;
 use chrono_tz::Tz;
 use mailflow_component::clock::{self, Clock, InputClocks, YearRule};
 use mailflow_component::input::{self, LineRef, PathSpec};
-use mailflow_component::{CollectContext, CollectError, Collector, Emitter};
+use mailflow_component::resume::{self, Files};
+use mailflow_component::{CollectContext, CollectError, Collector, Emitter, Resume};
 use mailflow_config::{ComponentSection, ConfigError};
 use mailflow_core::Direction;
 use regex::bytes::{CaptureLocations, Regex, RegexSet};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 pub use fields::Field;
 use fields::Fields;
@@ -332,18 +336,28 @@ impl RegexCollector {
         reader.line_number = 0;
         reader.file_lines = FileLines::default();
         let max = self.config.max_line_bytes;
-        let result = input::for_each_line(source, max, |line| match line {
+        let result = input::for_each_line(source, max, |line| self.line(reader, line, out));
+        self.file_warnings(name, reader.file_lines, out);
+        result.map_err(|e| CollectError::Other(format!("{name}: stopped after line {}: {e}", reader.line_number)))
+    }
+
+    fn line(&self, reader: &mut Reader, line: LineRef<'_>, out: &mut Emitter<'_>) {
+        match line {
             LineRef::TooLong(n) => {
                 reader.line_number += 1;
                 reader.file_lines.read += 1;
+                let max = self.config.max_line_bytes;
                 out.skip(
-                    format!("{name}:{}", reader.line_number),
+                    format!("{}:{}", reader.file, reader.line_number),
                     format!("line of {n} bytes is over max_line_bytes ({max})"),
                 )
             }
             LineRef::Text(text) => reader.line(self, text, out),
-        });
-        let lines = reader.file_lines;
+        }
+    }
+
+    /// Says when no line of a file matched, or none emitted: the patterns do not fit it.
+    fn file_warnings(&self, name: &str, lines: FileLines, out: &mut Emitter<'_>) {
         if lines.read > 0 && lines.matched == 0 {
             out.warn(format!(
                 "no line of {name} matched any pattern; check time_format and the patterns against a line of it"
@@ -354,7 +368,50 @@ impl RegexCollector {
                  patterns against a line of it"
             ));
         }
-        result.map_err(|e| CollectError::Other(format!("{name}: stopped after line {}: {e}", reader.line_number)))
+    }
+
+    /// `mailflow ingest`: the lines after the last checkpoint, with the keys and held events it
+    /// kept. Events still held at the end stay in the checkpoint instead of being released.
+    fn collect_new(
+        &self,
+        ctx: &CollectContext<'_>,
+        resume: Resume<'_>,
+        out: &mut Emitter<'_>,
+    ) -> Result<(), CollectError> {
+        let tz = self.config.timezone.unwrap_or(ctx.site.timezone);
+        let saved: Saved = resume::load(resume.state).map_err(CollectError::Other)?;
+        let mut clocks = InputClocks::new(tz, self.config.year, ctx.end);
+        if let Some(year) = saved.year {
+            clocks.carry(year);
+        }
+        let mut reader = Reader::new(self, Clock::new(tz, YearRule::starting(2000)));
+        if !saved.reader.is_empty()
+            && let Err(why) = reader.restore(&saved.reader)
+        {
+            out.warn(format!("{why}; the sessions and messages in flight at the last ingest are dropped"));
+        }
+        let mut files = saved.files;
+        for input in input::expand(&self.inputs, out) {
+            reader.clock = clocks.start(&input);
+            reader.file = Arc::from(input.display_name());
+            reader.file_lines = FileLines::default();
+            let mut lines =
+                NewLines { collector: self, reader: &mut reader, year: self.config.year.is_some(), first: None };
+            let max = self.config.max_line_bytes;
+            let result = resume::read_new_lines(&mut files, &input, resume, max, &mut lines, out);
+            if lines.first == Some(1) {
+                self.file_warnings(&input.display_name(), reader.file_lines, out);
+            }
+            clocks.finish(&reader.clock);
+            if let Err(e) = result {
+                out.error(e.to_string());
+            }
+        }
+        files.forget_old();
+        let state = SavedRef { files: &files, year: clocks.carried(), reader: reader.save() };
+        out.checkpoint(&resume::save(&state))?;
+        self.report(&reader, out);
+        Ok(())
     }
 
     /// Warnings and notes about the whole run: keys dropped over the limit, values left out,
@@ -555,8 +612,54 @@ fn field_maps(maps: &BTreeMap<String, BTreeMap<String, String>>) -> Result<Value
         .collect()
 }
 
+/// What an incremental run keeps between runs: how far each file was read, the year the next
+/// line's stamp continues from (with a configured `year`), and the reader's keys and held events.
+#[derive(Default, Deserialize)]
+struct Saved {
+    files: Files,
+    year: Option<YearRule>,
+    reader: Vec<u8>,
+}
+
+#[derive(Serialize)]
+struct SavedRef<'a> {
+    files: &'a Files,
+    year: Option<YearRule>,
+    reader: Vec<u8>,
+}
+
+/// The lines of one input of an incremental run.
+struct NewLines<'a> {
+    collector: &'a RegexCollector,
+    reader: &'a mut Reader,
+    /// Whether the year rule is kept (a configured `year`).
+    year: bool,
+    /// The number of the first line read.
+    first: Option<u64>,
+}
+
+impl resume::Lines for NewLines<'_> {
+    fn line(&mut self, line: LineRef<'_>, number: u64, out: &mut Emitter<'_>) {
+        self.first.get_or_insert(number);
+        self.reader.line_number = number - 1;
+        self.collector.line(self.reader, line, out);
+    }
+
+    fn save(&self, files: &Files) -> Vec<u8> {
+        let year = self.year.then(|| self.reader.clock.year_rule());
+        resume::save(&SavedRef { files, year, reader: self.reader.save() })
+    }
+}
+
 impl Collector for RegexCollector {
+    fn resumable(&self) -> bool {
+        true
+    }
+
     fn collect(&self, ctx: &CollectContext<'_>, out: &mut Emitter<'_>) -> Result<(), CollectError> {
+        if let Some(resume) = ctx.resume {
+            return self.collect_new(ctx, resume, out);
+        }
         let tz = self.config.timezone.unwrap_or(ctx.site.timezone);
         let mut clocks = InputClocks::new(tz, self.config.year, ctx.end);
         let mut reader = Reader::new(self, Clock::new(tz, YearRule::starting(2000)));
@@ -642,6 +745,8 @@ struct Reader {
     dropped_by: Vec<u64>,
     /// Events discarded by `unless_delivered`.
     repeats: u64,
+    /// Of the patterns, for checkpoints.
+    fingerprint: u64,
 }
 
 impl Reader {
@@ -666,6 +771,7 @@ impl Reader {
             bad_values: Vec::new(),
             dropped_by: vec![0; collector.patterns.len()],
             repeats: 0,
+            fingerprint: checkpoint::fingerprint(config),
         }
     }
 

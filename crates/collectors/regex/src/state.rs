@@ -16,6 +16,8 @@ use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 
 use mailflow_core::Direction;
+use serde::de::Error as _;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::fields::Fields;
 
@@ -27,7 +29,7 @@ use crate::fields::Fields;
 const MIN_LINKS_BEFORE_PRUNING: usize = 64;
 
 /// An event waiting for a later line of its key: a deferral that a delivery may replace.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Held {
     pub fields: Fields,
     pub time: i64,
@@ -42,21 +44,25 @@ pub struct Held {
     pub id: u64,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Entry {
-    /// Position in the recency order.
+    /// Position in the recency order; a checkpoint keeps the order, not the numbers.
+    #[serde(skip)]
     seq: u64,
     /// Log time the key was last seen, in microseconds.
     seen: i64,
     pub fields: Fields,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub held: Option<Held>,
     /// Sessions only: message keys seen with this session's key, to forget with it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub messages: Vec<Box<[u8]>>,
     /// Sessions only: the length of `messages` at which it is next pruned.
     prune_at: usize,
 }
 
 /// Keys of one kind and what is stored under them.
+#[derive(Clone)]
 pub struct Store {
     entries: std::collections::HashMap<Box<[u8]>, Entry, foldhash::fast::FixedState>,
     /// Keys by when they were last seen, oldest first.
@@ -86,6 +92,18 @@ impl Store {
     #[cfg(test)]
     pub fn len(&self) -> usize {
         self.entries.len()
+    }
+
+    /// How many keys hold an event.
+    #[cfg(test)]
+    pub fn held(&self) -> usize {
+        self.entries.values().filter(|e| e.held.is_some()).count()
+    }
+
+    /// Takes the keys of a restored checkpoint, keeping this store's limits (the config's) and
+    /// counts (the run's).
+    pub fn restore(&mut self, saved: Store) {
+        (self.entries, self.order, self.next_seq) = (saved.entries, saved.order, saved.next_seq);
     }
 
     /// Drops keys not seen for the timeout before `now`; their held events go to `released`.
@@ -185,9 +203,35 @@ impl Store {
     }
 }
 
+/// A checkpoint holds a store as its keys, least recently seen first, each with its entry: the
+/// order is what matters, and each key is written once.
+impl Serialize for Store {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let keys: Vec<_> = self.order.values().filter_map(|key| Some((key, self.entries.get(key)?))).collect();
+        keys.serialize(serializer)
+    }
+}
+
+/// Without limits: [`Store::restore`] puts the keys in a store made from the config.
+impl<'de> Deserialize<'de> for Store {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Store, D::Error> {
+        let mut store = Store::new(usize::MAX, u64::MAX);
+        for (key, mut entry) in Vec::<(Box<[u8]>, Entry)>::deserialize(deserializer)? {
+            entry.seq = store.next_seq;
+            store.next_seq += 1;
+            store.order.insert(entry.seq, key.clone());
+            if store.entries.insert(key, entry).is_some() {
+                return Err(D::Error::custom("a key is listed twice"));
+            }
+        }
+        Ok(store)
+    }
+}
+
 /// Keys marked for a while: by a `drop` line (with the pattern that dropped them) or by a
 /// delivery. Bounded like the stores, by count and by time; a mark that goes early is forgotten
 /// without a trace (a later line of its key then counts as if it had not been marked).
+#[derive(Clone)]
 pub struct Marks {
     marks: std::collections::HashMap<Box<[u8]>, (u64, i64, usize), foldhash::fast::FixedState>,
     /// Keys by when they were marked, oldest first.
@@ -230,6 +274,16 @@ impl Marks {
         }
     }
 
+    /// Takes the marks of a restored checkpoint, keeping this set's limits.
+    pub fn restore(&mut self, saved: Marks) {
+        (self.marks, self.order, self.next_seq) = (saved.marks, saved.order, saved.next_seq);
+    }
+
+    /// Every tag, for checking a restored checkpoint.
+    pub fn tags(&self) -> impl Iterator<Item = usize> + '_ {
+        self.marks.values().map(|&(_, _, tag)| tag)
+    }
+
     /// The tag of `key`'s mark.
     pub fn get(&self, key: &[u8]) -> Option<usize> {
         self.marks.get(key).map(|&(_, _, tag)| tag)
@@ -243,6 +297,34 @@ impl Marks {
         }
         let prefixes = key.iter().enumerate().filter(|&(_, &b)| b == b' ').map(|(i, _)| &key[..i]);
         std::iter::once(key).chain(prefixes).find_map(|k| self.get(k))
+    }
+}
+
+/// Like a store: (key, time marked, tag), oldest first.
+impl Serialize for Marks {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let marks: Vec<_> = self
+            .order
+            .values()
+            .filter_map(|key| self.marks.get(key).map(|&(_, marked, tag)| (key, marked, tag)))
+            .collect();
+        marks.serialize(serializer)
+    }
+}
+
+/// Without limits: [`Marks::restore`] puts the marks in a set made from the config.
+impl<'de> Deserialize<'de> for Marks {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Marks, D::Error> {
+        let mut marks = Marks::new(usize::MAX, u64::MAX);
+        for (key, marked, tag) in Vec::<(Box<[u8]>, i64, usize)>::deserialize(deserializer)? {
+            let seq = marks.next_seq;
+            marks.next_seq += 1;
+            marks.order.insert(seq, key.clone());
+            if marks.marks.insert(key, (seq, marked, tag)).is_some() {
+                return Err(D::Error::custom("a mark is listed twice"));
+            }
+        }
+        Ok(marks)
     }
 }
 

@@ -24,7 +24,14 @@ fn year_comes_from_the_files_modification_time() {
     let mut push = |e: mailflow_core::MessageEvent| times.push(e.time.to_rfc3339());
     let mut out = Emitter::new(&mut push);
     let start = chrono::DateTime::UNIX_EPOCH;
-    let ctx = CollectContext { source: "t", site: &config.site, start, end: chrono::Utc::now(), report_start: start, resume: None };
+    let ctx = CollectContext {
+        source: "t",
+        site: &config.site,
+        start,
+        end: chrono::Utc::now(),
+        report_start: start,
+        resume: None,
+    };
     collector.collect(&ctx, &mut out).unwrap();
     assert_eq!(times, ["2026-12-31T23:00:00+00:00", "2027-01-01T01:00:00+00:00"]);
 }
