@@ -217,6 +217,15 @@ fn describe(config: &Config) -> String {
         site.internal_networks.iter().map(ToString::to_string).collect::<Vec<_>>().join(", "),
         site.accepted_domains.join(", ")
     );
+    match &config.store {
+        Some(store) => {
+            let url = mailflow_store::redact(store.url());
+            let _ = writeln!(out, "store: {url}, {} days kept", store.retention_days);
+        }
+        None => {
+            let _ = writeln!(out, "store: none (each run reads its sources whole; see docs/store.md)");
+        }
+    }
     let _ = writeln!(
         out,
         "connectors ({}, first match wins; unmatched traffic goes to \"No connector\"):",

@@ -8,7 +8,6 @@ use std::process::{Command, Output};
 
 use serde_json::Value;
 
-
 const LAB: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/crates/collectors/postfix/tests/lab");
 
 /// A config in `dir` with the lab site's connectors, a store at `url`, `collector` and a JSON sink.

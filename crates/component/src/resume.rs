@@ -324,3 +324,111 @@ fn hash(bytes: &[u8]) -> [u8; 16] {
 fn unix_now() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    /// Collects the lines read, as "number:text".
+    #[derive(Default)]
+    struct Seen(Vec<String>);
+
+    impl Lines for Seen {
+        fn line(&mut self, line: LineRef<'_>, number: u64, _out: &mut Emitter<'_>) {
+            if let LineRef::Text(text) = line {
+                self.0.push(format!("{number}:{}", String::from_utf8_lossy(text)));
+            }
+        }
+
+        fn save(&self, files: &Files) -> Vec<u8> {
+            save(files)
+        }
+    }
+
+    /// Reads what is new in `paths` (in order) after `state`; returns the lines, warnings and state.
+    fn read(state: &[u8], paths: &[&Path]) -> (Vec<String>, Vec<String>, Vec<u8>) {
+        let mut files: Files = load(state).unwrap();
+        let mut ignore = |_| {};
+        let mut last = Vec::new();
+        let mut keep = |state: &[u8]| {
+            last = state.to_vec();
+            Ok(())
+        };
+        let mut out = Emitter::new(&mut ignore).with_checkpoints(&mut keep);
+        let mut seen = Seen::default();
+        let resume = Resume { state, checkpoint_bytes: 64 };
+        for path in paths {
+            read_new_lines(&mut files, &Input::File(path.to_path_buf()), resume, 1000, &mut seen, &mut out).unwrap();
+        }
+        let warnings = out.into_stats().warnings;
+        (seen.0, warnings, last)
+    }
+
+    fn lines(from: usize, to: usize) -> String {
+        (from..to).map(|i| format!("Dec  4 10:00:{:02} mx postfix/smtpd[{i}]: line number {i}\n", i % 60)).collect()
+    }
+
+    #[test]
+    fn renamed_and_compressed_files_continue_where_they_were_left() {
+        let dir = tempfile::tempdir().unwrap();
+        let (live, rotated, gz) =
+            (dir.path().join("mail.log"), dir.path().join("mail.log.1"), dir.path().join("mail.log.2.gz"));
+        std::fs::write(&live, lines(0, 10)).unwrap();
+        let (seen, _, state) = read(&[], &[&live]);
+        assert_eq!(seen.len(), 10);
+        // More lines, then rotation: the renamed file's new lines and the new live file.
+        std::fs::write(&live, lines(0, 15)).unwrap();
+        std::fs::rename(&live, &rotated).unwrap();
+        std::fs::write(&live, lines(100, 103)).unwrap();
+        let (seen, _, state) = read(&state, &[&rotated, &live]);
+        assert_eq!(seen.first().map(String::as_str), Some("11:Dec  4 10:00:10 mx postfix/smtpd[10]: line number 10"));
+        assert_eq!(seen.len(), 5 + 3, "{seen:?}");
+        // The rotated file compressed: a new inode, the same content, nothing new in it.
+        let mut encoder = flate2::write::GzEncoder::new(File::create(&gz).unwrap(), flate2::Compression::fast());
+        std::io::Write::write_all(&mut encoder, &std::fs::read(&rotated).unwrap()).unwrap();
+        encoder.finish().unwrap();
+        std::fs::remove_file(&rotated).unwrap();
+        let (seen, warnings, state) = read(&state, &[&gz, &live]);
+        assert_eq!((seen.len(), warnings.len()), (0, 0), "{seen:?} {warnings:?}");
+        // Read to its end once, the compressed file is not even opened again.
+        let files: Files = load(&state).unwrap();
+        assert!(files.marks.iter().any(|m| m.complete && m.path.ends_with(".gz")), "{files:?}");
+    }
+
+    #[test]
+    fn a_line_still_being_written_waits_and_a_truncated_file_starts_over() {
+        let dir = tempfile::tempdir().unwrap();
+        let live = dir.path().join("mail.log");
+        let text = lines(0, 5);
+        std::fs::write(&live, &text[..text.len() - 10]).unwrap();
+        let (seen, _, state) = read(&[], &[&live]);
+        assert_eq!(seen.len(), 4, "the unfinished fifth line waits");
+        std::fs::write(&live, &text).unwrap();
+        let (seen, _, state) = read(&state, &[&live]);
+        assert_eq!(seen, [format!("5:{}", text.lines().nth(4).unwrap())]);
+        // Truncated in place and written anew: read from its start, and said.
+        std::fs::write(&live, lines(200, 202)).unwrap();
+        let (seen, warnings, _) = read(&state, &[&live]);
+        assert_eq!(seen.len(), 2);
+        assert!(warnings[0].contains("first bytes changed"), "{warnings:?}");
+    }
+
+    #[test]
+    fn a_short_file_is_known_by_its_inode_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = (dir.path().join("a.log"), dir.path().join("b.log"));
+        std::fs::write(&a, "short line\n").unwrap();
+        let (_, _, state) = read(&[], &[&a]);
+        // Another file that starts the same is another file: a few bytes say too little.
+        std::fs::write(&b, "short line\nand more\n").unwrap();
+        let (seen, _, _) = read(&state, &[&b]);
+        assert_eq!(seen, ["1:short line", "2:and more"]);
+    }
+
+    #[test]
+    fn damaged_state_is_refused_with_what_to_do() {
+        let e = load::<Files>(b"\x93garbage").unwrap_err();
+        assert!(e.contains("mailflow store forget"), "{e}");
+    }
+}
