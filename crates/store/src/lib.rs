@@ -1,10 +1,10 @@
 //! mailflow's history: daily rollups and collector checkpoints in SQLite or PostgreSQL.
 //!
-//! Each ingest of a source ends in one [`Store::commit`]: the source's new rollup rows and its
-//! checkpoint (what it has read so far) land in the same transaction, guarded by the checkpoint's
-//! generation. So a crash loses a whole ingest or none of it, two processes ingesting the same
-//! source cannot both count the same lines, and reports over any range are read back from
-//! history with [`Store::rollup`].
+//! Every checkpoint of an ingest is one [`Store::commit`]: the rollup rows counted since the
+//! last one and the source's new checkpoint (what it has read so far) land in the same
+//! transaction, guarded by the checkpoint's generation. So a crash loses the work since the last
+//! checkpoint or nothing, two processes ingesting the same source cannot both count the same
+//! lines, and reports over any range are read back from history with [`Store::rollup`].
 //!
 //! Both backends share one schema, generated from one list of counter columns, and upgrade it
 //! on open through numbered migrations; a store written by a newer mailflow is refused.
