@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use chrono::{DateTime, Days, SubsecRound, Utc};
+use chrono::{DateTime, SubsecRound, Utc};
 use mailflow_core::format::{printable, thousands};
 use mailflow_core::report::{SourceReport, SourceStatus};
 use mailflow_core::{Counters, Direction, RangeSpec, Report, ReportRange};
@@ -14,9 +14,18 @@ use crate::cli::{RangeArgs, StoreAction};
 /// Ingests, then builds the report of `range` from the store; `Err` when the store fails.
 pub fn ingest_and_report(pipeline: &Pipeline, range: ReportRange, quiet: bool) -> anyhow::Result<Report> {
     let now = Utc::now().trunc_subsecs(0);
-    crate::progress::while_collecting(pipeline, quiet, || pipeline.ingest(None, now))?;
+    let ingested = crate::progress::while_collecting(pipeline, quiet, || pipeline.ingest(None, now))?;
     let mut store = pipeline.open_store()?;
-    Ok(pipeline.report_from_store(store.as_mut(), range, now)?)
+    let mut report = pipeline.report_from_store(store.as_mut(), range, now)?;
+    // This run's word on each source, even where the store could not take it.
+    for run in ingested.sources {
+        if let Some(source) = report.sources.iter_mut().find(|s| s.name == run.name) {
+            let SourceReport { status, skipped, internal, warnings, notes, error, .. } = run;
+            (source.status, source.skipped, source.internal) = (status, skipped, internal);
+            (source.warnings, source.notes, source.error) = (warnings, notes, error);
+        }
+    }
+    Ok(report)
 }
 
 /// `mailflow ingest`.
@@ -123,12 +132,8 @@ pub fn store(pipeline: &Pipeline, action: &StoreAction) -> anyhow::Result<u8> {
             print!("{out}");
         }
         StoreAction::Prune { before } => {
-            let config = pipeline.store_config()?;
-            let before = before.unwrap_or_else(|| {
-                let today = ReportRange::today(Utc::now(), pipeline.config().site.timezone);
-                today.checked_sub_days(Days::new(u64::from(config.retention_days) - 1)).unwrap_or(today)
-            });
-            let deleted = store.prune(before)?;
+            let before = before.unwrap_or_else(|| pipeline.horizon(Utc::now()));
+            let deleted = store.prune(before, None)?;
             println!("deleted {} rows dated before {before}", thousands(deleted));
         }
         StoreAction::Forget { source } => {

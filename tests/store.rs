@@ -399,3 +399,16 @@ fn regex_sources_ingested_in_parts_count_as_the_whole() {
         assert_eq!(stored(&config_parts), expected, "{example}");
     }
 }
+
+/// Days before `retention_days` cannot be ingested: a clear error, not a crash.
+#[test]
+fn asking_for_days_older_than_the_store_keeps_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(d.join("report.csv"), "Date,Connector direction,Connector name,No TLS,TLS 1.2,Volume\n").unwrap();
+    let csv = "[[collector]]\ntype = \"m365_csv\"\nname = \"m365\"\npaths = [\"report.csv\"]\n";
+    let config = config(d, &sqlite(d, "s.db"), csv);
+    let out = mailflow(&config, &["ingest", "--from", "2020-01-01", "--to", "2020-01-31"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("before the first day kept"), "{}", text(&out.stderr));
+}

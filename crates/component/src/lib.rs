@@ -54,6 +54,12 @@ pub trait Collector: Send + Sync {
     fn first_ingest_days(&self) -> Option<u32> {
         None
     }
+
+    /// How many days back, today included, the source can still be asked for (an API that keeps
+    /// 90 days); `None` when it says so itself.
+    fn history_days(&self) -> Option<u32> {
+        None
+    }
 }
 
 /// What a collector is asked for.

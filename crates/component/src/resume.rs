@@ -17,24 +17,39 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::clock::YearRule;
 use crate::input::{self, Input, LineRef};
 use crate::{CollectError, Emitter, Progress, Resume};
 
 /// Bytes of a file's start that identify it.
 const HEAD_BYTES: usize = 1024;
 /// A mark shorter than this identifies only the file it was made from (same device and inode):
-/// a few bytes could start other files too.
-const MIN_CONTENT_MATCH: usize = 64;
+/// a short start (a CSV header, a few lines) could start other files too.
+const MIN_CONTENT_MATCH: usize = HEAD_BYTES;
 /// A file modified this recently may still be written: its last line, if it has no newline yet,
 /// waits for the next run.
 const SETTLED: Duration = Duration::from_secs(60);
 /// Marks of files no run has seen for this long are forgotten.
 const FORGET_AFTER_SECS: i64 = 31 * 24 * 3600;
 
+/// What a line-by-line collector keeps between runs: how far each file was read, the year the
+/// next line's stamp continues from (with a configured `year`), and its parser's in-flight state
+/// (sessions and messages whose lines straddle the checkpoint).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct State {
+    pub files: Files,
+    pub year: Option<YearRule>,
+    pub parser: Vec<u8>,
+}
+
 /// How far each file of a collector was read.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Files {
     marks: Vec<Mark>,
+    /// Files of this run that still are what their mark says (see [`Files::plan`]): a copy of
+    /// one must not take its mark.
+    #[serde(skip)]
+    alive: Vec<(u64, u64)>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -70,6 +85,26 @@ pub struct Opened {
 }
 
 impl Files {
+    /// Notes which of a run's inputs still start as their marks say, before any is opened: a
+    /// file that starts as one of them is a copy (a backup, or logrotate's `copytruncate` before
+    /// the truncation), whose lines are read from the original.
+    pub fn plan(&mut self, inputs: &[Input]) {
+        self.alive.clear();
+        for input in inputs {
+            let Input::File(path) = input else { continue };
+            let Ok(file) = File::open(path) else { continue };
+            let Ok(meta) = file.metadata() else { continue };
+            let Some(mark) = self.marks.iter().find(|m| (m.dev, m.ino) == (meta.dev(), meta.ino())) else { continue };
+            let mut head = vec![0; mark.head_len as usize];
+            let unchanged_compressed = mark.complete && mark.size == meta.len();
+            let same_start =
+                read_at_most(&file, &mut head).is_ok_and(|n| n == head.len() && hash(&head) == mark.head_hash);
+            if unchanged_compressed || same_start {
+                self.alive.push((mark.dev, mark.ino));
+            }
+        }
+    }
+
     /// Opens `input` after what earlier runs read of it; `None` when nothing is new. Standard
     /// input is read whole and not tracked.
     pub fn open(
@@ -126,13 +161,17 @@ impl Files {
             (None, head)
         };
 
-        let found = self.find(dev, ino, &head, &name, out);
+        let (found, copy) = self.find(dev, ino, &head, &name, out);
         let (offset, lines) = found.map_or((0, 0), |i| (self.marks[i].offset, self.marks[i].lines));
-        let (offset, lines) = if !compressed && offset > size {
-            out.warn(format!("{name}: shorter than when last read (truncated); reading it from the start"));
-            (0, 0)
-        } else {
-            (offset, lines)
+        let same_file = found.is_some_and(|i| (self.marks[i].dev, self.marks[i].ino) == (dev, ino));
+        let (offset, lines) = match () {
+            _ if compressed || offset <= size => (offset, lines),
+            // Another file with the same start, shorter: a copy of what was read, nothing new.
+            _ if !same_file => (size, lines),
+            _ => {
+                out.warn(format!("{name}: shorter than when last read (truncated); reading it from the start"));
+                (0, 0)
+            }
         };
         let fresh = Mark {
             path: name.clone(),
@@ -157,6 +196,14 @@ impl Files {
                 self.marks.len() - 1
             }
         };
+        if copy {
+            out.warn(format!(
+                "{name}: starts as another file of this run does, so it is a copy; its lines are read there"
+            ));
+            self.marks[mark].offset = size;
+            self.marks[mark].complete = true;
+            return Ok(None);
+        }
         if head.is_empty() {
             return Ok(None);
         }
@@ -181,29 +228,42 @@ impl Files {
         Ok(Some(Opened { reader, offset, lines, hold_tail, compressed, mark: Some(mark) }))
     }
 
-    /// The mark of the file with this identity and first bytes, if any.
-    fn find(&mut self, dev: u64, ino: u64, head: &[u8], name: &str, out: &mut Emitter<'_>) -> Option<usize> {
+    /// The mark of the file with this identity and first bytes, if any, and whether the file
+    /// is a copy of another file of this run. Of several marks of the same start (a file renamed,
+    /// and a copy of it made earlier), the one read furthest counts.
+    fn find(&mut self, dev: u64, ino: u64, head: &[u8], name: &str, out: &mut Emitter<'_>) -> (Option<usize>, bool) {
         let matches = |m: &Mark| {
             let len = m.head_len as usize;
             len > 0 && len <= head.len() && hash(&head[..len]) == m.head_hash
         };
-        if let Some(i) = self.marks.iter().position(|m| (m.dev, m.ino) == (dev, ino)) {
-            if matches(&self.marks[i]) {
-                return Some(i);
-            }
-            let old = self.marks.remove(i);
+        let mut own = self.marks.iter().position(|m| (m.dev, m.ino) == (dev, ino));
+        if let Some(i) = own
+            && !matches(&self.marks[i])
+        {
+            // Truncated or replaced in place. The mark stays for a copy made before (logrotate's
+            // `copytruncate`), which continues it.
+            let old = &mut self.marks[i];
+            (old.dev, old.ino) = (0, 0);
+            own = None;
             if old.path == name && old.offset > 0 {
                 out.warn(format!(
                     "{name}: its first bytes changed since the last run (truncated or replaced); reading it from the start"
                 ));
             }
         }
-        self.marks
-            .iter()
-            .enumerate()
-            .filter(|(_, m)| m.head_len as usize >= MIN_CONTENT_MATCH && matches(m))
-            .max_by_key(|(_, m)| m.offset)
-            .map(|(i, _)| i)
+        let (owned, free): (Vec<usize>, Vec<usize>) = (0..self.marks.len())
+            .filter(|&i| {
+                Some(i) != own && self.marks[i].head_len as usize >= MIN_CONTENT_MATCH && matches(&self.marks[i])
+            })
+            .partition(|&i| self.alive.contains(&(self.marks[i].dev, self.marks[i].ino)));
+        let found = own.into_iter().chain(free).max_by_key(|&i| self.marks[i].offset);
+        if let (Some(found), Some(own)) = (found, own)
+            && found != own
+        {
+            self.marks.remove(own);
+            return (Some(if own < found { found - 1 } else { found }), false);
+        }
+        (found, found.is_none() && !owned.is_empty())
     }
 
     /// Records that `opened` was read through `offset` bytes and `lines` lines of its reader.
@@ -349,6 +409,7 @@ mod tests {
     /// Reads what is new in `paths` (in order) after `state`; returns the lines, warnings and state.
     fn read(state: &[u8], paths: &[&Path]) -> (Vec<String>, Vec<String>, Vec<u8>) {
         let mut files: Files = load(state).unwrap();
+        files.plan(&paths.iter().map(|p| Input::File(p.to_path_buf())).collect::<Vec<_>>());
         let mut ignore = |_| {};
         let mut last = Vec::new();
         let mut keep = |state: &[u8]| {
@@ -374,15 +435,15 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (live, rotated, gz) =
             (dir.path().join("mail.log"), dir.path().join("mail.log.1"), dir.path().join("mail.log.2.gz"));
-        std::fs::write(&live, lines(0, 10)).unwrap();
+        std::fs::write(&live, lines(0, 40)).unwrap();
         let (seen, _, state) = read(&[], &[&live]);
-        assert_eq!(seen.len(), 10);
+        assert_eq!(seen.len(), 40);
         // More lines, then rotation: the renamed file's new lines and the new live file.
-        std::fs::write(&live, lines(0, 15)).unwrap();
+        std::fs::write(&live, lines(0, 45)).unwrap();
         std::fs::rename(&live, &rotated).unwrap();
         std::fs::write(&live, lines(100, 103)).unwrap();
         let (seen, _, state) = read(&state, &[&rotated, &live]);
-        assert_eq!(seen.first().map(String::as_str), Some("11:Dec  4 10:00:10 mx postfix/smtpd[10]: line number 10"));
+        assert_eq!(seen.first().map(String::as_str), Some("41:Dec  4 10:00:40 mx postfix/smtpd[40]: line number 40"));
         assert_eq!(seen.len(), 5 + 3, "{seen:?}");
         // The rotated file compressed: a new inode, the same content, nothing new in it.
         let mut encoder = flate2::write::GzEncoder::new(File::create(&gz).unwrap(), flate2::Compression::fast());
@@ -397,16 +458,37 @@ mod tests {
     }
 
     #[test]
+    fn copies_of_a_file_are_not_read_twice() {
+        let dir = tempfile::tempdir().unwrap();
+        let (live, copy) = (dir.path().join("mail.log"), dir.path().join("mail.log.1"));
+        std::fs::write(&live, lines(0, 40)).unwrap();
+        let (_, _, state) = read(&[], &[&live]);
+        // A partial backup beside the live file, which has grown: only the live file's new lines.
+        std::fs::write(&copy, lines(0, 30)).unwrap();
+        std::fs::write(&live, lines(0, 42)).unwrap();
+        let (seen, warnings, state) = read(&state, &[&copy, &live]);
+        assert_eq!(seen.len(), 2, "{seen:?}");
+        assert!(warnings[0].contains("is a copy"), "{warnings:?}");
+        // copytruncate, the live file listed first: its new start, then the copy's rest.
+        std::fs::remove_file(&copy).unwrap();
+        std::fs::write(&live, lines(0, 45)).unwrap();
+        std::fs::copy(&live, &copy).unwrap();
+        std::fs::write(&live, lines(200, 240)).unwrap();
+        let (seen, _, _) = read(&state, &[&live, &copy]);
+        assert_eq!(seen.len(), 40 + 3, "{seen:?}");
+    }
+
+    #[test]
     fn a_line_still_being_written_waits_and_a_truncated_file_starts_over() {
         let dir = tempfile::tempdir().unwrap();
         let live = dir.path().join("mail.log");
-        let text = lines(0, 5);
+        let text = lines(0, 30);
         std::fs::write(&live, &text[..text.len() - 10]).unwrap();
         let (seen, _, state) = read(&[], &[&live]);
-        assert_eq!(seen.len(), 4, "the unfinished fifth line waits");
+        assert_eq!(seen.len(), 29, "the unfinished last line waits");
         std::fs::write(&live, &text).unwrap();
         let (seen, _, state) = read(&state, &[&live]);
-        assert_eq!(seen, [format!("5:{}", text.lines().nth(4).unwrap())]);
+        assert_eq!(seen, [format!("30:{}", text.lines().nth(29).unwrap())]);
         // Truncated in place and written anew: read from its start, and said.
         std::fs::write(&live, lines(200, 202)).unwrap();
         let (seen, warnings, _) = read(&state, &[&live]);

@@ -231,9 +231,9 @@ impl Config {
             let base = path.parent().unwrap_or(Path::new(""));
             store.resolve(base);
             let problem = |message: String| document.error_at(spans.store.clone(), ErrorKind::Invalid, None, message);
-            if store.retention_days == 0 || store.checkpoint_bytes < 4096 {
+            if !(1..=36_500).contains(&store.retention_days) || store.checkpoint_bytes < 4096 {
                 return Err(problem(
-                    "[store]: `retention_days` must be at least 1 and `checkpoint_bytes` at least 4096".into(),
+                    "[store]: `retention_days` must be from 1 to 36500 and `checkpoint_bytes` at least 4096".into(),
                 ));
             }
             if let Some(file) = store.password_file.take() {

@@ -13,7 +13,7 @@ use mailflow_component::{Collector, Resume};
 use mailflow_config::{ComponentSection, StoreConfig};
 use mailflow_core::report::{self, ReportInput, SourceReport, SourceStatus};
 use mailflow_core::{Report, ReportRange, Rollup};
-use mailflow_store::{Commit, Store, StoreError};
+use mailflow_store::{Commit, ErrorKind, Store, StoreError};
 use serde::{Deserialize, Serialize};
 
 use crate::{Pipeline, source_report};
@@ -23,6 +23,12 @@ use crate::{Pipeline, source_report};
 #[derive(Debug, Serialize, Deserialize)]
 struct Through {
     through: NaiveDate,
+}
+
+/// The start of the earliest day among `rows`: how far back the stored data of a source reaches.
+fn first_stored(rows: &Rollup, tz: chrono_tz::Tz) -> Option<DateTime<Utc>> {
+    let first = rows.iter().map(|(key, _)| key.date).min()?;
+    Some(mailflow_core::range::start_of_day(first, tz))
 }
 
 /// What `mailflow ingest` did.
@@ -72,15 +78,22 @@ impl Pipeline {
                 .map(|(section, handle)| handle.join().unwrap_or_else(|panic| crate::crashed(section, &*panic)))
                 .collect()
         });
-        let pruned = store.prune(self.horizon(now))?;
+        // Each host prunes its own sources: on a shared store, others may keep days longer.
+        let mut pruned = 0;
+        for (section, _) in &self.collectors {
+            match store.prune(self.horizon(now), Some(&section.name)) {
+                Ok(n) => pruned += n,
+                Err(e) => tracing::warn!(source = %section.name, error = %e, "pruning old days failed"),
+            }
+        }
         Ok(Ingested { sources, pruned })
     }
 
-    /// The first day kept.
-    fn horizon(&self, now: DateTime<Utc>) -> NaiveDate {
+    /// The first day kept: `retention_days` days end today.
+    pub fn horizon(&self, now: DateTime<Utc>) -> NaiveDate {
         let today = ReportRange::today(now, self.config.site.timezone);
         let keep = self.config.store.as_ref().map_or(400, |s| s.retention_days);
-        today.checked_sub_days(Days::new(u64::from(keep) - 1)).unwrap_or(NaiveDate::MIN)
+        today.checked_sub_days(Days::new(u64::from(keep.max(1)) - 1)).unwrap_or(today)
     }
 
     fn ingest_one(
@@ -126,7 +139,7 @@ impl Pipeline {
         let store = RefCell::new(store);
         let mut generation = checkpoint.generation;
         let mut state = checkpoint.state.clone();
-        let mut commit = |new_state: &[u8], rows: &mut Rollup, first_event: Option<DateTime<Utc>>| {
+        let mut commit = |new_state: &[u8], rows: &mut Rollup, _: Option<DateTime<Utc>>| {
             let done = store.borrow_mut().commit(&Commit {
                 source: name,
                 kind: &section.type_name,
@@ -134,7 +147,7 @@ impl Pipeline {
                 clear_days: &[],
                 rows,
                 state: new_state,
-                first_event,
+                first_event: first_stored(rows, tz),
                 ingested_at: now,
                 last_run: None,
             });
@@ -157,7 +170,7 @@ impl Pipeline {
             clear_days: &[],
             rows: &Rollup::new(),
             state: &state,
-            first_event: source.first_event,
+            first_event: None,
             ingested_at: now,
             last_run: Some(&last_run),
         })?;
@@ -179,17 +192,24 @@ impl Pipeline {
         let today = ReportRange::today(now, tz);
         let horizon = self.horizon(now);
         let through = serde_json::from_slice::<Through>(&checkpoint.state).ok().map(|t| t.through);
+        let days_back = |n: u32| today.checked_sub_days(Days::new(u64::from(n.max(1)) - 1)).unwrap_or(today);
         let window = match (days, through, collector.first_ingest_days()) {
             (Some(days), _, _) => days,
-            (None, Some(through), Some(_)) => ReportRange { from: through.min(today), to: today, timezone: tz },
-            (None, None, Some(first)) => ReportRange {
-                from: today.checked_sub_days(Days::new(u64::from(first.max(1)) - 1)).unwrap_or(today),
-                to: today,
-                timezone: tz,
-            },
+            (None, Some(through), Some(_)) => {
+                // A source down for longer than the API keeps data starts at what it still has.
+                let kept = collector.history_days().map_or(horizon, days_back);
+                ReportRange { from: through.min(today).max(kept), to: today, timezone: tz }
+            }
+            (None, None, Some(first)) => ReportRange { from: days_back(first), to: today, timezone: tz },
             // A source that holds its own history (export files) is read whole every time.
             (None, _, None) => ReportRange { from: horizon, to: today + Days::new(1), timezone: tz },
         };
+        if window.to < horizon {
+            return Err(StoreError::new(
+                ErrorKind::Invalid,
+                format!("the days asked for end before the first day kept ({horizon}, by retention_days)"),
+            ));
+        }
         let window = ReportRange { from: window.from.max(horizon), ..window };
         let (start, end) = window.utc_bounds();
         let (rollup, mut source) = self.run_collector(section, collector, &window, start, end.min(now), None, None);
@@ -203,7 +223,9 @@ impl Pipeline {
         let (rows, clear_days, state) = if stored {
             let mut days: Vec<NaiveDate> = rollup.iter().map(|(key, _)| key.date).collect();
             days.dedup();
-            let state = serde_json::to_vec(&Through { through: window.to.min(today) }).expect("dates serialize");
+            // Asking for older days again does not move where the next run starts back.
+            let through = through.into_iter().chain([window.to.min(today)]).max();
+            let state = serde_json::to_vec(&Through { through: through.unwrap_or(today) }).expect("dates serialize");
             (rollup, days, state)
         } else {
             (Rollup::new(), Vec::new(), checkpoint.state.clone())
@@ -215,7 +237,7 @@ impl Pipeline {
             clear_days: &clear_days,
             rows: &rows,
             state: &state,
-            first_event: source.first_event,
+            first_event: first_stored(&rows, tz),
             ingested_at: now,
             last_run: Some(&last_run),
         })?;

@@ -99,8 +99,9 @@ pub trait Store: Send {
     /// Every source that has committed, by name.
     fn sources(&mut self) -> Result<Vec<SourceInfo>, StoreError>;
 
-    /// Deletes the rows of every day before `before`; returns how many rows went.
-    fn prune(&mut self, before: NaiveDate) -> Result<u64, StoreError>;
+    /// Deletes the rows of every day before `before`, of one source or all; returns how many
+    /// rows went.
+    fn prune(&mut self, before: NaiveDate, source: Option<&str>) -> Result<u64, StoreError>;
 
     /// Deletes a source's rows, checkpoint and info, so its next ingest starts from scratch;
     /// returns how many rows went.

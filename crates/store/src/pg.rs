@@ -300,9 +300,11 @@ impl Store for PgStore {
             .collect())
     }
 
-    fn prune(&mut self, before: NaiveDate) -> Result<u64, StoreError> {
+    fn prune(&mut self, before: NaiveDate, source: Option<&str>) -> Result<u64, StoreError> {
         let Some(through) = prune_through(before) else { return Ok(0) };
-        self.client.execute("DELETE FROM rollups WHERE date <= $1", &[&through]).map_err(self.error())
+        self.client
+            .execute("DELETE FROM rollups WHERE date <= $1 AND ($2::TEXT IS NULL OR source = $2)", &[&through, &source])
+            .map_err(self.error())
     }
 
     fn forget(&mut self, source: &str) -> Result<u64, StoreError> {

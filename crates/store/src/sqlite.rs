@@ -280,10 +280,15 @@ impl Store for SqliteStore {
         Ok(sources)
     }
 
-    fn prune(&mut self, before: NaiveDate) -> Result<u64, StoreError> {
+    fn prune(&mut self, before: NaiveDate, source: Option<&str>) -> Result<u64, StoreError> {
         let Some(through) = prune_through(before) else { return Ok(0) };
-        let deleted =
-            self.conn.execute("DELETE FROM rollups WHERE date <= ?1", [through.to_string()]).map_err(self.error())?;
+        let deleted = self
+            .conn
+            .execute(
+                "DELETE FROM rollups WHERE date <= ?1 AND (?2 IS NULL OR source = ?2)",
+                rusqlite::params![through.to_string(), source],
+            )
+            .map_err(self.error())?;
         Ok(deleted as u64)
     }
 

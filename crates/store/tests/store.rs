@@ -315,10 +315,14 @@ fn prune_drops_old_days(db: &Db) {
         (key("2026-12-02", "mx", Direction::Inbound, "internet"), messages(4)),
     ]);
     commit(&mut *store, "mx", &[], &rows).unwrap();
-    assert_eq!(store.prune(day("2026-12-02")).unwrap(), 3);
-    assert_eq!(store.prune(day("2026-12-02")).unwrap(), 0);
+    let relay = rollup_of(&[(key("2026-11-30", "relay", Direction::Inbound, "internet"), messages(5))]);
+    commit(&mut *store, "relay", &[], &relay).unwrap();
+    // One host prunes its own sources only.
+    assert_eq!(store.prune(day("2026-12-02"), Some("mx")).unwrap(), 3);
+    assert_eq!(store.prune(day("2026-12-02"), Some("mx")).unwrap(), 0);
     let left: Vec<_> = everything(&mut *store).iter().map(|(key, c)| (key.date, c.messages)).collect();
-    assert_eq!(left, [(day("2026-12-02"), 4)]);
+    assert_eq!(left, [(day("2026-11-30"), 5), (day("2026-12-02"), 4)]);
+    assert_eq!(store.prune(day("2026-12-02"), None).unwrap(), 1);
 }
 
 fn forget_drops_everything_of_a_source(db: &Db) {

@@ -80,7 +80,9 @@ impl EventsCollector {
     /// `mailflow ingest`: the new lines of JSON Lines files; CSV files once, whole.
     fn collect_new(&self, resume: Resume<'_>, out: &mut Emitter<'_>) -> Result<(), CollectError> {
         let mut files: Files = resume::load(resume.state).map_err(CollectError::Other)?;
-        for input in input::expand(&self.inputs, out) {
+        let inputs = input::expand(&self.inputs, out);
+        files.plan(&inputs);
+        for input in inputs {
             let result = if self.is_csv(&input) {
                 self.read_csv_once(&mut files, &input, out)
             } else {
@@ -102,17 +104,34 @@ impl EventsCollector {
         let Some(mut opened) = files.open(input, &out.progress().clone(), out)? else {
             return Ok(());
         };
+        if opened.hold_tail && !ends_with_newline(input) {
+            // Still being written: read once it is done.
+            return Ok(());
+        }
+        let mut result = Ok(());
         if opened.offset > 0 {
             out.warn(format!(
                 "{name}: changed after it was ingested; CSV event files are read once, so write new rows to a new file"
             ));
         } else {
             let reader = std::mem::replace(&mut opened.reader, Box::new(std::io::empty()));
-            csv_row::read(reader, &name, self.config.max_line_bytes, out)?;
+            result = csv_row::read(reader, &name, self.config.max_line_bytes, out);
         }
+        // After an error too: the rows before it count, and must not count again.
         files.read_whole(&opened);
-        out.checkpoint(&resume::save(&*files))
+        out.checkpoint(&resume::save(&*files))?;
+        result
     }
+}
+
+/// Whether a file's last byte is a newline (a writer has finished its last record).
+fn ends_with_newline(input: &Input) -> bool {
+    use std::os::unix::fs::FileExt;
+    let Input::File(path) = input else { return true };
+    let Ok(file) = std::fs::File::open(path) else { return true };
+    let len = file.metadata().map_or(0, |m| m.len());
+    let mut last = [0u8];
+    len == 0 || file.read_exact_at(&mut last, len - 1).is_ok_and(|()| last[0] == b'\n')
 }
 
 /// JSON Lines read line by line for [`resume::read_new_lines`].

@@ -323,6 +323,11 @@ impl Collector for M365TraceCollector {
         Some(7)
     }
 
+    /// A day less than the API keeps: the oldest day is gone by evening.
+    fn history_days(&self) -> Option<u32> {
+        Some(self.config.retention_days.saturating_sub(1).max(1))
+    }
+
     fn collect(&self, ctx: &CollectContext<'_>, out: &mut Emitter<'_>) -> Result<(), CollectError> {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()

@@ -24,10 +24,10 @@ use std::path::PathBuf;
 use chrono_tz::Tz;
 use mailflow_component::clock::{self, InputClocks};
 use mailflow_component::input::{self, LineRef, PathSpec};
-use mailflow_component::resume::{self, Files, Opened};
+use mailflow_component::resume::{self, Files, Opened, State};
 use mailflow_component::{CollectContext, CollectError, Collector, Emitter, Resume};
 use mailflow_config::{ComponentSection, ConfigError};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
 use correlate::{Correlator, Limits, Line, Loc};
 use parse::Span;
@@ -136,9 +136,9 @@ impl PostfixCollector {
         let tz = self.config.timezone.unwrap_or(ctx.site.timezone);
         let logged = self.config.smtp_tls_loglevel.map(|level| level > 0);
         let mut correlator = Correlator::new(self.limits(), &ctx.site.internal_networks, logged);
-        let saved: Saved = resume::load(resume.state).map_err(CollectError::Other)?;
-        if !saved.correlator.is_empty()
-            && let Err(why) = correlator.restore(&saved.correlator)
+        let saved: State = resume::load(resume.state).map_err(CollectError::Other)?;
+        if !saved.parser.is_empty()
+            && let Err(why) = correlator.restore(&saved.parser)
         {
             out.warn(format!("{why}; the sessions and messages in flight at the last ingest are dropped"));
         }
@@ -148,7 +148,9 @@ impl PostfixCollector {
             clocks.carry(year);
         }
         let mut tally = Tally::default();
-        for input in input::expand(&self.inputs, out) {
+        let inputs = input::expand(&self.inputs, out);
+        files.plan(&inputs);
+        for input in inputs {
             let name = input.display_name();
             let mut opened = match files.open(&input, &out.progress().clone(), out) {
                 Ok(Some(opened)) => opened,
@@ -181,7 +183,7 @@ impl PostfixCollector {
             }
         }
         files.forget_old();
-        let state = SavedRef { files: &files, year: clocks.carried(), correlator: correlator.save() };
+        let state = State { files, year: clocks.carried(), parser: correlator.save() };
         out.checkpoint(&resume::save(&state))?;
         self.report(&correlator, &tally, ctx, out);
         Ok(())
@@ -231,22 +233,6 @@ const UNDECIDED_DELIVERIES: usize = 1000;
 struct Tally {
     /// Lines of other programs in a shared mail log (dovecot, opendkim…), by name.
     other_programs: Vec<(String, u64)>,
-}
-
-/// What an incremental run keeps between runs: how far each file was read, the year the next
-/// line's stamp continues from (with a configured `year`), and the correlator's in-flight state.
-#[derive(Default, Deserialize)]
-struct Saved {
-    files: Files,
-    year: Option<YearRule>,
-    correlator: Vec<u8>,
-}
-
-#[derive(Serialize)]
-struct SavedRef<'a> {
-    files: &'a Files,
-    year: Option<YearRule>,
-    correlator: Vec<u8>,
 }
 
 /// How an incremental read checkpoints within a file.
@@ -405,7 +391,7 @@ impl FileReader<'_> {
                     c.files.advance(c.opened, offset, lines - first_line);
                     if offset >= c.next {
                         c.next = offset + c.every;
-                        let state = SavedRef { files: c.files, year: Some(year), correlator: correlator.save() };
+                        let state = State { files: c.files.clone(), year: Some(year), parser: correlator.save() };
                         if let Err(e) = out.checkpoint(&resume::save(&state)) {
                             c.failed = Some(e);
                             break;

@@ -66,12 +66,12 @@ use std::sync::Arc;
 use chrono_tz::Tz;
 use mailflow_component::clock::{self, Clock, InputClocks, YearRule};
 use mailflow_component::input::{self, LineRef, PathSpec};
-use mailflow_component::resume::{self, Files};
+use mailflow_component::resume::{self, Files, State};
 use mailflow_component::{CollectContext, CollectError, Collector, Emitter, Resume};
 use mailflow_config::{ComponentSection, ConfigError};
 use mailflow_core::Direction;
 use regex::bytes::{CaptureLocations, Regex, RegexSet};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
 pub use fields::Field;
 use fields::Fields;
@@ -379,19 +379,21 @@ impl RegexCollector {
         out: &mut Emitter<'_>,
     ) -> Result<(), CollectError> {
         let tz = self.config.timezone.unwrap_or(ctx.site.timezone);
-        let saved: Saved = resume::load(resume.state).map_err(CollectError::Other)?;
+        let saved: State = resume::load(resume.state).map_err(CollectError::Other)?;
         let mut clocks = InputClocks::new(tz, self.config.year, ctx.end);
         if let Some(year) = saved.year {
             clocks.carry(year);
         }
         let mut reader = Reader::new(self, Clock::new(tz, YearRule::starting(2000)));
-        if !saved.reader.is_empty()
-            && let Err(why) = reader.restore(&saved.reader)
+        if !saved.parser.is_empty()
+            && let Err(why) = reader.restore(&saved.parser)
         {
             out.warn(format!("{why}; the sessions and messages in flight at the last ingest are dropped"));
         }
         let mut files = saved.files;
-        for input in input::expand(&self.inputs, out) {
+        let inputs = input::expand(&self.inputs, out);
+        files.plan(&inputs);
+        for input in inputs {
             reader.clock = clocks.start(&input);
             reader.file = Arc::from(input.display_name());
             reader.file_lines = FileLines::default();
@@ -408,7 +410,7 @@ impl RegexCollector {
             }
         }
         files.forget_old();
-        let state = SavedRef { files: &files, year: clocks.carried(), reader: reader.save() };
+        let state = State { files, year: clocks.carried(), parser: reader.save() };
         out.checkpoint(&resume::save(&state))?;
         self.report(&reader, out);
         Ok(())
@@ -612,22 +614,6 @@ fn field_maps(maps: &BTreeMap<String, BTreeMap<String, String>>) -> Result<Value
         .collect()
 }
 
-/// What an incremental run keeps between runs: how far each file was read, the year the next
-/// line's stamp continues from (with a configured `year`), and the reader's keys and held events.
-#[derive(Default, Deserialize)]
-struct Saved {
-    files: Files,
-    year: Option<YearRule>,
-    reader: Vec<u8>,
-}
-
-#[derive(Serialize)]
-struct SavedRef<'a> {
-    files: &'a Files,
-    year: Option<YearRule>,
-    reader: Vec<u8>,
-}
-
 /// The lines of one input of an incremental run.
 struct NewLines<'a> {
     collector: &'a RegexCollector,
@@ -647,7 +633,7 @@ impl resume::Lines for NewLines<'_> {
 
     fn save(&self, files: &Files) -> Vec<u8> {
         let year = self.year.then(|| self.reader.clock.year_rule());
-        resume::save(&SavedRef { files, year, reader: self.reader.save() })
+        resume::save(&State { files: files.clone(), year, parser: self.reader.save() })
     }
 }
 
