@@ -314,7 +314,12 @@ impl Store for PgStore {
         // Lock the checkpoint first, in the same order as commit, so the two cannot deadlock.
         tx.execute("SELECT 1 FROM checkpoints WHERE source = $1 FOR UPDATE", &[&source]).map_err(err)?;
         let deleted = tx.execute("DELETE FROM rollups WHERE source = $1", &[&source]).map_err(err)?;
-        tx.execute("DELETE FROM checkpoints WHERE source = $1", &[&source]).map_err(err)?;
+        // The generation goes on: an ingest of the source still running cannot commit after this.
+        tx.execute(
+            "UPDATE checkpoints SET state = ''::BYTEA, generation = generation + 1 WHERE source = $1",
+            &[&source],
+        )
+        .map_err(err)?;
         tx.execute("DELETE FROM sources WHERE name = $1", &[&source]).map_err(err)?;
         tx.commit().map_err(err)?;
         Ok(deleted)

@@ -51,7 +51,22 @@ impl SqliteStore {
         conn.busy_timeout(BUSY_TIMEOUT).map_err(open_error)?;
         // WAL lets reports read while an ingest writes; FULL syncs every commit, so a crash or
         // kill keeps each committed transaction whole and never leaves half of one.
-        conn.pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get::<_, String>(0)).map_err(open_error)?;
+        // Switching a new file to WAL takes a lock that SQLite does not wait for: another process
+        // opening the store at the same moment makes it fail at once, so wait here.
+        let started = std::time::Instant::now();
+        loop {
+            match conn.pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get::<_, String>(0)) {
+                Err(rusqlite::Error::SqliteFailure(e, _))
+                    if e.code == rusqlite::ErrorCode::DatabaseBusy && started.elapsed() < BUSY_TIMEOUT =>
+                {
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
+                result => {
+                    result.map_err(open_error)?;
+                    break;
+                }
+            }
+        }
         conn.pragma_update(None, "synchronous", "FULL").map_err(open_error)?;
         migrate(&mut conn, &what)?;
         Ok(SqliteStore { conn, what })
@@ -296,7 +311,9 @@ impl Store for SqliteStore {
         let err = |e| database_error(&self.what, e);
         let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(err)?;
         let deleted = tx.execute("DELETE FROM rollups WHERE source = ?1", [source]).map_err(err)?;
-        tx.execute("DELETE FROM checkpoints WHERE source = ?1", [source]).map_err(err)?;
+        // The generation goes on: an ingest of the source still running cannot commit after this.
+        tx.execute("UPDATE checkpoints SET state = X'', generation = generation + 1 WHERE source = ?1", [source])
+            .map_err(err)?;
         tx.execute("DELETE FROM sources WHERE name = ?1", [source]).map_err(err)?;
         tx.commit().map_err(err)?;
         Ok(deleted as u64)

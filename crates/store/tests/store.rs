@@ -334,14 +334,19 @@ fn forget_drops_everything_of_a_source(db: &Db) {
     let relay = rollup_of(&[(key("2026-12-01", "relay", Direction::Inbound, "internet"), messages(3))]);
     commit(&mut *store, "mx", &[], &mx).unwrap();
     commit(&mut *store, "relay", &[], &relay).unwrap();
+    let before = store.checkpoint("mx").unwrap().generation;
     assert_eq!(store.forget("mx").unwrap(), 2);
     assert_eq!(store.forget("mx").unwrap(), 0);
-    assert_eq!(store.checkpoint("mx").unwrap(), Checkpoint::default());
+    // The state is gone; the generation goes on, so an ingest that read before cannot commit.
+    let after = store.checkpoint("mx").unwrap();
+    assert_eq!((after.state.len(), after.generation), (0, before + 2));
+    let stale = Commit { source: "mx", expected_generation: before, rows: &mx, ..commit_template() };
+    assert_eq!(store.commit(&stale).unwrap_err().kind(), ErrorKind::Conflict);
     assert_eq!(everything(&mut *store), relay);
     let names: Vec<String> = store.sources().unwrap().into_iter().map(|s| s.name).collect();
     assert_eq!(names, ["relay"]);
     // Read again from scratch.
-    assert_eq!(commit(&mut *store, "mx", &[], &mx).unwrap(), 1);
+    assert_eq!(commit(&mut *store, "mx", &[], &mx).unwrap(), before + 3);
 }
 
 fn sources_keep_the_earliest_event(db: &Db) {
