@@ -20,21 +20,7 @@ async fn a_run_reports_each_connectors_tls_from_the_api() {
     let truth = populate(&emulator, today.and_hms_opt(0, 0, 0).unwrap().and_utc(), 3, 60);
 
     let dir = tempfile::tempdir().unwrap();
-    let secret = dir.path().join("secret");
-    std::fs::write(&secret, format!("{}\n", emulator::SECRET)).unwrap();
-    let config = dir.path().join("mailflow.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[site]\ntimezone = \"UTC\"\naccepted_domains = [\"corp.example\"]\n\
-             [[collector]]\ntype = \"m365_message_trace\"\nname = \"m365\"\ntenant_id = \"{TENANT}\"\n\
-             client_id = \"{CLIENT_ID}\"\nclient_secret_file = \"secret\"\n\
-             graph_url = \"{base}\"\nlogin_url = \"{base}\"\n\
-             [[sink]]\ntype = \"json\"\npath = \"report.json\"\n",
-            base = emulator.base
-        ),
-    )
-    .unwrap();
+    let config = write_config(dir.path(), &emulator, "");
     let out = tokio::task::spawn_blocking(move || {
         Command::new(env!("CARGO_BIN_EXE_mailflow"))
             .args(["run", "--config", config.to_str().unwrap(), "--days", "3"])
@@ -65,21 +51,7 @@ async fn ingesting_the_same_api_days_again_does_not_double_count() {
     let today = now.date_naive();
     let truth = populate(&emulator, today.and_hms_opt(0, 0, 0).unwrap().and_utc(), 2, 40);
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("secret"), emulator::SECRET).unwrap();
-    let config = dir.path().join("mailflow.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[site]\ntimezone = \"UTC\"\naccepted_domains = [\"corp.example\"]\n\
-             [store]\nurl = \"sqlite://history.db\"\n\
-             [[collector]]\ntype = \"m365_message_trace\"\nname = \"m365\"\ntenant_id = \"{TENANT}\"\n\
-             client_id = \"{CLIENT_ID}\"\nclient_secret_file = \"secret\"\n\
-             graph_url = \"{base}\"\nlogin_url = \"{base}\"\n\
-             [[sink]]\ntype = \"json\"\npath = \"report.json\"\n",
-            base = emulator.base
-        ),
-    )
-    .unwrap();
+    let config = write_config(dir.path(), &emulator, "[store]\nurl = \"sqlite://history.db\"\n");
     let config = config.to_str().unwrap().to_string();
     let run = move |args: &'static [&'static str]| {
         let config = config.clone();
@@ -101,6 +73,25 @@ async fn ingesting_the_same_api_days_again_does_not_double_count() {
     let report: Value = serde_json::from_slice(&std::fs::read(dir.path().join("report.json")).unwrap()).unwrap();
     assert!(report["sources"][0]["ingested_at"].is_string(), "{}", report["sources"]);
     assert_eq!(tls_per_connector(&report), expected(truth));
+}
+
+/// A config in `dir` for the emulator's tenant, with `extra` sections and a JSON sink.
+fn write_config(dir: &std::path::Path, emulator: &Emulator, extra: &str) -> std::path::PathBuf {
+    std::fs::write(dir.join("secret"), format!("{}\n", emulator::SECRET)).unwrap();
+    let config = dir.join("mailflow.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[site]\ntimezone = \"UTC\"\naccepted_domains = [\"corp.example\"]\n{extra}\
+             [[collector]]\ntype = \"m365_message_trace\"\nname = \"m365\"\ntenant_id = \"{TENANT}\"\n\
+             client_id = \"{CLIENT_ID}\"\nclient_secret_file = \"secret\"\n\
+             graph_url = \"{base}\"\nlogin_url = \"{base}\"\n\
+             [[sink]]\ntype = \"json\"\npath = \"report.json\"\n",
+            base = emulator.base
+        ),
+    )
+    .unwrap();
+    config
 }
 
 type Counts = BTreeMap<(String, String, String), u64>;

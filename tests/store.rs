@@ -412,3 +412,45 @@ fn asking_for_days_older_than_the_store_keeps_is_an_error() {
     assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
     assert!(text(&out.stderr).contains("before the first day kept"), "{}", text(&out.stderr));
 }
+
+/// Comparisons come from history: the previous week's log is gone when this week is reported,
+/// yet `volume_change` compares with it and `new_connector` knows what it held.
+#[test]
+fn comparisons_reach_back_into_the_store_after_the_logs_are_gone() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let events = "[[collector]]\ntype = \"events\"\nname = \"ev\"\npaths = [\"events.jsonl\"]\n";
+    let config = config(d, &sqlite(d, "s.db"), events);
+    let today = chrono::Utc::now().date_naive();
+    let week = |first_day_back: u64, per_day: usize, host: &str| {
+        let mut text = String::new();
+        for back in first_day_back - 6..=first_day_back {
+            let day = today - chrono::Days::new(back);
+            for i in 0..per_day {
+                text.push_str(&format!(
+                    "{{\"time\":\"{day}T12:{:02}:00Z\",\"direction\":\"outbound\",\"peer\":{{\"host\":\"{host}\"}}}}\n",
+                    i % 60
+                ));
+            }
+        }
+        text
+    };
+    std::fs::write(d.join("events.jsonl"), week(14, 40, "mx.legacy10.test")).unwrap();
+    ingest(&config);
+    // Rotated away; this week has a quarter of the traffic, and a relay the store never saw.
+    std::fs::write(d.join("events.jsonl"), week(7, 10, "mx.legacy10.test") + &week(7, 5, "mx.partner13.test")).unwrap();
+    ingest(&config);
+    let out = mailflow(&config, &["report", "-q", "--days", "7"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let report: Value = serde_json::from_slice(&std::fs::read(d.join("report.json")).unwrap()).unwrap();
+    assert_eq!(report["totals"]["previous"]["outbound"]["messages"], 280, "{}", report["totals"]);
+    assert_eq!(report["totals"]["outbound"]["messages"], 105);
+    let kinds: Vec<(&str, &str)> = report["insights"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| (i["kind"].as_str().unwrap(), i["connector"].as_str().unwrap()))
+        .collect();
+    assert!(kinds.contains(&("volume_change", "Legacy")), "{kinds:?}");
+    assert!(kinds.contains(&("new_connector", "Partner13")), "{kinds:?}");
+}
