@@ -5,7 +5,7 @@
 #
 #   bench/store.sh [LINES]        default: 1000000 (and 10 % more to append)
 #
-# Needs GNU time (/usr/bin/time). Each figure is the fastest of three runs on a warm page cache.
+# Needs GNU time (/usr/bin/time). Each figure is the fastest of five runs on a warm page cache.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v /usr/bin/time >/dev/null || { echo "missing /usr/bin/time (apt-get install time)" >&2; exit 2; }
@@ -32,11 +32,19 @@ path = "report.json"
 TOML
 sed 's/^\[\[collector\]\]/[store]\nurl = "sqlite:\/\/store.db"\n[[collector]]/' "$WORK/mailflow.toml" > "$WORK/store.toml"
 
-# best_of CMD...: prints "seconds peak_kb" of the fastest of three runs.
+# timed CMD...: prints "seconds peak_kb" of one run (wall time to the millisecond).
+timed() {
+  local start kb
+  start=$(date +%s%N)
+  kb=$(/usr/bin/time -f "%M" "$@" 2>&1 >/dev/null | tail -1)
+  echo "$(awk -v ns=$(( $(date +%s%N) - start )) 'BEGIN{printf "%.3f", ns/1e9}') $kb"
+}
+
+# best_of CMD...: prints "seconds peak_kb" of the fastest of five runs.
 best_of() {
   local best="" run
-  for _ in 1 2 3; do
-    run=$(/usr/bin/time -f "%e %M" "$@" 2>&1 >/dev/null | tail -1)
+  for _ in 1 2 3 4 5; do
+    run=$(timed "$@")
     if [ -z "$best" ] || awk -v a="${run%% *}" -v b="${best%% *}" 'BEGIN{exit !(a<b)}'; then best=$run; fi
   done
   echo "$best"
@@ -65,7 +73,7 @@ for _ in 1 2 3; do
   cp "$WORK/empty.db" "$WORK/store.db"
   ./target/release/mailflow ingest -q -c "$WORK/store.toml"
   cat "$WORK/more.log" >> "$log"
-  run=$(/usr/bin/time -f "%e %M" ./target/release/mailflow ingest -q -c "$WORK/store.toml" 2>&1 >/dev/null | tail -1)
+  run=$(timed ./target/release/mailflow ingest -q -c "$WORK/store.toml")
   if [ -z "$append_best" ] || awk -v a="${run%% *}" -v b="${append_best%% *}" 'BEGIN{exit !(a<b)}'; then append_best=$run; fi
 done
 read -r nothing_s _ < <(best_of ./target/release/mailflow ingest -q -c "$WORK/store.toml")
@@ -74,9 +82,9 @@ mb=$(awk -v b="$(stat -c %s "$WORK/base.log")" 'BEGIN{printf "%.1f", b/1e6}')
 awk -v n="$((total * 10 / 11))" -v mb="$mb" -v rs="$run_s" -v rk="$run_kb" -v is="$ingest_s" -v ik="$ingest_kb" \
     -v as="${append_best%% *}" -v ns="$nothing_s" -v ps="$report_s" 'BEGIN{
   printf "log: %d lines, %.1f MB\n", n, mb
-  printf "run, no store:          %6.2f s  %6.1f MB RSS\n", rs, rk/1024
-  printf "ingest into SQLite:     %6.2f s  %6.1f MB RSS  (%.3fx the run; target <= 1.10x)\n", is, ik/1024, is/rs
-  printf "ingest of 10%% appended: %6.2f s\n", as
-  printf "ingest, nothing new:    %6.2f s\n", ns
-  printf "report from the store:  %6.2f s\n", ps
+  printf "run, no store:          %6.3f s  %6.1f MB RSS\n", rs, rk/1024
+  printf "ingest into SQLite:     %6.3f s  %6.1f MB RSS  (%.3fx the run; target <= 1.10x)\n", is, ik/1024, is/rs
+  printf "ingest of 10%% appended: %6.3f s\n", as
+  printf "ingest, nothing new:    %6.3f s\n", ns
+  printf "report from the store:  %6.3f s\n", ps
   exit (is/rs > 1.10) }'

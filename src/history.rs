@@ -40,7 +40,7 @@ pub fn ingest(pipeline: &Pipeline, args: &RangeArgs, quiet: bool) -> anyhow::Res
         None
     };
     let ingested = crate::progress::while_collecting(pipeline, quiet, || pipeline.ingest(days, now))?;
-    let store = pipeline.open_store()?.describe();
+    let store = mailflow_store::redact(pipeline.store_config()?.url());
     if !quiet {
         println!("ingested into {}:", printable(&store));
         for s in &ingested.sources {
