@@ -72,9 +72,11 @@ struct Mark {
     seen: i64,
 }
 
-/// An input opened where the last run left it.
+/// The part of an input after what earlier runs read.
+pub type Rest = Box<dyn BufRead + Send>;
+
+/// Where an input was opened: after what the last run read of it.
 pub struct Opened {
-    pub reader: Box<dyn BufRead + Send>,
     /// Bytes (decompressed) and lines before the reader's first byte.
     pub offset: u64,
     pub lines: u64,
@@ -105,25 +107,20 @@ impl Files {
         }
     }
 
-    /// Opens `input` after what earlier runs read of it; `None` when nothing is new. Standard
+    /// Opens `input` after what earlier runs read of it: a reader of the rest, and where it
+    /// starts. `None` when nothing is new. Standard
     /// input is read whole and not tracked.
     pub fn open(
         &mut self,
         input: &Input,
         progress: &Arc<Progress>,
         out: &mut Emitter<'_>,
-    ) -> Result<Option<Opened>, CollectError> {
+    ) -> Result<Option<(Rest, Opened)>, CollectError> {
         let path = match input {
             Input::Stdin => {
                 let reader = input.open(progress)?;
-                return Ok(Some(Opened {
-                    reader,
-                    offset: 0,
-                    lines: 0,
-                    hold_tail: false,
-                    compressed: false,
-                    mark: None,
-                }));
+                let opened = Opened { offset: 0, lines: 0, hold_tail: false, compressed: false, mark: None };
+                return Ok(Some((reader, opened)));
             }
             Input::File(path) => path,
         };
@@ -225,7 +222,7 @@ impl Files {
         };
         let modified = meta.modified().ok().and_then(|t| SystemTime::now().duration_since(t).ok());
         let hold_tail = !compressed && modified.is_none_or(|age| age < SETTLED);
-        Ok(Some(Opened { reader, offset, lines, hold_tail, compressed, mark: Some(mark) }))
+        Ok(Some((reader, Opened { offset, lines, hold_tail, compressed, mark: Some(mark) })))
     }
 
     /// The mark of the file with this identity and first bytes, if any, and whether the file
@@ -315,10 +312,9 @@ pub fn read_new_lines(
     out: &mut Emitter<'_>,
 ) -> Result<(), CollectError> {
     let name = input.display_name();
-    let Some(mut opened) = files.open(input, &out.progress().clone(), out)? else {
+    let Some((reader, opened)) = files.open(input, &out.progress().clone(), out)? else {
         return Ok(());
     };
-    let reader = std::mem::replace(&mut opened.reader, Box::new(std::io::empty()));
     let mut number = opened.lines;
     let mut next_checkpoint = resume.checkpoint_bytes;
     let mut failed = None;

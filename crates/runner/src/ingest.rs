@@ -25,6 +25,11 @@ struct Through {
     through: NaiveDate,
 }
 
+/// The first of the `days` days that end with `today`.
+fn last_days(today: NaiveDate, days: u32) -> NaiveDate {
+    today.checked_sub_days(Days::new(u64::from(days.max(1)) - 1)).unwrap_or(today)
+}
+
 /// The start of the earliest day among `rows`: how far back the stored data of a source reaches.
 fn first_stored(rows: &Rollup, tz: chrono_tz::Tz) -> Option<DateTime<Utc>> {
     let first = rows.iter().map(|(key, _)| key.date).min()?;
@@ -92,8 +97,7 @@ impl Pipeline {
     /// The first day kept: `retention_days` days end today.
     pub fn horizon(&self, now: DateTime<Utc>) -> NaiveDate {
         let today = ReportRange::today(now, self.config.site.timezone);
-        let keep = self.config.store.as_ref().map_or(400, |s| s.retention_days);
-        today.checked_sub_days(Days::new(u64::from(keep.max(1)) - 1)).unwrap_or(today)
+        last_days(today, self.config.store.as_ref().map_or(400, |s| s.retention_days))
     }
 
     fn ingest_one(
@@ -139,7 +143,7 @@ impl Pipeline {
         let store = RefCell::new(store);
         let mut generation = checkpoint.generation;
         let mut state = checkpoint.state.clone();
-        let mut commit = |new_state: &[u8], rows: &mut Rollup, _: Option<DateTime<Utc>>| {
+        let mut commit = |new_state: &[u8], rows: &mut Rollup| {
             let done = store.borrow_mut().commit(&Commit {
                 source: name,
                 kind: &section.type_name,
@@ -192,15 +196,14 @@ impl Pipeline {
         let today = ReportRange::today(now, tz);
         let horizon = self.horizon(now);
         let through = serde_json::from_slice::<Through>(&checkpoint.state).ok().map(|t| t.through);
-        let days_back = |n: u32| today.checked_sub_days(Days::new(u64::from(n.max(1)) - 1)).unwrap_or(today);
         let window = match (days, through, collector.first_ingest_days()) {
             (Some(days), _, _) => days,
             (None, Some(through), Some(_)) => {
                 // A source down for longer than the API keeps data starts at what it still has.
-                let kept = collector.history_days().map_or(horizon, days_back);
+                let kept = collector.history_days().map_or(horizon, |days| last_days(today, days));
                 ReportRange { from: through.min(today).max(kept), to: today, timezone: tz }
             }
-            (None, None, Some(first)) => ReportRange { from: days_back(first), to: today, timezone: tz },
+            (None, None, Some(first)) => ReportRange { from: last_days(today, first), to: today, timezone: tz },
             // A source that holds its own history (export files) is read whole every time.
             (None, _, None) => ReportRange { from: horizon, to: today + Days::new(1), timezone: tz },
         };

@@ -38,9 +38,9 @@ pub struct Pipeline {
     chosen: Option<Vec<String>>,
 }
 
-/// Commits a checkpoint: the collector's state, the rows counted since the last one (emptied
-/// once stored) and the earliest event seen.
-pub type CommitCheckpoint<'a> = &'a mut dyn FnMut(&[u8], &mut Rollup, Option<DateTime<Utc>>) -> Result<(), String>;
+/// Commits a checkpoint: the collector's state and the rows counted since the last one (emptied
+/// once stored).
+pub type CommitCheckpoint<'a> = &'a mut dyn FnMut(&[u8], &mut Rollup) -> Result<(), String>;
 
 /// What the collectors produced: rollups of the report range and its previous period.
 pub struct Collected {
@@ -204,8 +204,8 @@ impl Pipeline {
         let mut on_checkpoint = commit.map(|commit| {
             let tally = &tally;
             move |state: &[u8]| {
-                let (rollup, source) = &mut *tally.borrow_mut();
-                commit(state, rollup, source.first_event)
+                let (rollup, _) = &mut *tally.borrow_mut();
+                commit(state, rollup)
             }
         });
         let mut emitter = Emitter::new(&mut on_event).with_counts(&mut on_counts).with_progress(self.progress.clone());

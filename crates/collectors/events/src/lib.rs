@@ -101,7 +101,7 @@ impl EventsCollector {
     /// file is read once, and one that changed after is reported.
     fn read_csv_once(&self, files: &mut Files, input: &Input, out: &mut Emitter<'_>) -> Result<(), CollectError> {
         let name = input.display_name();
-        let Some(mut opened) = files.open(input, &out.progress().clone(), out)? else {
+        let Some((reader, opened)) = files.open(input, &out.progress().clone(), out)? else {
             return Ok(());
         };
         if opened.hold_tail && !ends_with_newline(input) {
@@ -114,7 +114,6 @@ impl EventsCollector {
                 "{name}: changed after it was ingested; CSV event files are read once, so write new rows to a new file"
             ));
         } else {
-            let reader = std::mem::replace(&mut opened.reader, Box::new(std::io::empty()));
             result = csv_row::read(reader, &name, self.config.max_line_bytes, out);
         }
         // After an error too: the rows before it count, and must not count again.

@@ -152,7 +152,7 @@ impl PostfixCollector {
         files.plan(&inputs);
         for input in inputs {
             let name = input.display_name();
-            let mut opened = match files.open(&input, &out.progress().clone(), out) {
+            let (source, opened) = match files.open(&input, &out.progress().clone(), out) {
                 Ok(Some(opened)) => opened,
                 Ok(None) => continue,
                 Err(e) => {
@@ -161,7 +161,6 @@ impl PostfixCollector {
                 }
             };
             let mut clock = clocks.start(&input);
-            let source = std::mem::replace(&mut opened.reader, Box::new(std::io::empty()));
             let file = correlator.add_file(&name);
             let reader = FileReader {
                 collector: self,
@@ -171,7 +170,7 @@ impl PostfixCollector {
                 batch: Batch::default(),
             };
             let every = resume.checkpoint_bytes;
-            let mut checkpoints = Checkpoints { files: &mut files, opened: &opened, every, next: every, failed: None };
+            let mut checkpoints = Checkpoints { files: &mut files, opened: &opened, every, failed: None };
             let result = reader.run(source, file, &name, &mut correlator, Some(&mut checkpoints), out);
             if let Some(e) = checkpoints.failed {
                 return Err(e);
@@ -240,7 +239,6 @@ struct Checkpoints<'a> {
     files: &'a mut Files,
     opened: &'a Opened,
     every: u64,
-    next: u64,
     /// A checkpoint that could not be stored: the run must stop.
     failed: Option<CollectError>,
 }
@@ -321,6 +319,8 @@ struct Batch {
     skipped: Vec<(u64, String)>,
     /// After the batch: bytes read of the input, its line number, and the clock's year rule.
     end: Option<(u64, u64, YearRule)>,
+    /// Whether a checkpoint is due after the batch (`checkpoint_bytes` were read since the last).
+    checkpoint: bool,
 }
 
 struct Parsed {
@@ -360,8 +360,12 @@ impl FileReader<'_> {
                 let result = input::for_each_line_at(source, max_line_bytes, hold_tail, |line, offset| {
                     self.line(line);
                     self.batch.end = Some((offset, self.line_number, self.clock.year_rule()));
-                    if self.batch.buffer.len() >= BATCH_BYTES || self.batch.skipped.len() >= 64 || offset >= due {
+                    if offset >= due {
                         due = offset.saturating_add(every);
+                        self.batch.checkpoint = true;
+                    }
+                    if self.batch.buffer.len() >= BATCH_BYTES || self.batch.skipped.len() >= 64 || self.batch.checkpoint
+                    {
                         let next = empty_rx.try_recv().unwrap_or_default();
                         // A closed channel means the correlating side is gone: stop reading.
                         return full_tx.send(std::mem::replace(&mut self.batch, next)).is_ok();
@@ -389,8 +393,7 @@ impl FileReader<'_> {
                 }
                 if let (Some(c), Some((offset, lines, year))) = (checkpoints.as_deref_mut(), batch.end.take()) {
                     c.files.advance(c.opened, offset, lines - first_line);
-                    if offset >= c.next {
-                        c.next = offset + c.every;
+                    if batch.checkpoint {
                         let state = State { files: c.files.clone(), year: Some(year), parser: correlator.save() };
                         if let Err(e) = out.checkpoint(&resume::save(&state)) {
                             c.failed = Some(e);
@@ -399,6 +402,7 @@ impl FileReader<'_> {
                     }
                 }
                 batch.buffer.clear();
+                batch.checkpoint = false;
                 let _ = empty_tx.try_send(batch);
             }
             parser.join()
