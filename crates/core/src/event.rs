@@ -174,6 +174,38 @@ impl TlsVersion {
         TlsVersion::Unknown,
     ];
 
+    /// A protocol name as MTAs, TLS libraries and Microsoft write it: `TLSv1.3`, `TLS1.2`,
+    /// `TLS1_2`, `TLS 1.0`, `TLSv1`, `Tls12`, `SP_PROT_TLS1_2_SERVER`, `SSLv3`. Case and the
+    /// separators `.`, `_`, `-`, ` ` do not matter. Old OpenSSL's `TLSv1/SSLv3` names a family of
+    /// versions, not one: `Unknown`. Anything else is `None` (not a protocol name).
+    pub fn from_protocol(name: &str) -> Option<TlsVersion> {
+        let name = name.trim();
+        if name.eq_ignore_ascii_case("TLSv1/SSLv3") || name.eq_ignore_ascii_case("SSLv3/TLSv1") {
+            return Some(TlsVersion::Unknown);
+        }
+        let upper = name.to_ascii_uppercase();
+        let rest = upper.strip_prefix("SP_PROT_").unwrap_or(&upper);
+        // Schannel's role suffix.
+        let rest = rest.strip_suffix("_SERVER").or_else(|| rest.strip_suffix("_CLIENT")).unwrap_or(rest);
+        let mut compact = String::with_capacity(rest.len());
+        for c in rest.chars() {
+            match c {
+                '.' | '_' | '-' | ' ' => {}
+                c if c.is_ascii_alphanumeric() => compact.push(c),
+                _ => return None,
+            }
+        }
+        let (family, number) = compact.split_at(compact.find(|c: char| c.is_ascii_digit())?);
+        match (family, number) {
+            ("TLS" | "TLSV", "13") => Some(TlsVersion::Tls1_3),
+            ("TLS" | "TLSV", "12") => Some(TlsVersion::Tls1_2),
+            ("TLS" | "TLSV", "11") => Some(TlsVersion::Tls1_1),
+            ("TLS" | "TLSV", "1" | "10") => Some(TlsVersion::Tls1_0),
+            ("SSL" | "SSLV", "3" | "30") => Some(TlsVersion::Ssl3),
+            _ => None,
+        }
+    }
+
     /// The short label people read in reports.
     pub fn label(self) -> &'static str {
         match self {
@@ -278,6 +310,29 @@ impl fmt::Display for Location {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn protocol_names_in_every_spelling() {
+        for (text, version) in [
+            ("SP_PROT_TLS1_2_SERVER", Some(TlsVersion::Tls1_2)),
+            ("SP_PROT_TLS1_3_CLIENT", Some(TlsVersion::Tls1_3)),
+            ("SP_PROT_TLS1_0_SERVER", Some(TlsVersion::Tls1_0)),
+            ("TLS1_3", Some(TlsVersion::Tls1_3)),
+            ("TLS1.1", Some(TlsVersion::Tls1_1)),
+            ("TLS 1.2", Some(TlsVersion::Tls1_2)),
+            ("TLSv1.2", Some(TlsVersion::Tls1_2)),
+            ("tls12", Some(TlsVersion::Tls1_2)),
+            ("TLSv1", Some(TlsVersion::Tls1_0)),
+            ("SSL3", Some(TlsVersion::Ssl3)),
+            ("TLS1.4", None),
+            ("", None),
+            ("AES256", None),
+            ("TLSv1/SSLv3", Some(TlsVersion::Unknown)),
+            ("TLS1.3:TLS_AES_256_GCM_SHA384:256", None),
+        ] {
+            assert_eq!(TlsVersion::from_protocol(text), version, "{text}");
+        }
+    }
 
     #[test]
     fn canonical_example_round_trips() {

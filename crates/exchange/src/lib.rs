@@ -7,7 +7,7 @@
 //! spelling is learnt once.
 //!
 //! # Layout
-//! - [`tls_version`], [`tls_in_description`]: TLS versions in every spelling seen.
+//! - [`tls_in_description`]: TLS versions in trace descriptions.
 //! - [`CustomData`]: `S:key=value;…` strings, and [`connector_name`] inside them.
 //! - [`mep_entries`]: the `<MEP Name="…" String="…"/>` XML of trace details.
 //! - [`is_builtin_connector`]: Microsoft's own connectors, which are no connector of the tenant's.
@@ -16,24 +16,6 @@
 
 use mailflow_core::{Direction, Status, TlsVersion};
 
-/// The TLS version in a protocol name: `SP_PROT_TLS1_2_SERVER`, `TLS1_3`, `TLS1.2`, `TLS 1.2`,
-/// `TLSv1.2`, `Tls12`, `SSL3`. Case does not matter; anything else is `None`.
-pub fn tls_version(text: &str) -> Option<TlsVersion> {
-    let upper = text.trim().to_ascii_uppercase();
-    let rest = upper.strip_prefix("SP_PROT_").unwrap_or(&upper);
-    // Drop the role suffix (`_SERVER`, `_CLIENT`) and every separator Microsoft uses.
-    let rest = rest.strip_suffix("_SERVER").or_else(|| rest.strip_suffix("_CLIENT")).unwrap_or(rest);
-    let compact: String = rest.chars().filter(|c| !matches!(c, '_' | '.' | ' ' | 'V')).collect();
-    match compact.as_str() {
-        "TLS13" => Some(TlsVersion::Tls1_3),
-        "TLS12" => Some(TlsVersion::Tls1_2),
-        "TLS11" => Some(TlsVersion::Tls1_1),
-        "TLS10" | "TLS1" => Some(TlsVersion::Tls1_0),
-        "SSL3" | "SSL30" => Some(TlsVersion::Ssl3),
-        _ => None,
-    }
-}
-
 /// The TLS version a trace event's description names, as in "… using TLS1.2 with AES256".
 pub fn tls_in_description(description: &str) -> Option<TlsVersion> {
     description
@@ -41,7 +23,7 @@ pub fn tls_in_description(description: &str) -> Option<TlsVersion> {
         .filter(|word| {
             word.len() >= 4 && word.get(..3).is_some_and(|p| p.eq_ignore_ascii_case("tls")) || word.starts_with("SSL")
         })
-        .find_map(tls_version)
+        .find_map(TlsVersion::from_protocol)
 }
 
 /// A `custom_data` string: `S:key=value` entries joined by `;`. A value may itself hold `;`
@@ -90,7 +72,7 @@ impl<'a> CustomData<'a> {
 
     /// The TLS version of `S:tlsversion=`.
     pub fn tls_version(&self) -> Option<TlsVersion> {
-        self.get("tlsversion").and_then(tls_version)
+        self.get("tlsversion").and_then(TlsVersion::from_protocol)
     }
 
     /// The tenant connector named in the entry: `S:InboundConnectorData=Name=…` or
@@ -307,24 +289,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn tls_versions_in_every_spelling() {
-        for (text, version) in [
-            ("SP_PROT_TLS1_2_SERVER", Some(TlsVersion::Tls1_2)),
-            ("SP_PROT_TLS1_3_CLIENT", Some(TlsVersion::Tls1_3)),
-            ("SP_PROT_TLS1_0_SERVER", Some(TlsVersion::Tls1_0)),
-            ("TLS1_3", Some(TlsVersion::Tls1_3)),
-            ("TLS1.1", Some(TlsVersion::Tls1_1)),
-            ("TLS 1.2", Some(TlsVersion::Tls1_2)),
-            ("TLSv1.2", Some(TlsVersion::Tls1_2)),
-            ("tls12", Some(TlsVersion::Tls1_2)),
-            ("TLSv1", Some(TlsVersion::Tls1_0)),
-            ("SSL3", Some(TlsVersion::Ssl3)),
-            ("TLS1.4", None),
-            ("", None),
-            ("AES256", None),
-        ] {
-            assert_eq!(tls_version(text), version, "{text}");
-        }
+    fn tls_versions_in_descriptions() {
         assert_eq!(
             tls_in_description("Message sent to mx.example.net at 192.0.2.1 using TLS1.2 with AES256"),
             Some(TlsVersion::Tls1_2)
@@ -399,7 +364,7 @@ mod tests {
         #[test]
         fn any_text_reads_without_panicking(text in "(?s)([<>\"'=;:&#\\/ .SMEPNamTLSv1_23é\u{1F600}]|[a-z]){0,80}", any in ".*") {
             for input in [&text, &any] {
-                let _ = tls_version(input);
+                let _ = TlsVersion::from_protocol(input);
                 let _ = tls_in_description(input);
                 let data = CustomData::parse(input);
                 let _ = (data.tls_version(), data.connector(Direction::Inbound), data.connector(Direction::Outbound));

@@ -60,7 +60,7 @@ impl Custom {
         let tls = match fields::normalize(cell).as_str() {
             "" | "unknown" => None,
             "none" | "notls" | "no" | "plaintext" | "plain" => Some(TlsVersion::None),
-            _ => Some(mailflow_exchange::tls_version(cell).ok_or_else(|| {
+            _ => Some(mailflow_core::TlsVersion::from_protocol(cell).ok_or_else(|| {
                 format!("expected a TLS version like TLS1.2, or None, in `{}`, not {cell:?}", name(&self.names.tls))
             })?),
         };

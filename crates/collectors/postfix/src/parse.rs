@@ -458,23 +458,12 @@ fn tls_line(message: &[u8]) -> Option<Result<TlsLine<&[u8]>, &'static str>> {
         let (peer, rest) = endpoint(rest)?;
         let rest = rest.strip_prefix(b": ")?;
         let (version, rest) = rest.split_at(memchr::memchr(b' ', rest)?);
-        let version = tls_version(version)?;
+        let version = TlsVersion::from_protocol(std::str::from_utf8(version).ok()?)?;
         let cipher = rest.strip_prefix(b" with cipher ").unwrap_or(&rest[..0]);
         let cipher = &cipher[..memchr::memchr(b' ', cipher).unwrap_or(cipher.len())];
         Some(TlsLine { peer, trust, version, cipher, outgoing })
     })();
     Some(parsed.ok_or(WANT))
-}
-
-pub fn tls_version(text: &[u8]) -> Option<TlsVersion> {
-    Some(match text {
-        b"TLSv1.3" => TlsVersion::Tls1_3,
-        b"TLSv1.2" => TlsVersion::Tls1_2,
-        b"TLSv1.1" => TlsVersion::Tls1_1,
-        b"TLSv1" | b"TLSv1.0" => TlsVersion::Tls1_0,
-        b"SSLv3" => TlsVersion::Ssl3,
-        _ => return None,
-    })
 }
 
 /// `QUEUEID: rest`: short (hex) and long (base-52 with a `z`-less alphabet) queue ids.

@@ -322,10 +322,8 @@ pub fn direction(value: &str) -> Option<Direction> {
 /// `TLSv1/SSLv3` are unknown. Case and
 /// the separators `.`, `_`, `-`, ` `, `v` between the parts do not matter.
 pub fn tls_version(value: &str) -> Option<TlsVersion> {
-    // OpenSSL before 1.1 names the protocol of TLS 1.0-era ciphers `TLSv1/SSLv3` (Node.js and
-    // Sendmail report what it says): a family of versions, not one.
-    if value.eq_ignore_ascii_case("TLSv1/SSLv3") || value.eq_ignore_ascii_case("SSLv3/TLSv1") {
-        return Some(TlsVersion::Unknown);
+    if value.contains('/') {
+        return TlsVersion::from_protocol(value);
     }
     let mut squeezed = String::with_capacity(value.len());
     for c in value.chars() {
@@ -340,21 +338,14 @@ pub fn tls_version(value: &str) -> Option<TlsVersion> {
         "unknown" => return Some(TlsVersion::Unknown),
         _ => {}
     }
-    if let Some(rest) = squeezed.strip_prefix("ssl") {
-        return matches!(rest.strip_prefix('v').unwrap_or(rest), "3" | "30").then_some(TlsVersion::Ssl3);
+    // A bare number (`1.2`, not `1`) is a TLS version.
+    if squeezed.starts_with(|c: char| c.is_ascii_digit()) {
+        if squeezed.len() < 2 {
+            return None;
+        }
+        squeezed.insert_str(0, "tls");
     }
-    let (number, named) = match squeezed.strip_prefix("tls") {
-        Some(rest) => (rest.strip_prefix('v').unwrap_or(rest), true),
-        None => (squeezed.as_str(), false),
-    };
-    match number {
-        "1" if named => Some(TlsVersion::Tls1_0),
-        "10" => Some(TlsVersion::Tls1_0),
-        "11" => Some(TlsVersion::Tls1_1),
-        "12" => Some(TlsVersion::Tls1_2),
-        "13" => Some(TlsVersion::Tls1_3),
-        _ => None,
-    }
+    TlsVersion::from_protocol(&squeezed)
 }
 
 pub fn trust(value: &str) -> Option<Trust> {
