@@ -14,15 +14,20 @@
 //! - [`input`]: files, globs and stdin, shared by every file-reading collector.
 //! - [`clock`]: local-time log stamps (year-less syslog ones too) to instants.
 //! - [`resume`]: how far `mailflow ingest` read each log file, across rotation.
+//! - [`logs`]: the read loop of line-by-line log collectors, one-shot and resumed.
+//! - [`syslog`], [`journal`]: syslog headers (BSD, RFC 3339, RFC 5424) and `journalctl -o json`.
 //! - [`output`]: atomic file writes, shared by every file-writing sink.
 //! - [`net`]: loopback checks and error chains, for components that talk to servers.
 //! - [`CollectError`], [`SinkError`].
 
 pub mod clock;
 pub mod input;
+pub mod journal;
+pub mod logs;
 pub mod net;
 pub mod output;
 pub mod resume;
+pub mod syslog;
 
 use std::fmt::Display;
 use std::path::PathBuf;

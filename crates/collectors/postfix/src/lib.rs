@@ -3,7 +3,7 @@
 //! Postfix spreads one message over lines of several processes and logs TLS per connection, not
 //! per message, so the work here is correlation: which TLS session carried which message, through
 //! which relay, with which final status. `correlate` holds that logic and its rules; `parse`
-//! reads single lines; `syslog` and `journal` read the envelope around them.
+//! reads single lines; `mailflow_component::{syslog, journal}` read the envelope around them.
 //!
 //! Lines are handled as bytes, without allocation or regular expressions on the hot path:
 //! a week of a busy server's log is gigabytes.
@@ -11,13 +11,13 @@
 //! # Layout
 //! - [`PostfixConfig`]: the TOML options (see `sample.toml` beside this crate).
 //! - [`PostfixCollector`]: the running collector built from it.
-//! - `syslog`: header formats and year-less timestamps; `journal`: `journalctl -o json` lines.
 //! - `parse`: one Postfix message → a `Record`; `correlate`: records → events.
 
 mod correlate;
-mod journal;
 pub mod parse;
-pub mod syslog;
+
+use mailflow_component::journal;
+pub use mailflow_component::syslog;
 
 use std::path::PathBuf;
 

@@ -1,4 +1,5 @@
-//! The syslog header in front of every Postfix message, in the forms it reaches files:
+//! The syslog header in front of every message of an MTA that logs through syslog (Postfix,
+//! Sendmail, OpenSMTPD), in the forms it reaches files:
 //! traditional BSD syslog (`Dec  4 15:00:00 host postfix/smtpd[123]: …`), Postfix's own
 //! `maillog_file` (`Dec 04 15:00:00 …`), RFC 3339 stamps as rsyslog writes them
 //! (`2026-12-04T15:05:07.910102+00:00 host …`) and RFC 5424 (`<22>1 2026-… host app pid - - …`).
@@ -7,10 +8,10 @@
 //! Year-less stamps are local wall-clock time; [`Clock`] (shared with other collectors, in
 //! `mailflow_component::clock`) gives them a year and an offset.
 
-pub use mailflow_component::clock::{Clock, Stamp, YearRule};
-use mailflow_component::clock::{bsd_stamp, clock_time, days_from_civil, days_in_month};
+pub use crate::clock::{Clock, Stamp, YearRule};
+use crate::clock::{bsd_stamp, clock_time, days_from_civil, days_in_month};
 
-/// A parsed header; `message` is what Postfix wrote.
+/// A parsed header; `message` is what the program wrote.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Header<'a> {
     pub stamp: Stamp,
