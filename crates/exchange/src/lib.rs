@@ -11,6 +11,7 @@
 //! - [`CustomData`]: `S:key=value;…` strings, and [`connector_name`] inside them.
 //! - [`mep_entries`]: the `<MEP Name="…" String="…"/>` XML of trace details.
 //! - [`is_builtin_connector`]: Microsoft's own connectors, which are no connector of the tenant's.
+//! - [`is_internal_send_connector`]: send connectors between an organization's own servers.
 //! - [`direction_of_sender`], [`is_accepted`], [`domains`]: addresses and the accepted domains.
 //! - [`status`], [`overall_status`]: delivery status words and events, and a message's status.
 
@@ -188,7 +189,8 @@ fn unescape_xml(text: &str) -> String {
 
 /// Whether a connector id or name is one of Microsoft's own rather than the tenant's: the
 /// receive connectors every Exchange server has (`EXCH01\Default EXCH01`, `EXCH01\Client
-/// Submission`, `Default Frontend EXCH01`, …), Exchange's hop between its own servers
+/// Submission`, `Default Frontend EXCH01`, Exchange 2010's `Client EXCH01`, an Edge server's
+/// `Default internal receive connector EDGE01`, …), Exchange's hop between its own servers
 /// (`Intra-Organization SMTP Send Connector`) and Exchange Online's default outbound route
 /// (`To_DefaultOpportunisticTLS`). Traffic through them went through no connector.
 pub fn is_builtin_connector(id: &str) -> bool {
@@ -208,13 +210,32 @@ pub fn is_builtin_connector(id: &str) -> bool {
     if name.eq_ignore_ascii_case("Client Submission") {
         return true;
     }
-    const KINDS: [&str; 5] =
-        ["Default", "Default Frontend", "Client Frontend", "Client Proxy", "Outbound Proxy Frontend"];
+    const KINDS: [&str; 7] = [
+        "Default",
+        "Default Frontend",
+        "Client Frontend",
+        "Client Proxy",
+        "Outbound Proxy Frontend",
+        "Client",
+        "Default internal receive connector",
+    ];
     name.rsplit_once(' ').is_some_and(|(kind, host)| {
         (host.eq_ignore_ascii_case(server) || host.eq_ignore_ascii_case(short))
             && KINDS.iter().any(|k| k.eq_ignore_ascii_case(kind))
     })
 }
+
+/// Whether a send connector carries mail between an organization's own servers, so mail through
+/// it has not left: the implicit `Intra-Organization SMTP Send Connector`, and the connector an
+/// Edge subscription creates from the Edge server to the Mailbox servers (`EdgeSync - Inbound to
+/// <site>`). Its counterpart `EdgeSync - <site> to Internet` does leave the organization.
+pub fn is_internal_send_connector(name: &str) -> bool {
+    let name = name.trim();
+    name.eq_ignore_ascii_case(INTRA_ORGANIZATION_CONNECTOR)
+        || name.get(..EDGESYNC_INBOUND.len()).is_some_and(|p| p.eq_ignore_ascii_case(EDGESYNC_INBOUND))
+}
+
+const EDGESYNC_INBOUND: &str = "EdgeSync - Inbound to ";
 
 /// Outbound when the sender's domain is one of `accepted_domains` (or below a `*.` entry),
 /// inbound otherwise: how Exchange Online's own reports decide when nothing else says.
@@ -342,6 +363,8 @@ mod tests {
             r"BN8PR01MB1234\Client Submission",
             r"EX2\Default Frontend EX2",
             r"DM6PR11MB4396.namprd11.prod.outlook.com\Default DM6PR11MB4396",
+            r"EX10\Client EX10",
+            r"EDGE01\Default internal receive connector EDGE01",
             "Intra-Organization SMTP Send Connector",
             "To_DefaultOpportunisticTLS",
             "",
@@ -354,8 +377,20 @@ mod tests {
             r"EX2\Default Partner",
             r"EXCH01\Partner inbound",
             "Outbound to Contoso",
+            r"EX10\Client EX11",
+            r"EDGE01\Default internal receive connector",
         ] {
             assert!(!is_builtin_connector(id), "{id}");
+        }
+    }
+
+    #[test]
+    fn internal_send_connectors() {
+        for name in ["Intra-Organization SMTP Send Connector", "EdgeSync - Inbound to Default-First-Site-Name"] {
+            assert!(is_internal_send_connector(name), "{name}");
+        }
+        for name in ["EdgeSync - Default-First-Site-Name to Internet", "Outbound to Internet", "", "EdgeSync - In"] {
+            assert!(!is_internal_send_connector(name), "{name}");
         }
     }
 
@@ -370,6 +405,7 @@ mod tests {
                 let _ = (data.tls_version(), data.connector(Direction::Inbound), data.connector(Direction::Outbound));
                 let _ = mep_entries(input);
                 let _ = is_builtin_connector(input);
+                let _ = is_internal_send_connector(input);
                 let _ = direction_of_sender(input, &["é.example".to_string(), "*.x".to_string()]);
                 let _ = status(input);
             }

@@ -10,6 +10,9 @@ pub type BuildSink = fn(&ComponentSection) -> Result<Box<dyn Sink>, ConfigError>
 pub const COLLECTORS: &[(&str, BuildCollector)] = &[
     ("events", mailflow_collector_events::build),
     ("postfix", mailflow_collector_postfix::build),
+    ("exim", mailflow_collector_exim::build),
+    ("exchange", mailflow_collector_exchange_server::build),
+    ("opensmtpd", mailflow_collector_opensmtpd::build),
     ("m365_message_trace", mailflow_collector_m365_trace::build),
     ("m365_csv", mailflow_collector_m365_csv::build),
     ("regex", mailflow_collector_regex::build),

@@ -1,0 +1,19 @@
+//! Table-driven cases: each folder under `tests/cases/` holds log files (written by
+//! `tests/make_cases.py`), a `config.toml` with the collector's options (and a `[site]`), and what
+//! the collector must produce: `expected.jsonl` (the events, with the log lines each was built
+//! from) and `expected.txt` (counts, warnings, errors and notes). Run with `BLESS=1` to rewrite
+//! the expectations after a deliberate change, then review the diff. `tests/truth.rs` checks
+//! the same runs against each case's `truth.jsonl`, which `make_cases.py` wrote with the logs.
+
+use std::path::Path;
+
+#[test]
+fn cases() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/cases");
+    let config = |dir: &Path| {
+        let options = std::fs::read_to_string(dir.join("config.toml")).unwrap();
+        format!("[[collector]]\ntype = \"exchange\"\nname = \"case\"\n{options}")
+    };
+    let end = "2027-01-31T00:00:00Z".parse().unwrap();
+    mailflow_testkit::check_cases(&root, 10, mailflow_collector_exchange_server::build, config, end);
+}
