@@ -50,7 +50,11 @@ fn ingest(config: &Path) -> String {
 
 /// The stored counts of the lab's day, per connector and day, as the report from the store has them.
 fn stored(config: &Path) -> Value {
-    let out = mailflow(config, &["report", "-q", "--from", "2026-12-04", "--to", "2026-12-04"]);
+    stored_on(config, "2026-12-04")
+}
+
+fn stored_on(config: &Path, day: &str) -> Value {
+    let out = mailflow(config, &["report", "-q", "--from", day, "--to", day]);
     assert!(out.status.success(), "{}\n{}", text(&out.stdout), text(&out.stderr));
     let report: Value =
         serde_json::from_slice(&std::fs::read(config.parent().unwrap().join("report.json")).unwrap()).unwrap();
@@ -96,6 +100,38 @@ fn a_log_ingested_in_three_appended_parts_counts_as_the_whole() {
         let again = ingest(&config_parts);
         assert!(again.contains("mx1 (postfix): ok, 0 events"), "{again}");
         assert_eq!(stored(&config_parts), expected, "{variant} again");
+    }
+}
+
+/// Every line-by-line MTA collector resumes the same way: its real lab log ingested in parts,
+/// cut mid-line, stores what ingesting it whole stores.
+#[test]
+fn mta_logs_ingested_in_parts_count_as_the_whole() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("crates/collectors");
+    for (options, log) in [
+        ("type = \"exim\"", "exim/tests/lab/gnutls-4.96/mainlog"),
+        ("type = \"opensmtpd\"\nyear = 2026", "opensmtpd/tests/lab/debian12-6.8/mail.log"),
+        ("type = \"sendmail\"", "sendmail/tests/lab/queue-runs/mail.log"),
+    ] {
+        let log = std::fs::read(root.join(log)).unwrap();
+        let collector = format!("[[collector]]\n{options}\nname = \"mta\"\npaths = [\"mail.log*\"]\n");
+        let whole = tempfile::tempdir().unwrap();
+        let config_whole = config(whole.path(), &sqlite(whole.path(), "whole.db"), &collector);
+        std::fs::write(whole.path().join("mail.log"), &log).unwrap();
+        ingest(&config_whole);
+        let expected = stored_on(&config_whole, "2026-12-05");
+        assert!(expected["totals"]["outbound"]["messages"].as_u64().unwrap() > 50, "{options}: {expected}");
+
+        let parts = tempfile::tempdir().unwrap();
+        let config_parts = config(parts.path(), &sqlite(parts.path(), "parts.db"), &collector);
+        let cuts = [0, log.len() / 3 + 17, 2 * log.len() / 3 - 5, log.len()];
+        for part in cuts.windows(2) {
+            append(&parts.path().join("mail.log"), &log[part[0]..part[1]]);
+            ingest(&config_parts);
+        }
+        assert_eq!(stored_on(&config_parts, "2026-12-05"), expected, "{options}");
+        let again = ingest(&config_parts);
+        assert!(again.contains("ok, 0 events"), "{options}: {again}");
     }
 }
 

@@ -12,6 +12,7 @@ pub const COLLECTORS: &[(&str, BuildCollector)] = &[
     ("postfix", mailflow_collector_postfix::build),
     ("exim", mailflow_collector_exim::build),
     ("exchange", mailflow_collector_exchange_server::build),
+    ("sendmail", mailflow_collector_sendmail::build),
     ("opensmtpd", mailflow_collector_opensmtpd::build),
     ("m365_message_trace", mailflow_collector_m365_trace::build),
     ("m365_csv", mailflow_collector_m365_csv::build),
