@@ -149,7 +149,8 @@ fn same_host(host: &str, logged: &[u8]) -> bool {
         return true;
     }
     // The trailing dot may be gone from both, so the suffix is 17 or 18 characters.
-    let Some((head, tail)) = logged.split_at_checked(18).and_then(|(head, rest)| Some((head, rest.strip_prefix(b"...")?)))
+    let Some((head, tail)) =
+        logged.split_at_checked(18).and_then(|(head, rest)| Some((head, rest.strip_prefix(b"...")?)))
     else {
         return false;
     };
