@@ -346,6 +346,41 @@ pub fn read_new_lines(
     read.map(drop)
 }
 
+/// Encodes a parser's in-flight state with the version of its layout, for
+/// [`crate::logs::LogParser::save`]: a later mailflow whose layout changed refuses it
+/// ([`load_versioned`]) rather than misread it. Named fields, so optional ones may be absent.
+pub fn save_versioned<T: Serialize>(version: u32, state: &T) -> Vec<u8> {
+    #[derive(Serialize)]
+    struct Versioned<'s, T> {
+        version: u32,
+        state: &'s T,
+    }
+    rmp_serde::to_vec_named(&Versioned { version, state }).expect("in-flight states serialize")
+}
+
+/// Decodes what [`save_versioned`] made if it has `version`; errors name the `collector`.
+pub fn load_versioned<T: DeserializeOwned>(saved: &[u8], version: u32, collector: &str) -> Result<T, String> {
+    // The version alone first: a state of another version may not decode.
+    #[derive(Deserialize)]
+    struct Version {
+        version: u32,
+    }
+    #[derive(Deserialize)]
+    struct Versioned<T> {
+        state: T,
+    }
+    let damaged = |e: rmp_serde::decode::Error| format!("the checkpoint of the {collector} collector is damaged: {e}");
+    let Version { version: found } = rmp_serde::from_slice(saved).map_err(damaged)?;
+    if found != version {
+        return Err(format!(
+            "the checkpoint was written by another version of the {collector} collector (format {found}, this one \
+             reads {version})"
+        ));
+    }
+    let Versioned { state } = rmp_serde::from_slice(saved).map_err(damaged)?;
+    Ok(state)
+}
+
 /// Encodes a collector's state for [`Emitter::checkpoint`].
 pub fn save<T: Serialize>(state: &T) -> Vec<u8> {
     rmp_serde::to_vec_named(state).expect("checkpoint states serialize")

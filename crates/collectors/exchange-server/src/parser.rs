@@ -253,22 +253,6 @@ impl State {
     }
 }
 
-#[derive(Serialize)]
-struct Saved<'s> {
-    version: u32,
-    state: &'s State,
-}
-
-#[derive(Deserialize)]
-struct SavedVersion {
-    version: u32,
-}
-
-#[derive(Deserialize)]
-struct Restored {
-    state: State,
-}
-
 /// Counts of one run, for its warnings and notes.
 #[derive(Debug, Default)]
 struct Tally {
@@ -1166,21 +1150,11 @@ impl LogParser for Parser {
     }
 
     fn save(&self) -> Vec<u8> {
-        // Named fields: events skip absent fields, which a positional encoding cannot follow.
-        rmp_serde::to_vec_named(&Saved { version: STATE_VERSION, state: &self.state })
-            .expect("the in-flight state has nothing MessagePack cannot encode")
+        mailflow_component::resume::save_versioned(STATE_VERSION, &self.state)
     }
 
     fn restore(&mut self, saved: &[u8]) -> Result<(), String> {
-        let damaged = |e: rmp_serde::decode::Error| format!("the checkpoint of the exchange collector is damaged: {e}");
-        let SavedVersion { version } = rmp_serde::from_slice(saved).map_err(damaged)?;
-        if version != STATE_VERSION {
-            return Err(format!(
-                "the checkpoint was written by another version of the exchange collector (format {version}, this one \
-                 reads {STATE_VERSION})"
-            ));
-        }
-        let Restored { state } = rmp_serde::from_slice(saved).map_err(damaged)?;
+        let state: State = mailflow_component::resume::load_versioned(saved, STATE_VERSION, "exchange")?;
         state.check()?;
         if state.inputs.is_empty() || state.files.is_empty() {
             return Err("the checkpoint of the exchange collector is damaged (no inputs)".into());
@@ -1430,7 +1404,7 @@ mod tests {
         let mut again = self::parser(100);
         again.restore(&saved).unwrap();
         assert_eq!(again.state.sessions.len(), 3);
-        let other = rmp_serde::to_vec_named(&Saved { version: 9, state: &parser.state }).unwrap();
+        let other = mailflow_component::resume::save_versioned(9, &parser.state);
         let why = self::parser(100).restore(&other).unwrap_err();
         assert!(why.contains("another version of the exchange collector (format 9, this one reads 1)"), "{why}");
         for bytes in [&b"junk"[..], &saved[..saved.len() / 2], &[0xff; 16]] {
@@ -1438,7 +1412,7 @@ mod tests {
             assert!(why.starts_with("the checkpoint of the exchange collector is damaged"), "{why}");
         }
         parser.state.sessions.values_mut().for_each(|s| s.line.file = 99);
-        let bad = rmp_serde::to_vec_named(&Saved { version: STATE_VERSION, state: &parser.state }).unwrap();
+        let bad = mailflow_component::resume::save_versioned(STATE_VERSION, &parser.state);
         assert!(self::parser(100).restore(&bad).unwrap_err().contains("index out of range"));
     }
 

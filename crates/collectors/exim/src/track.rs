@@ -75,22 +75,6 @@ struct State {
     file_names: Vec<Arc<str>>,
 }
 
-#[derive(Serialize)]
-struct Saved<'s> {
-    version: u32,
-    state: &'s State,
-}
-
-#[derive(Deserialize)]
-struct SavedVersion {
-    version: u32,
-}
-
-#[derive(Deserialize)]
-struct Restored {
-    state: State,
-}
-
 #[derive(Debug, Serialize, Deserialize)]
 struct Message {
     /// The first line seen: finished messages are emitted in log order.
@@ -333,21 +317,12 @@ impl<'a> Tracker<'a> {
     }
 
     pub fn save(&self) -> Vec<u8> {
-        rmp_serde::to_vec_named(&Saved { version: STATE_VERSION, state: &self.state })
-            .expect("the in-flight state has nothing MessagePack cannot encode")
+        mailflow_component::resume::save_versioned(STATE_VERSION, &self.state)
     }
 
     /// Continues from a saved state; `Err` says why it cannot (another format version, damage).
     pub fn restore(&mut self, saved: &[u8]) -> Result<(), String> {
-        let damaged = |e: rmp_serde::decode::Error| format!("the checkpoint of the exim collector is damaged: {e}");
-        let SavedVersion { version } = rmp_serde::from_slice(saved).map_err(damaged)?;
-        if version != STATE_VERSION {
-            return Err(format!(
-                "the checkpoint was written by another version of the exim collector (format {version}, this one \
-                 reads {STATE_VERSION})"
-            ));
-        }
-        let Restored { mut state } = rmp_serde::from_slice(saved).map_err(damaged)?;
+        let mut state: State = mailflow_component::resume::load_versioned(saved, STATE_VERSION, "exim")?;
         let files = state.files.len() as u64;
         let valid = state.messages.values().all(|m| {
             let relays = m.relays.len() as u32;
@@ -565,7 +540,7 @@ mod tests {
         let saved = tracker.save();
         assert!(Tracker::new(limits, &[]).restore(&saved).is_ok());
 
-        let other = rmp_serde::to_vec_named(&Saved { version: 7, state: &tracker.state }).unwrap();
+        let other = mailflow_component::resume::save_versioned(7, &tracker.state);
         let why = Tracker::new(limits, &[]).restore(&other).unwrap_err();
         assert!(why.contains("another version of the exim collector (format 7, this one reads 1)"), "{why}");
 

@@ -207,23 +207,6 @@ struct Done {
     relays: Vec<(IpAddr, Option<u16>)>,
 }
 
-/// The version alone, read first: a state of another version may not decode.
-#[derive(Deserialize, Default)]
-struct SavedVersion {
-    version: u32,
-}
-
-#[derive(Serialize)]
-struct Saved<'s> {
-    version: u32,
-    state: &'s State,
-}
-
-#[derive(Deserialize, Default)]
-struct Restored {
-    state: State,
-}
-
 pub struct Correlator {
     limits: Limits,
     internal: Vec<IpNet>,
@@ -267,20 +250,12 @@ impl Correlator {
     }
 
     pub fn save(&self) -> Vec<u8> {
-        mailflow_component::resume::save(&Saved { version: STATE_VERSION, state: &self.state })
+        mailflow_component::resume::save_versioned(STATE_VERSION, &self.state)
     }
 
     /// Continues from a saved state; `Err` says why it cannot (another format version, damage).
     pub fn restore(&mut self, saved: &[u8]) -> Result<(), String> {
-        let damaged = |e: String| format!("the checkpoint of the opensmtpd collector is damaged: {e}");
-        let SavedVersion { version } = mailflow_component::resume::load(saved).map_err(damaged)?;
-        if version != STATE_VERSION {
-            return Err(format!(
-                "the checkpoint was written by another version of the opensmtpd collector (format {version}, this \
-                 one reads {STATE_VERSION})"
-            ));
-        }
-        let Restored { state } = mailflow_component::resume::load(saved).map_err(damaged)?;
+        let state: State = mailflow_component::resume::load_versioned(saved, STATE_VERSION, "opensmtpd")?;
         self.files = state.files.iter().map(|f| Arc::from(f.as_str())).collect();
         self.state = state;
         Ok(())

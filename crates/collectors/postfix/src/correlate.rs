@@ -296,23 +296,6 @@ impl State {
 /// Version of the saved state's layout; a checkpoint of another version is refused.
 const STATE_VERSION: u32 = 1;
 
-#[derive(Serialize)]
-struct Saved<'s> {
-    version: u32,
-    state: &'s State,
-}
-
-/// The version alone, read first: a state of another version may not decode.
-#[derive(Deserialize)]
-struct SavedVersion {
-    version: u32,
-}
-
-#[derive(Deserialize)]
-struct Restored {
-    state: State,
-}
-
 pub struct Correlator<'c> {
     limits: Limits,
     internal: &'c [IpNet],
@@ -346,23 +329,13 @@ impl<'c> Correlator<'c> {
 
     /// The in-flight state, for a checkpoint.
     pub fn save(&self) -> Vec<u8> {
-        // Named fields: events skip absent fields, which a positional encoding cannot follow.
-        rmp_serde::to_vec_named(&Saved { version: STATE_VERSION, state: &self.state })
-            .expect("the in-flight state has nothing MessagePack cannot encode")
+        mailflow_component::resume::save_versioned(STATE_VERSION, &self.state)
     }
 
     /// Continues from a saved state; Err says why it cannot (another format version, corrupt).
     /// It replaces what this correlator holds, files included: call it before `add_file`.
     pub fn restore(&mut self, saved: &[u8]) -> Result<(), String> {
-        let damaged = |e: rmp_serde::decode::Error| format!("the checkpoint of the postfix collector is damaged: {e}");
-        let SavedVersion { version } = rmp_serde::from_slice(saved).map_err(damaged)?;
-        if version != STATE_VERSION {
-            return Err(format!(
-                "the checkpoint was written by another version of the postfix collector (format {version}, this \
-                 one reads {STATE_VERSION})"
-            ));
-        }
-        let Restored { state } = rmp_serde::from_slice(saved).map_err(damaged)?;
+        let state: State = mailflow_component::resume::load_versioned(saved, STATE_VERSION, "postfix")?;
         state.check()?;
         self.state = state;
         Ok(())
@@ -1210,13 +1183,13 @@ Dec  4 11:11:05 mx1 postfix/qmgr[1500]: 4A1B2C3D02: removed
             let why = refused(bytes);
             assert!(why.starts_with("the checkpoint of the postfix collector is damaged"), "{why}");
         }
-        let other = rmp_serde::to_vec_named(&Saved { version: 7, state: &correlator.state }).unwrap();
+        let other = mailflow_component::resume::save_versioned(7, &correlator.state);
         let why = refused(&other);
         assert!(why.contains("another version of the postfix collector (format 7, this one reads 1)"), "{why}");
 
         let mut state = State::default();
         state.sessions.insert((0, 1), Session { instance: 3, last: 0, tls: None, waiting: Vec::new() });
-        let bad_index = rmp_serde::to_vec_named(&Saved { version: STATE_VERSION, state: &state }).unwrap();
+        let bad_index = mailflow_component::resume::save_versioned(STATE_VERSION, &state);
         assert!(refused(&bad_index).contains("index out of range"));
 
         // A refused checkpoint leaves the correlator as it was.

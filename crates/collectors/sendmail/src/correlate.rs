@@ -283,23 +283,6 @@ struct State {
 /// Version of the saved state's layout; a checkpoint of another version is refused.
 const STATE_VERSION: u32 = 1;
 
-#[derive(Serialize)]
-struct Saved<'s> {
-    version: u32,
-    state: &'s State,
-}
-
-/// The version alone, read first: a state of another version may not decode.
-#[derive(Deserialize)]
-struct SavedVersion {
-    version: u32,
-}
-
-#[derive(Deserialize)]
-struct Restored {
-    state: State,
-}
-
 pub struct Correlator<'c> {
     limits: Limits,
     internal: &'c [IpNet],
@@ -335,23 +318,13 @@ impl<'c> Correlator<'c> {
 
     /// The in-flight state, for a checkpoint.
     pub fn save(&self) -> Vec<u8> {
-        // Named fields: optional fields may be absent, which a positional encoding cannot follow.
-        rmp_serde::to_vec_named(&Saved { version: STATE_VERSION, state: &self.state })
-            .expect("the in-flight state has nothing MessagePack cannot encode")
+        mailflow_component::resume::save_versioned(STATE_VERSION, &self.state)
     }
 
     /// Continues from a saved state; Err says why it cannot (another format version, damage).
     /// It replaces what this correlator holds, files included: call it before `add_file`.
     pub fn restore(&mut self, saved: &[u8]) -> Result<(), String> {
-        let damaged = |e: rmp_serde::decode::Error| format!("the checkpoint of the sendmail collector is damaged: {e}");
-        let SavedVersion { version } = rmp_serde::from_slice(saved).map_err(damaged)?;
-        if version != STATE_VERSION {
-            return Err(format!(
-                "the checkpoint was written by another version of the sendmail collector (format {version}, this \
-                 one reads {STATE_VERSION})"
-            ));
-        }
-        let Restored { state } = rmp_serde::from_slice(saved).map_err(damaged)?;
+        let state: State = mailflow_component::resume::load_versioned(saved, STATE_VERSION, "sendmail")?;
         self.state = state;
         self.last_host = None;
         Ok(())
