@@ -186,3 +186,29 @@ impl std::io::Write for LogCapture {
         Ok(())
     }
 }
+
+/// Runs a collector's `collect_text` over `text`: the events it emitted and the lines it skipped.
+pub fn run_text(collect_text: fn(&[u8], &mut mailflow_component::Emitter<'_>), text: &[u8]) -> (u64, u64) {
+    let mut events = 0u64;
+    let mut count = |_| events += 1;
+    let mut out = mailflow_component::Emitter::new(&mut count);
+    collect_text(text, &mut out);
+    let skipped = out.into_stats().skipped;
+    (events, skipped)
+}
+
+/// Real-looking lines damaged the way logs are: one line per pick `(line, cut, byte, at)` of
+/// `lines`, cut after `cut` bytes (at least one), the byte at `at` (if any) replaced by `byte`.
+pub fn damaged_lines(lines: &[&str], picks: &[(usize, usize, u8, usize)]) -> Vec<u8> {
+    let mut text = Vec::new();
+    for &(line, cut, byte, at) in picks {
+        let mut bytes = lines[line].as_bytes().to_vec();
+        bytes.truncate(cut.max(1));
+        if let Some(b) = bytes.get_mut(at) {
+            *b = byte;
+        }
+        text.extend_from_slice(&bytes);
+        text.push(b'\n');
+    }
+    text
+}

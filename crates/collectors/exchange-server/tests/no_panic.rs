@@ -2,7 +2,6 @@
 //! kinds of log, protocol and tracking rows) with random damage: cut short, bytes replaced,
 //! lines shuffled. Every line is either used or counted.
 
-use mailflow_component::Emitter;
 use proptest::prelude::*;
 
 const LINES: &[&str] = &[
@@ -30,12 +29,7 @@ const LINES: &[&str] = &[
 ];
 
 fn run(text: &[u8]) -> (u64, u64) {
-    let mut events = 0u64;
-    let mut count = |_| events += 1;
-    let mut out = Emitter::new(&mut count);
-    mailflow_collector_exchange_server::collect_text(text, &mut out);
-    let stats = out.into_stats();
-    (events, stats.skipped)
+    mailflow_testkit::run_text(mailflow_collector_exchange_server::collect_text, text)
 }
 
 proptest! {
@@ -48,17 +42,7 @@ proptest! {
     fn damaged_real_lines_never_panic(
         picks in proptest::collection::vec((0..LINES.len(), 0usize..400, any::<u8>(), 0usize..400), 1..80)
     ) {
-        let mut text = Vec::new();
-        for (line, cut, byte, at) in picks {
-            let mut bytes = LINES[line].as_bytes().to_vec();
-            bytes.truncate(cut.max(1));
-            if let Some(b) = bytes.get_mut(at) {
-                *b = byte;
-            }
-            text.extend_from_slice(&bytes);
-            text.push(b'\n');
-        }
-        run(&text);
+        run(&mailflow_testkit::damaged_lines(LINES, &picks));
     }
 
     #[test]

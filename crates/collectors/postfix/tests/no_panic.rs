@@ -1,7 +1,6 @@
 //! No input makes the collector panic: random bytes, and real-looking lines with random
 //! damage (cut short, bytes replaced, lines shuffled). Every line is either used or counted.
 
-use mailflow_component::Emitter;
 use proptest::prelude::*;
 
 const LINES: &[&str] = &[
@@ -21,12 +20,7 @@ const LINES: &[&str] = &[
 ];
 
 fn run(text: &[u8]) -> (u64, u64) {
-    let mut events = 0u64;
-    let mut count = |_| events += 1;
-    let mut out = Emitter::new(&mut count);
-    mailflow_collector_postfix::collect_text(text, &mut out);
-    let stats = out.into_stats();
-    (events, stats.skipped)
+    mailflow_testkit::run_text(mailflow_collector_postfix::collect_text, text)
 }
 
 proptest! {
@@ -39,17 +33,7 @@ proptest! {
     fn damaged_real_lines_never_panic(
         picks in proptest::collection::vec((0..LINES.len(), 0usize..300, any::<u8>(), 0usize..300), 1..60)
     ) {
-        let mut text = Vec::new();
-        for (line, cut, byte, at) in picks {
-            let mut bytes = LINES[line].as_bytes().to_vec();
-            bytes.truncate(cut.max(1));
-            if let Some(b) = bytes.get_mut(at) {
-                *b = byte;
-            }
-            text.extend_from_slice(&bytes);
-            text.push(b'\n');
-        }
-        run(&text);
+        run(&mailflow_testkit::damaged_lines(LINES, &picks));
     }
 }
 
