@@ -116,6 +116,17 @@ pub fn read_logs(
     Ok(())
 }
 
+/// The start of a line or field for a message: lossy UTF-8, control characters escaped, at most
+/// 80 characters, quoted.
+pub fn excerpt(bytes: &[u8]) -> String {
+    let text = String::from_utf8_lossy(&bytes[..bytes.len().min(200)]);
+    let mut short: String = text.chars().take(80).flat_map(char::escape_debug).collect();
+    if text.chars().count() > 80 {
+        short.push('…');
+    }
+    format!("\"{short}\"")
+}
+
 /// One input's lines on their way to the parser.
 struct Reader<'a> {
     parser: &'a mut dyn LogParser,

@@ -207,17 +207,6 @@ pub fn collect_text(text: &[u8], out: &mut Emitter<'_>) {
     parser.report(out);
 }
 
-/// The start of a line or field for a message: lossy UTF-8, control characters escaped, at most
-/// 80 characters.
-fn excerpt(bytes: &[u8]) -> String {
-    let text = String::from_utf8_lossy(&bytes[..bytes.len().min(200)]);
-    let mut short: String = text.chars().take(80).flat_map(char::escape_debug).collect();
-    if text.chars().count() > 80 {
-        short.push('…');
-    }
-    format!("\"{short}\"")
-}
-
 #[cfg(test)]
 mod tests {
     use mailflow_config::Config;

@@ -24,8 +24,8 @@ use mailflow_core::{Direction, Evidence, Location, MessageEvent, Peer, Status, T
 use mailflow_exchange::{domains, is_accepted, is_builtin_connector, is_internal_send_connector};
 use serde::{Deserialize, Serialize};
 
-use crate::excerpt;
 use crate::fields::{self, Layout, Protocol, Row, Tracking, starts_with};
+use mailflow_component::logs::excerpt;
 
 pub type Micros = i64;
 const MINUTE: Micros = 60_000_000;

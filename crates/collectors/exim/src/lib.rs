@@ -27,7 +27,7 @@ use chrono_tz::Tz;
 use ipnet::IpNet;
 use mailflow_component::clock::{self, Clock, Stamp, YearRule};
 use mailflow_component::input::PathSpec;
-use mailflow_component::logs::{self, LineAt, LogOptions, LogParser};
+use mailflow_component::logs::{self, LineAt, LogOptions, LogParser, excerpt};
 use mailflow_component::{CollectContext, CollectError, Collector, Emitter, syslog};
 use mailflow_config::{ComponentSection, ConfigError};
 use serde::Deserialize;
@@ -299,16 +299,6 @@ impl LogParser for EximParser<'_> {
             tracing::info!(programs = %names.join(", "), "lines of other programs ignored");
         }
     }
-}
-
-/// The start of a line for a message: lossy UTF-8, control characters escaped, at most 80 chars.
-fn excerpt(bytes: &[u8]) -> String {
-    let text = String::from_utf8_lossy(&bytes[..bytes.len().min(200)]);
-    let mut short: String = text.chars().take(80).flat_map(char::escape_debug).collect();
-    if text.chars().count() > 80 {
-        short.push('…');
-    }
-    format!("\"{short}\"")
 }
 
 #[cfg(test)]

@@ -27,7 +27,7 @@ use std::path::PathBuf;
 use chrono_tz::Tz;
 use mailflow_component::clock::{self, Clock};
 use mailflow_component::input::PathSpec;
-use mailflow_component::logs::{self, LineAt, LogOptions, LogParser};
+use mailflow_component::logs::{self, LineAt, LogOptions, LogParser, excerpt};
 use mailflow_component::{CollectContext, CollectError, Collector, Emitter, journal, syslog};
 use mailflow_config::{ComponentSection, ConfigError};
 use serde::Deserialize;
@@ -253,16 +253,6 @@ pub fn collect_text(text: &[u8], out: &mut Emitter<'_>) {
     }
     parser.finish(out);
     parser.report(out);
-}
-
-/// The start of a line for a message: lossy UTF-8, control characters escaped, at most 80 chars.
-fn excerpt(bytes: &[u8]) -> String {
-    let text = String::from_utf8_lossy(&bytes[..bytes.len().min(200)]);
-    let mut short: String = text.chars().take(80).flat_map(char::escape_debug).collect();
-    if text.chars().count() > 80 {
-        short.push('…');
-    }
-    format!("\"{short}\"")
 }
 
 #[cfg(test)]

@@ -17,6 +17,7 @@ mod correlate;
 pub mod parse;
 
 use mailflow_component::journal;
+use mailflow_component::logs::excerpt;
 pub use mailflow_component::syslog;
 
 use std::path::PathBuf;
@@ -483,16 +484,6 @@ impl FileReader<'_> {
             None => {}
         }
     }
-}
-
-/// The start of a line for a message: lossy UTF-8, control characters escaped, at most 80 chars.
-fn excerpt(bytes: &[u8]) -> String {
-    let text = String::from_utf8_lossy(&bytes[..bytes.len().min(200)]);
-    let mut short: String = text.chars().take(80).flat_map(char::escape_debug).collect();
-    if text.chars().count() > 80 {
-        short.push('…');
-    }
-    format!("\"{short}\"")
 }
 
 #[cfg(test)]
