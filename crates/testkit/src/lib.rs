@@ -7,8 +7,11 @@
 //! # Layout
 //! - [`check_cases`]: runs every case folder and compares with `expected.jsonl` / `expected.txt`.
 //! - [`fleet_report`]: a large report (many connectors, many days) for sink tests and benches.
+//! - [`lab`]: real MTA logs' ground truth and what events count, in the same terms.
+//! - [`run_text`], [`damaged_lines`]: property tests of the log collectors.
 
 mod fleet;
+pub mod lab;
 
 pub use fleet::fleet_report;
 

@@ -9,9 +9,7 @@ use std::path::{Path, PathBuf};
 use mailflow_component::{CollectContext, Collector, Emitter, Resume, SourceStats};
 use mailflow_config::Config;
 use mailflow_core::{Direction, MessageEvent, Status, TlsVersion};
-
-/// (direction, TLS version, status) → messages.
-type Counts = BTreeMap<(Direction, TlsVersion, Status), u64>;
+use mailflow_testkit::lab::{counted, status, tls, truth, truth_counts};
 
 fn runs() -> Vec<PathBuf> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/lab");
@@ -52,72 +50,13 @@ fn read(dir: &Path) -> (Vec<MessageEvent>, SourceStats, Config) {
     (events, stats, config)
 }
 
-/// What the events count, leaving out mail from the internal networks, as reports do.
-fn counted(events: &[MessageEvent], config: &Config) -> Counts {
-    let mut counts = Counts::new();
-    for e in events {
-        let internal = e.direction == Direction::Inbound
-            && e.peer.ip.is_some_and(|ip| config.site.internal_networks.iter().any(|n| n.contains(&ip)));
-        if !internal {
-            let key =
-                (e.direction, e.tls.version.unwrap_or(TlsVersion::Unknown), e.status.unwrap_or(Status::Delivered));
-            *counts.entry(key).or_default() += 1;
-        }
-    }
-    counts
-}
-
-fn tls(v: &serde_json::Value) -> TlsVersion {
-    match v.as_str() {
-        None => TlsVersion::None,
-        Some("TLSv1") => TlsVersion::Tls1_0,
-        Some("TLSv1.1") => TlsVersion::Tls1_1,
-        Some("TLSv1.2") => TlsVersion::Tls1_2,
-        Some("TLSv1.3") => TlsVersion::Tls1_3,
-        Some(other) => panic!("unknown TLS version in the truth: {other}"),
-    }
-}
-
-fn status(v: &serde_json::Value) -> Status {
-    match v.as_str().unwrap() {
-        "sent" => Status::Delivered,
-        "deferred" => Status::Deferred,
-        "bounced" => Status::Failed,
-        other => panic!("unknown status in the truth: {other}"),
-    }
-}
-
-fn truth(dir: &Path) -> Vec<serde_json::Value> {
-    let text = std::fs::read_to_string(dir.join("truth.jsonl")).unwrap();
-    text.lines().map(|l| serde_json::from_str(l).unwrap()).collect()
-}
-
-/// What the ground truth says: inbound, one per message queued from an outside client, with
-/// its session's TLS; outbound, one per message and relay, with the TLS version the relay
-/// offers and the final status.
-fn expected(truth: &[serde_json::Value]) -> Counts {
-    let mut counts = Counts::new();
-    for t in truth.iter().filter(|t| t["queued"] == true) {
-        match t["kind"].as_str().unwrap() {
-            "inbound" => *counts.entry((Direction::Inbound, tls(&t["tls_in"]), Status::Delivered)).or_default() += 1,
-            "outbound" => {
-                for d in t["deliveries"].as_array().unwrap() {
-                    *counts.entry((Direction::Outbound, tls(&d["tls"]), status(&d["status"]))).or_default() += 1;
-                }
-            }
-            _ => {}
-        }
-    }
-    counts
-}
-
 #[test]
 fn lab_logs_count_the_truth() {
     for dir in runs() {
         let (events, stats, config) = read(&dir);
         assert_eq!((stats.skipped, &stats.warnings, &stats.errors), (0, &vec![], &vec![]), "{}", dir.display());
-        let truth = truth(&dir);
-        assert_eq!(counted(&events, &config), expected(&truth), "{}", dir.display());
+        let truth = truth(&dir.join("truth.jsonl"));
+        assert_eq!(counted(&events, &config.site), truth_counts(&dir.join("truth.jsonl")), "{}", dir.display());
         assert!(truth.iter().any(|t| t["queued"] == false), "the run has refused relay attempts");
     }
 }
@@ -130,7 +69,7 @@ fn lab_logs_put_each_message_where_the_truth_does() {
         for e in &events {
             by_queue_id.entry(e.queue_id.as_deref().unwrap()).or_default().push(e);
         }
-        let truth = truth(&dir);
+        let truth = truth(&dir.join("truth.jsonl"));
         let mut checked = 0;
         for t in truth.iter().filter(|t| t["queued"] == true) {
             // Local submissions (sendmail) are not told their queue id: they count above.

@@ -3,15 +3,12 @@
 //! (`tests/lab/*/truth.jsonl`, see `tests/lab/README.md`): the counts per direction, TLS version
 //! and status must be the truth's.
 
-use std::collections::BTreeMap;
 use std::path::Path;
 
 use mailflow_component::{CollectContext, Emitter, SourceStats};
 use mailflow_config::Config;
 use mailflow_core::{Direction, MessageEvent, Status, TlsVersion};
-
-/// (direction, TLS version, status) → messages.
-type Counts = BTreeMap<(Direction, TlsVersion, Status), u64>;
+use mailflow_testkit::lab::{Counts, counted, truth_counts};
 
 /// Runs the collector of `config/<example>` on the log in `tests/lab/<example stem>/`.
 fn run(example: &str, shipped_paths: &str, log: &str) -> (Vec<MessageEvent>, SourceStats, Config) {
@@ -32,64 +29,17 @@ fn run(example: &str, shipped_paths: &str, log: &str) -> (Vec<MessageEvent>, Sou
     (events, stats, config)
 }
 
-/// What the events count, leaving out mail from the internal networks, as reports do.
-fn counted(events: &[MessageEvent], config: &Config) -> Counts {
-    let mut counts = Counts::new();
-    for e in events {
-        let internal = e.direction == Direction::Inbound
-            && e.peer.ip.is_some_and(|ip| config.site.internal_networks.iter().any(|n| n.contains(&ip)));
-        if !internal {
-            let key =
-                (e.direction, e.tls.version.unwrap_or(TlsVersion::Unknown), e.status.unwrap_or(Status::Delivered));
-            *counts.entry(key).or_default() += 1;
-        }
-    }
-    counts
-}
-
-/// What the ground truth says: inbound, one per message queued from an outside client, with
-/// its session's TLS; outbound, one per message and relay, with the TLS the relay offers and
-/// the final status.
+/// The truth of the lab run beside `config/<example>`.
 fn truth(example: &str) -> Counts {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/lab").join(example.trim_end_matches(".toml"));
-    let tls = |v: &serde_json::Value| match v.as_str() {
-        None => TlsVersion::None,
-        Some("TLSv1") => TlsVersion::Tls1_0,
-        Some("TLSv1.1") => TlsVersion::Tls1_1,
-        Some("TLSv1.2") => TlsVersion::Tls1_2,
-        Some("TLSv1.3") => TlsVersion::Tls1_3,
-        Some(other) => panic!("unknown TLS version in the truth: {other}"),
-    };
-    let mut counts = Counts::new();
-    for line in std::fs::read_to_string(root.join("truth.jsonl")).unwrap().lines() {
-        let t: serde_json::Value = serde_json::from_str(line).unwrap();
-        if t["queued"] != true {
-            continue;
-        }
-        match t["kind"].as_str().unwrap() {
-            "inbound" => *counts.entry((Direction::Inbound, tls(&t["tls_in"]), Status::Delivered)).or_default() += 1,
-            "outbound" => {
-                for d in t["deliveries"].as_array().unwrap() {
-                    let status = match d["status"].as_str().unwrap() {
-                        "sent" => Status::Delivered,
-                        "deferred" => Status::Deferred,
-                        "bounced" => Status::Failed,
-                        other => panic!("unknown status in the truth: {other}"),
-                    };
-                    *counts.entry((Direction::Outbound, tls(&d["tls"]), status)).or_default() += 1;
-                }
-            }
-            _ => {}
-        }
-    }
-    counts
+    truth_counts(&root.join("truth.jsonl"))
 }
 
 #[test]
 fn haraka_example_counts_the_truth() {
     let (events, stats, config) = run("haraka.toml", r#"paths = ["/var/log/haraka.log*"]"#, "haraka.log");
     assert_eq!((stats.skipped, &stats.warnings, &stats.errors), (0, &vec![], &vec![]));
-    assert_eq!(counted(&events, &config), truth("haraka.toml"));
+    assert_eq!(counted(&events, &config.site), truth("haraka.toml"));
     // Every inbound event has its peer and envelope; relayed mail is there too, as internal.
     let inbound: Vec<_> = events.iter().filter(|e| e.direction == Direction::Inbound).collect();
     assert_eq!(inbound.len(), 145, "every queued message");
@@ -103,7 +53,7 @@ fn haraka_example_counts_the_truth() {
 fn sendmail_example_counts_the_truth() {
     let (events, stats, config) = run("sendmail.toml", r#"paths = ["/var/log/mail.log*"]"#, "mail.log");
     assert_eq!((stats.skipped, &stats.warnings, &stats.errors), (0, &vec![], &vec![]));
-    assert_eq!(counted(&events, &config), truth("sendmail.toml"));
+    assert_eq!(counted(&events, &config.site), truth("sendmail.toml"));
     let inbound: Vec<_> = events.iter().filter(|e| e.direction == Direction::Inbound).collect();
     assert_eq!(inbound.len(), 150, "every queued message");
     assert!(inbound.iter().all(|e| e.peer.ip.is_some() && e.sender.is_some() && e.queue_id.is_some()));

@@ -5,15 +5,12 @@
 //! TLS version and status, leaving out mail from the internal clients (127.0.0.0/24) as
 //! reports do. A resumed read of each log cut in three gives the events of one read.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use mailflow_component::{CollectContext, Emitter, Resume, SourceStats};
 use mailflow_config::Config;
-use mailflow_core::{Direction, MessageEvent, Status, TlsVersion, Trust};
-
-/// (direction, TLS version, status) → messages.
-type Counts = BTreeMap<(Direction, TlsVersion, Status), u64>;
+use mailflow_core::{Direction, MessageEvent, TlsVersion, Trust};
+use mailflow_testkit::lab::{counted, truth_counts};
 
 fn labs() -> [PathBuf; 2] {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
@@ -50,57 +47,6 @@ fn read(dir: &Path, log: &Path, state: Option<&[u8]>) -> (Vec<MessageEvent>, Sou
     (events, stats, saved)
 }
 
-/// What the events count, leaving out mail from the internal networks, as reports do.
-fn counted(events: &[MessageEvent]) -> Counts {
-    let internal: ipnet::IpNet = "127.0.0.0/24".parse().unwrap();
-    let mut counts = Counts::new();
-    for e in events {
-        if e.direction == Direction::Inbound && e.peer.ip.is_some_and(|ip| internal.contains(&ip)) {
-            continue;
-        }
-        let key = (e.direction, e.tls.version.unwrap_or(TlsVersion::Unknown), e.status.unwrap_or(Status::Delivered));
-        *counts.entry(key).or_default() += 1;
-    }
-    counts
-}
-
-/// What the ground truth says: inbound, one per message queued from an outside client, with
-/// its session's TLS; outbound, one per message and relay, with the TLS the relay offers and
-/// the final status.
-fn truth(dir: &Path) -> Counts {
-    let tls = |v: &serde_json::Value| match v.as_str() {
-        None => TlsVersion::None,
-        Some("TLSv1") => TlsVersion::Tls1_0,
-        Some("TLSv1.1") => TlsVersion::Tls1_1,
-        Some("TLSv1.2") => TlsVersion::Tls1_2,
-        Some("TLSv1.3") => TlsVersion::Tls1_3,
-        Some(other) => panic!("unknown TLS version in the truth: {other}"),
-    };
-    let mut counts = Counts::new();
-    for line in std::fs::read_to_string(dir.join("truth.jsonl")).unwrap().lines() {
-        let t: serde_json::Value = serde_json::from_str(line).unwrap();
-        if t["queued"] != true {
-            continue;
-        }
-        match t["kind"].as_str().unwrap() {
-            "inbound" => *counts.entry((Direction::Inbound, tls(&t["tls_in"]), Status::Delivered)).or_default() += 1,
-            "outbound" => {
-                for d in t["deliveries"].as_array().unwrap() {
-                    let status = match d["status"].as_str().unwrap() {
-                        "sent" => Status::Delivered,
-                        "deferred" => Status::Deferred,
-                        "bounced" => Status::Failed,
-                        other => panic!("unknown status in the truth: {other}"),
-                    };
-                    *counts.entry((Direction::Outbound, tls(&d["tls"]), status)).or_default() += 1;
-                }
-            }
-            _ => {}
-        }
-    }
-    counts
-}
-
 /// Messages the truth says were queued, inbound and relayed (from the internal clients).
 fn queued(dir: &Path) -> usize {
     let text = std::fs::read_to_string(dir.join("truth.jsonl")).unwrap();
@@ -112,7 +58,8 @@ fn each_lab_log_counts_its_truth() {
     for dir in labs() {
         let (events, stats, _) = read(&dir, &dir.join("mail.log"), None);
         assert_eq!((stats.skipped, &stats.warnings, &stats.errors), (0, &vec![], &vec![]), "{}", dir.display());
-        assert_eq!(counted(&events), truth(&dir), "{}", dir.display());
+        let site = config(&dir, &dir.join("mail.log")).site;
+        assert_eq!(counted(&events, &site), truth_counts(&dir.join("truth.jsonl")), "{}", dir.display());
         // Mail of the internal clients is inbound too, from an internal address: every queued
         // message is an inbound event, with its peer and envelope.
         let inbound: Vec<_> = events.iter().filter(|e| e.direction == Direction::Inbound).collect();
