@@ -7,8 +7,11 @@
 //! way for all of them, so rotation, compression, truncation and resumption behave alike.
 
 use std::fmt;
+use std::sync::Arc;
 
 use chrono_tz::Tz;
+use mailflow_core::{Evidence, Location};
+use serde::{Deserialize, Serialize};
 
 use crate::clock::{Clock, InputClocks, YearRule};
 use crate::input::{self, LineRef, PathSpec};
@@ -43,6 +46,39 @@ impl fmt::Display for LineAt<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}:{}", self.file, self.line)
     }
+}
+
+/// A line's place, small enough to keep for every event's evidence: an index into the names of
+/// the inputs read, and the line's number there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Loc {
+    pub file: u32,
+    pub line: u64,
+}
+
+/// The lines an event was built from, in log order and without repeats; `files` names the
+/// inputs `Loc::file` indexes.
+pub fn evidence(files: &[Arc<str>], lines: impl IntoIterator<Item = Loc>) -> Evidence {
+    let mut lines: Vec<Loc> = lines.into_iter().collect();
+    lines.sort();
+    lines.dedup();
+    Evidence(
+        lines
+            .into_iter()
+            .map(|l| Location { file: files.get(l.file as usize).cloned(), line: Some(l.line), page: None })
+            .collect(),
+    )
+}
+
+/// The time below which the oldest tenth of `times` lie (microseconds), for finishing the
+/// oldest tenth of what is held when a limit is reached; `i64::MIN` for none.
+pub fn tenth_oldest(times: impl Iterator<Item = i64>) -> i64 {
+    let mut times: Vec<i64> = times.collect();
+    if times.is_empty() {
+        return i64::MIN;
+    }
+    let k = times.len() / 10;
+    *times.select_nth_unstable(k).1
 }
 
 /// Options every log collector has.

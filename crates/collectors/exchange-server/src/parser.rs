@@ -19,13 +19,12 @@ use foldhash::HashMap;
 use ipnet::IpNet;
 use mailflow_component::Emitter;
 use mailflow_component::clock::Clock;
-use mailflow_component::logs::{LineAt, LogParser};
+use mailflow_component::logs::{LineAt, Loc, LogParser, excerpt, tenth_oldest};
 use mailflow_core::{Direction, Evidence, Location, MessageEvent, Peer, Status, Tls, TlsVersion};
 use mailflow_exchange::{domains, is_accepted, is_builtin_connector, is_internal_send_connector};
 use serde::{Deserialize, Serialize};
 
 use crate::fields::{self, Layout, Protocol, Row, Tracking, starts_with};
-use mailflow_component::logs::excerpt;
 
 pub type Micros = i64;
 const MINUTE: Micros = 60_000_000;
@@ -70,13 +69,6 @@ pub struct Settings {
 
 /// Tells whether an input, by its name, was listed in `protocol_paths`.
 pub type Listed = Box<dyn Fn(&str) -> bool + Send + Sync>;
-
-/// A log line's place, for evidence: index into the file names, line number.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-struct Loc {
-    file: u32,
-    line: u64,
-}
 
 /// Which side of SMTP a protocol log records.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -1279,16 +1271,6 @@ fn push_domain(domains: &mut Vec<String>, domain: &str) {
     if !domains.iter().any(|d| d == domain) {
         domains.push(domain.to_string());
     }
-}
-
-/// The time below which a tenth of `times` lie.
-fn tenth_oldest(times: impl Iterator<Item = Micros>) -> Micros {
-    let mut times: Vec<Micros> = times.collect();
-    if times.is_empty() {
-        return Micros::MIN;
-    }
-    let k = times.len() / 10;
-    *times.select_nth_unstable(k).1
 }
 
 fn to_time(micros: Micros) -> chrono::DateTime<chrono::Utc> {

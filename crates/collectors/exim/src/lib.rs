@@ -32,8 +32,9 @@ use mailflow_component::{CollectContext, CollectError, Collector, Emitter, syslo
 use mailflow_config::{ComponentSection, ConfigError};
 use serde::Deserialize;
 
+use mailflow_component::logs::Loc;
 use parse::Record;
-use track::{Limits, Loc, Tracker};
+use track::{Limits, Tracker};
 
 /// Options of an `exim` collector.
 #[derive(Debug, Clone, Deserialize)]

@@ -14,6 +14,7 @@
 //! - `Completed` emits the message's relays. The end of a one-shot run, `message_ttl_hours`
 //!   without a line, and the `max_messages` limit emit them too, with what is known.
 
+use mailflow_component::logs::Loc;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
 
@@ -39,13 +40,6 @@ const MAX_FILES: usize = 64;
 
 /// Version of the saved state's layout; a checkpoint of another version is refused.
 const STATE_VERSION: u32 = 1;
-
-/// A line: its input (an index into the names of the inputs read) and its number there.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-pub struct Loc {
-    pub file: u32,
-    pub line: u64,
-}
 
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {

@@ -16,6 +16,7 @@
 //!
 //! Everything in flight is in [`State`], which is what a checkpoint saves.
 
+use mailflow_component::logs::{Loc, evidence};
 use std::net::IpAddr;
 use std::sync::Arc;
 
@@ -23,7 +24,7 @@ use chrono::DateTime;
 use foldhash::HashMap;
 use ipnet::IpNet;
 use mailflow_component::Emitter;
-use mailflow_core::{Direction, Evidence, Location, MessageEvent, Peer, Status, Tls, TlsVersion, Trust};
+use mailflow_core::{Direction, MessageEvent, Peer, Status, Tls, TlsVersion, Trust};
 use serde::{Deserialize, Serialize};
 
 use crate::parse::{Address, Outcome, Record, Side};
@@ -42,13 +43,6 @@ const DONE_TTL: Micros = HOUR;
 const MAX_LINES: usize = 256;
 /// Version of the saved state; another version is refused instead of misread.
 const STATE_VERSION: u32 = 1;
-
-/// Where a line is: an index into the file names, and its number there.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-pub struct Loc {
-    pub file: u32,
-    pub line: u64,
-}
 
 /// Bounds on what is held in memory.
 #[derive(Debug, Clone, Copy)]
@@ -797,18 +791,6 @@ fn push_line(lines: &mut Vec<Loc>, loc: Loc) {
     if lines.len() < MAX_LINES {
         lines.push(loc);
     }
-}
-
-fn evidence(files: &[Arc<str>], lines: impl Iterator<Item = Loc>) -> Evidence {
-    let mut lines: Vec<Loc> = lines.collect();
-    lines.sort_unstable();
-    lines.dedup();
-    Evidence(
-        lines
-            .into_iter()
-            .map(|l| Location { file: files.get(l.file as usize).cloned(), line: Some(l.line), page: None })
-            .collect(),
-    )
 }
 
 /// A msgid as OpenSMTPD writes it: eight lowercase hex digits.

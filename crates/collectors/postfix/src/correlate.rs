@@ -20,6 +20,7 @@
 //! a line, messages after `message_ttl_hours` (Postfix keeps mail at most 5 days by default),
 //! and hard caps evict the oldest entries; each eviction is counted.
 
+use mailflow_component::logs::{Loc, evidence, tenth_oldest};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
 
@@ -27,7 +28,7 @@ use chrono::DateTime;
 use foldhash::HashMap;
 use ipnet::IpNet;
 use mailflow_component::Emitter;
-use mailflow_core::{Direction, Evidence, Location, MessageEvent, Peer, Status, Tls, TlsVersion};
+use mailflow_core::{Direction, MessageEvent, Peer, Status, Tls, TlsVersion};
 use serde::{Deserialize, Serialize};
 
 use crate::parse::{self, DeliveryStatus, Endpoint, Program, Record, Relay, TlsLine};
@@ -45,13 +46,6 @@ pub struct Limits {
     /// logging TLS (`smtp_tls_loglevel = 0`). Until then they wait, to be counted as plaintext
     /// should a TLS line of that instance appear.
     pub max_undecided: usize,
-}
-
-/// A log line's place, for evidence: index into the file names, line number.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Loc {
-    pub file: u32,
-    pub line: u64,
 }
 
 /// What was dropped to keep memory bounded; reported as warnings.
@@ -882,25 +876,6 @@ fn release(instance: &mut Instance, version: TlsVersion, out: &mut Emitter<'_>) 
         event.tls.version = Some(version);
         out.event(event);
     }
-}
-
-fn tenth_oldest(lasts: impl Iterator<Item = Micros>) -> Micros {
-    let mut lasts: Vec<Micros> = lasts.collect();
-    let nth = lasts.len() / 10;
-    *lasts.select_nth_unstable(nth).1
-}
-
-/// The lines an event was built from, in log order.
-fn evidence(files: &[Arc<str>], lines: impl Iterator<Item = Loc>) -> Evidence {
-    let mut lines: Vec<Loc> = lines.collect();
-    lines.sort_by_key(|l| (l.file, l.line));
-    lines.dedup();
-    Evidence(
-        lines
-            .into_iter()
-            .map(|l| Location { file: files.get(l.file as usize).cloned(), line: Some(l.line), page: None })
-            .collect(),
-    )
 }
 
 fn to_time(micros: Micros) -> chrono::DateTime<chrono::Utc> {

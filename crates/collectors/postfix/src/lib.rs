@@ -30,7 +30,8 @@ use mailflow_component::{CollectContext, CollectError, Collector, Emitter, Resum
 use mailflow_config::{ComponentSection, ConfigError};
 use serde::Deserialize;
 
-use correlate::{Correlator, Limits, Line, Loc};
+use correlate::{Correlator, Limits, Line};
+use mailflow_component::logs::Loc;
 use parse::Span;
 use syslog::{Clock, YearRule};
 

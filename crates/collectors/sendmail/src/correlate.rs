@@ -22,6 +22,7 @@
 //! kept up to `message_ttl` (then counted as deferred). Processes are forgotten after an hour
 //! without a line, and hard caps finish the oldest entries early; each is counted.
 
+use mailflow_component::logs::{Loc, evidence, tenth_oldest};
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -31,7 +32,7 @@ use chrono::DateTime;
 use foldhash::HashMap;
 use ipnet::IpNet;
 use mailflow_component::Emitter;
-use mailflow_core::{Direction, Evidence, Location, MessageEvent, Peer, Status as EventStatus, Tls, TlsVersion, Trust};
+use mailflow_core::{Direction, MessageEvent, Peer, Status as EventStatus, Tls, TlsVersion, Trust};
 use serde::{Deserialize, Serialize};
 
 use crate::parse::{self, Derived, Record, Relay, Side, Status};
@@ -52,13 +53,6 @@ pub struct Limits {
     pub max_sessions: usize,
     pub max_messages: usize,
     pub message_ttl: Micros,
-}
-
-/// A log line's place, for evidence: index into the file names, line number.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-pub struct Loc {
-    pub file: u32,
-    pub line: u64,
 }
 
 /// What was dropped or guessed, reported as warnings.
@@ -825,28 +819,6 @@ fn is_this_host(ip: IpAddr) -> bool {
 /// TLS of which only the version is known (or that it was none or unknown).
 fn version_only(version: TlsVersion) -> Tls {
     Tls { version: Some(version), ..Tls::default() }
-}
-
-fn tenth_oldest(lasts: impl Iterator<Item = Micros>) -> Micros {
-    let mut lasts: Vec<Micros> = lasts.collect();
-    if lasts.is_empty() {
-        return Micros::MIN;
-    }
-    let nth = lasts.len() / 10;
-    *lasts.select_nth_unstable(nth).1
-}
-
-/// The lines an event was built from, in log order.
-fn evidence(files: &[Arc<str>], lines: impl Iterator<Item = Loc>) -> Evidence {
-    let mut lines: Vec<Loc> = lines.collect();
-    lines.sort();
-    lines.dedup();
-    Evidence(
-        lines
-            .into_iter()
-            .map(|l| Location { file: files.get(l.file as usize).cloned(), line: Some(l.line), page: None })
-            .collect(),
-    )
 }
 
 fn to_time(micros: Micros) -> chrono::DateTime<chrono::Utc> {

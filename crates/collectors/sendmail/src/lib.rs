@@ -31,7 +31,8 @@ use mailflow_component::{CollectContext, CollectError, Collector, Emitter, journ
 use mailflow_config::{ComponentSection, ConfigError};
 use serde::Deserialize;
 
-use correlate::{Correlator, Limits, Line, Loc};
+use correlate::{Correlator, Limits, Line};
+use mailflow_component::logs::Loc;
 
 /// Options of a `sendmail` collector.
 #[derive(Debug, Clone, Deserialize)]
