@@ -17,12 +17,16 @@
 
 use mailflow_core::{Direction, Status, TlsVersion};
 
-/// The TLS version a trace event's description names, as in "… using TLS1.2 with AES256".
+/// The TLS version a trace event's description names, as in "… using TLS1.2 with AES256",
+/// "… using **TLS1.2** with **AES256**" or "(TLS1.2)".
 pub fn tls_in_description(description: &str) -> Option<TlsVersion> {
     description
-        .split(|c: char| c.is_whitespace() || matches!(c, ',' | ';' | '(' | ')'))
+        .split(|c: char| c.is_whitespace() || matches!(c, ',' | ';'))
+        // Markup and punctuation around a word are not part of it; `.` and `_` may be (`TLS1.2`, `TLS1_2`).
+        .map(|word| word.trim_matches(|c: char| !(c.is_alphanumeric() || matches!(c, '.' | '_'))))
         .filter(|word| {
-            word.len() >= 4 && word.get(..3).is_some_and(|p| p.eq_ignore_ascii_case("tls")) || word.starts_with("SSL")
+            let prefix = |p: &str| word.get(..p.len()).is_some_and(|w| w.eq_ignore_ascii_case(p));
+            word.len() >= 4 && (prefix("tls") || prefix("ssl") || prefix("SP_PROT_"))
         })
         .find_map(TlsVersion::from_protocol)
 }
@@ -277,11 +281,12 @@ pub fn domains<'a>(addresses: impl IntoIterator<Item = &'a str>) -> Vec<String> 
 /// A status from a message trace event (`Deliver`, `Send`, `Fail`, `Defer`, …) or a status word
 /// of the API and exports (`Delivered`, `Pending`, `Quarantined`, `FilteredAsSpam`, …), in any
 /// case and spacing. Quarantined and spam-filtered mail was refused by the filters: rejected.
+/// Recalled mail was delivered before its sender recalled it: delivered.
 pub fn status(word: &str) -> Option<Status> {
     let word: String = word.chars().filter(char::is_ascii_alphanumeric).map(|c| c.to_ascii_lowercase()).collect();
     match word.as_str() {
         "deliver" | "delivered" | "send" | "sent" | "expand" | "expanded" | "transfer" | "redirect" | "resolve"
-        | "resolved" | "relayed" => Some(Status::Delivered),
+        | "resolved" | "relayed" | "recalled" => Some(Status::Delivered),
         "defer" | "deferred" | "pending" | "gettingstatus" | "receive" | "received" | "submit" => {
             Some(Status::Deferred)
         }
@@ -321,6 +326,20 @@ mod tests {
             "a lone `TLS` and `1.3` are two words"
         );
         assert_eq!(tls_in_description("Message received by: EXCH01.contoso.com"), None);
+        // Markup and punctuation around the version, as descriptions write it.
+        for description in [
+            "Message sent to mx.example.net at 192.0.2.1 using **TLS1.2** with **AES256**",
+            "The message was delivered (TLS1.2)",
+            "Sent using TLS1.2, AES256",
+            "Sent using TLS1.2.",
+            "Sent using \"TLS1_2\"; cipher AES256",
+            "Sent using [SP_PROT_TLS1_2_CLIENT]",
+        ] {
+            assert_eq!(tls_in_description(description), Some(TlsVersion::Tls1_2), "{description}");
+        }
+        assert_eq!(tls_in_description("negotiated (**SSLv3**)"), Some(TlsVersion::Ssl3));
+        assert_eq!(tls_in_description("**TLS** 1.2, (TLS), TLS:"), None, "no version after the name");
+        assert_eq!(tls_in_description("**TLSRPT** report (tls-ok)"), None);
     }
 
     #[test]
@@ -423,6 +442,8 @@ mod tests {
         assert_eq!(status("filteredAsSpam"), Some(Rejected));
         assert_eq!(status("Send external"), None, "an event name, not a status");
         assert_eq!(status("SpamDiagnostic"), None);
+        assert_eq!(status("recalled"), Some(Delivered), "delivered, then recalled by its sender");
+        assert_eq!(status("unknownFutureValue"), None);
     }
 
     #[test]

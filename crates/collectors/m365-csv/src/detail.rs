@@ -110,12 +110,12 @@ impl Detail {
         let time = row.time(self.time, "date_time_utc")?;
         let size = row.number(self.size, "total_bytes")?;
         let seq = messages.0.len();
-        // Network message ids are GUIDs, whose case varies between exports.
+        // Network message ids are GUIDs, written with or without dashes, in either case.
         let m = messages.0.entry(crate::network_key(id)).or_insert_with(|| Message { seq, ..Default::default() });
         m.sender = m.sender.take().or_else(|| row.text(self.sender));
         m.message_id = m.message_id.take().or_else(|| row.text(self.message_id));
         m.size = m.size.or(size);
-        m.direction = m.direction.or_else(|| fields::direction(row.get(self.directionality)));
+        m.direction = m.direction.or_else(|| fields::directionality(row.get(self.directionality)));
         let recipients: Vec<String> = fields::addresses(row.get(self.recipient)).collect();
         for r in &recipients {
             if !m.recipients.contains(r) {

@@ -172,13 +172,22 @@ pub fn number(text: &str) -> Option<Option<u64>> {
 
 pub use mailflow_exchange::{overall_status as overall, status};
 
-/// `Inbound`, `Incoming`, `Outbound`, `Outgoing`, `Originating` (any case); `None` otherwise,
-/// numbers included (the numeric `directionality` codes are undocumented).
+/// `Inbound`, `Incoming`, `Outbound`, `Outgoing`, `Originating` (any case); `None` otherwise.
 pub fn direction(word: &str) -> Option<Direction> {
     match normalize(word).as_str() {
         "inbound" | "incoming" | "receive" | "received" => Some(Direction::Inbound),
         "outbound" | "outgoing" | "originating" | "send" | "sent" => Some(Direction::Outbound),
         _ => None,
+    }
+}
+
+/// A message trace's `directionality`: a [`direction`] word, or the enhanced summary report's
+/// documented codes, 1 for inbound and 2 for outbound.
+pub fn directionality(cell: &str) -> Option<Direction> {
+    match cell.trim() {
+        "1" => Some(Direction::Inbound),
+        "2" => Some(Direction::Outbound),
+        word => direction(word),
     }
 }
 

@@ -222,9 +222,11 @@ impl Run {
     }
 }
 
-/// A message's key by its `network_message_id`, the same in every export of Exchange Online.
+/// A message's key by its `network_message_id`, the same GUID in every export of Exchange Online
+/// but not always written alike: with or without dashes and braces, in either case.
 pub(crate) fn network_key(id: &str) -> String {
-    format!("n:{}", id.to_ascii_lowercase())
+    let id: String = id.chars().filter(|c| !matches!(c, '-' | '{' | '}')).map(|c| c.to_ascii_lowercase()).collect();
+    format!("n:{id}")
 }
 
 /// A message's key by its Message-ID, for files without a network message id.
@@ -235,6 +237,15 @@ pub(crate) fn message_key(id: &str) -> String {
 /// Rows held while a file's date order is not known yet: beyond this many bytes of cells,
 /// dates are read month first.
 const UNDECIDED_BYTES: usize = 64 << 20;
+
+/// The most rows a historical search report holds (Start-HistoricalSearch): a file of exactly
+/// this many was most likely cut there.
+const HISTORICAL_SEARCH_ROWS: u64 = 100_000;
+
+/// A record whose every cell is empty or spaces: a blank line, or only separators.
+fn blank(record: &csv::ByteRecord) -> bool {
+    record.iter().all(|cell| cell.iter().all(u8::is_ascii_whitespace))
+}
 
 /// The reader of one file's format.
 enum Rows {
@@ -280,7 +291,7 @@ impl M365CsvCollector {
             if !csv.read_byte_record(&mut record).map_err(|e| failed(csv.position().line(), &e))? {
                 return Ok(()); // An empty file: no header, no messages.
             }
-            if !record.get(0).is_some_and(|first| first.starts_with(b"#TYPE")) {
+            if !blank(&record) && !record.get(0).is_some_and(|first| first.starts_with(b"#TYPE")) {
                 break record.iter().map(|cell| String::from_utf8_lossy(cell).trim().to_string()).collect::<Vec<_>>();
             }
         };
@@ -322,16 +333,23 @@ impl M365CsvCollector {
                 waiting.len(),
             ));
         };
+        let mut data_rows = 0u64;
         let result = loop {
             let result = csv.read_byte_record(&mut record);
             let line = record.position().map_or_else(|| csv.position().line(), |p| p.line());
             match result {
                 Ok(false) => break Ok(()),
-                Ok(true) if record.len() != header.len() => out.skip(
-                    format!("{name}:{line}"),
-                    format!("expected {} columns as in the header, found {}", header.len(), record.len()),
-                ),
+                // A blank line (a CRLF file's trailing `\r\n\r\n`, say) holds no row.
+                Ok(true) if blank(&record) => continue,
+                Ok(true) if record.len() != header.len() => {
+                    data_rows += 1;
+                    out.skip(
+                        format!("{name}:{line}"),
+                        format!("expected {} columns as in the header, found {}", header.len(), record.len()),
+                    );
+                }
                 Ok(true) => {
+                    data_rows += 1;
                     // The decoder wrote UTF-8 and CSV splits only at ASCII, so every cell is UTF-8.
                     let cells: Vec<&str> =
                         record.iter().map(|cell| std::str::from_utf8(cell).unwrap_or("\u{FFFD}").trim()).collect();
@@ -363,6 +381,13 @@ impl M365CsvCollector {
         if let Rows::Summary(r) = rows {
             r.finish(name, accepted_domains, out);
         }
+        if result.is_ok() && data_rows == HISTORICAL_SEARCH_ROWS {
+            out.warn(format!(
+                "{name}: holds {data_rows} rows, the most a historical search report holds, so the export is \
+                 probably cut short at Microsoft's limit; split the report's period into smaller searches and read \
+                 them all"
+            ));
+        }
         let decoder = csv.get_ref();
         if decoder.invalid > 0 {
             out.warn(format!(
@@ -383,8 +408,8 @@ impl M365CsvCollector {
             Format::Auto => {
                 return Err("expected the header of a message trace summary (origin_timestamp_utc,sender_address,\
                             recipient_status,…), a message trace detail (date_time_utc,…,event_id,…,\
-                            network_message_id,…) or a connector report (Date, Direction, Connector, TLS 1.2, …, \
-                            Volume); set `columns` to read other files"
+                            network_message_id,…) or a connector report (Date, Connector direction and name, …, \
+                            TLS 1.2, …, Volume); set `columns` to read other files"
                     .into());
             }
             format => format,

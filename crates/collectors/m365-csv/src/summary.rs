@@ -9,12 +9,17 @@ use mailflow_exchange::is_accepted;
 use crate::Run;
 use crate::fields::{self, Header, Row};
 
+/// The time column's names: older exports write it without `_utc`.
+const TIME: &[&str] = &["origin_timestamp_utc", "origin_timestamp"];
+
 pub fn looks_like(header: &Header) -> bool {
-    header.find(&["origin_timestamp_utc"]).is_some() && header.find(&["recipient_status"]).is_some()
+    header.find(TIME).is_some() && header.find(&["recipient_status"]).is_some()
 }
 
 pub struct Summary {
     pub time: usize,
+    /// The time column's name as the file writes it, for messages.
+    time_name: String,
     recipient_status: usize,
     sender: Option<usize>,
     size: Option<usize>,
@@ -24,15 +29,18 @@ pub struct Summary {
     directionality: Option<usize>,
     connector: Option<usize>,
     /// Without accepted domains: messages whose direction is not written (counted inbound), and
-    /// `Originating` messages (counted outbound, though internal mail is `Originating` too).
+    /// `Originating` (2) messages (counted outbound, though internal mail is `Originating` too).
     guessed: u64,
     unchecked: u64,
 }
 
 impl Summary {
     pub fn new(header: &Header) -> Result<Self, String> {
+        let time =
+            header.find(TIME).ok_or("the header has no `origin_timestamp_utc` (or `origin_timestamp`) column")?;
         Ok(Summary {
-            time: header.require("origin_timestamp_utc")?,
+            time,
+            time_name: header.names()[time].clone(),
             recipient_status: header.require("recipient_status")?,
             sender: header.find(&["sender_address"]),
             size: header.find(&["total_bytes"]),
@@ -47,7 +55,7 @@ impl Summary {
     }
 
     pub fn row(&mut self, row: &Row<'_>, run: &mut Run, out: &mut Emitter<'_>) -> Result<(), String> {
-        let time = row.time(self.time, "origin_timestamp_utc")?;
+        let time = row.time(self.time, &self.time_name)?;
         let size = row.number(self.size, "total_bytes")?;
         let sender = row.text(self.sender);
         // Each recipient and the last event that says anything about its delivery (not
@@ -62,35 +70,35 @@ impl Summary {
                 (address.trim(), events.rsplit(',').find_map(fields::status))
             })
             .collect();
-        let said = fields::direction(row.get(self.directionality));
+        let said = fields::directionality(row.get(self.directionality));
         let accepted = row.accepted_domains;
         let inside = |(address, _): &&(&str, _)| is_accepted(address, accepted);
-        let (direction, recipients): (_, Vec<_>) = if accepted.is_empty() {
+        // Relayed (or forwarded) mail, from outside to recipients all outside, came in and went
+        // out: it counts in both directions, as the detail export and the message trace API do.
+        let (direction, recipients, relayed): (_, Vec<_>, _) = if accepted.is_empty() {
             match said {
                 Some(Direction::Outbound) => self.unchecked += 1,
                 None => self.guessed += 1,
                 _ => {}
             }
-            (said.unwrap_or(Direction::Inbound), recipients.iter().collect())
+            (said.unwrap_or(Direction::Inbound), recipients.iter().collect(), false)
         } else if said == Some(Direction::Inbound) || !is_accepted(sender.as_deref().unwrap_or(""), accepted) {
             // Mail from outside counts for the recipients inside; relayed mail for all of them.
             let kept: Vec<_> = recipients.iter().filter(inside).collect();
-            (Direction::Inbound, if kept.is_empty() { recipients.iter().collect() } else { kept })
+            if kept.is_empty() {
+                (Direction::Inbound, recipients.iter().collect(), !recipients.is_empty())
+            } else {
+                (Direction::Inbound, kept, false)
+            }
         } else {
             let outside: Vec<_> = recipients.iter().filter(|r| !inside(r)).collect();
             if outside.is_empty() {
                 run.internal(self.key(row));
                 return Ok(());
             }
-            (Direction::Outbound, outside)
+            (Direction::Outbound, outside, false)
         };
         let mut event = MessageEvent::new(time, direction);
-        event.connector = fields::connector(row.get(self.connector));
-        // The original client is the sending server of inbound mail, but the sender's own
-        // client of outbound mail, which is no peer of the edge.
-        if direction == Direction::Inbound {
-            event.peer.ip = row.get(self.client_ip).parse().ok();
-        }
         event.recipients = u32::try_from(recipients.len()).ok().filter(|n| *n > 0);
         event.recipient_domains = fields::domains(recipients.iter().map(|(address, _)| *address));
         event.sender = sender;
@@ -98,7 +106,19 @@ impl Summary {
         event.status = fields::overall(recipients.iter().filter_map(|(_, status)| *status));
         event.message_id = row.text(self.message_id);
         event.evidence = row.evidence();
+        // A row names one connector and one client, taken as the way in: the way relayed mail
+        // went out is not in the summary.
+        let relayed = relayed.then(|| MessageEvent { direction: Direction::Outbound, ..event.clone() });
+        event.connector = fields::connector(row.get(self.connector));
+        // The original client is the sending server of inbound mail, but the sender's own
+        // client of outbound mail, which is no peer of the edge.
+        if direction == Direction::Inbound {
+            event.peer.ip = row.get(self.client_ip).parse().ok();
+        }
         run.emit(self.key(row), event, out);
+        if let Some(event) = relayed {
+            run.emit(self.key(row), event, out);
+        }
         Ok(())
     }
 
@@ -118,18 +138,18 @@ impl Summary {
 }
 
 /// Without accepted domains, every message whose direction is not written counts as inbound,
-/// and every `Originating` one as outbound, mail between the tenant's own users included: say
+/// and every `Originating` (2) one as outbound, mail between the tenant's own users included: say
 /// so rather than let a report quietly lack its outbound mail or hold internal mail.
 pub fn warn_no_domains(what: &str, guessed: u64, unchecked: u64, out: &mut Emitter<'_>) {
     if guessed > 0 {
         out.warn(format!(
-            "{what}: {guessed} messages have a directionality other than Originating or Incoming, and [site] \
-             accepted_domains is empty, so they count as inbound; list the tenant's domains there"
+            "{what}: {guessed} messages have a directionality other than Incoming (1) or Originating (2), and \
+             [site] accepted_domains is empty, so they count as inbound; list the tenant's domains there"
         ));
     }
     if unchecked > 0 {
         out.warn(format!(
-            "{what}: {unchecked} Originating messages count as outbound, but [site] accepted_domains is empty, so \
+            "{what}: {unchecked} Originating (2) messages count as outbound, but [site] accepted_domains is empty, so \
              mail between the tenant's own users, Originating too, cannot be told apart and counts among them; \
              list the tenant's domains there"
         ));

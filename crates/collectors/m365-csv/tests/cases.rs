@@ -15,7 +15,7 @@ fn cases() {
              [[collector]]\ntype = \"m365_csv\"\npaths = [\"input.csv\"]\n{extra}"
         )
     };
-    mailflow_testkit::check_cases(&root, 14, mailflow_collector_m365_csv::build, config, chrono::Utc::now());
+    mailflow_testkit::check_cases(&root, 18, mailflow_collector_m365_csv::build, config, chrono::Utc::now());
 }
 
 #[test]

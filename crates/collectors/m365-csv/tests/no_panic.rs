@@ -34,7 +34,7 @@ fn collect(content: &[u8], format: &str) {
 /// The UTF-8 fixtures, as text (the UTF-16 ones hold the same).
 fn fixtures() -> Vec<String> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/cases");
-    ["summary-utf8", "detail-utf8-bom", "report-utf8", "custom-utf8"]
+    ["summary-utf8", "detail-utf8-bom", "report-utf8", "custom-utf8", "report-eac-percent"]
         .iter()
         .map(|case| String::from_utf8_lossy(&std::fs::read(root.join(case).join("input.csv")).unwrap()).into_owned())
         .collect()
@@ -49,7 +49,7 @@ proptest! {
     }
 
     #[test]
-    fn damaged_fixtures(which in 0..4usize, at in any::<prop::sample::Index>(), byte in any::<u8>(), cut in any::<prop::sample::Index>()) {
+    fn damaged_fixtures(which in 0..5usize, at in any::<prop::sample::Index>(), byte in any::<u8>(), cut in any::<prop::sample::Index>()) {
         let text = &fixtures()[which];
         for bytes in [text.as_bytes().to_vec(), text.encode_utf16().flat_map(u16::to_le_bytes).collect()] {
             let mut bytes = bytes;

@@ -189,17 +189,14 @@ fn without_accepted_domains_internal_mail_cannot_be_told_and_a_warning_says_so()
     // Originating mail, internal included, counts as outbound with all its recipients.
     assert_eq!(events.iter().filter(|e| e.direction == Direction::Outbound).count(), 2);
     assert!(
-        stats
-            .warnings
-            .iter()
-            .any(|w| w.contains("2 Originating messages count as outbound")
-                && w.contains("between the tenant's own users")),
+        stats.warnings.iter().any(|w| w.contains("2 Originating (2) messages count as outbound")
+            && w.contains("between the tenant's own users")),
         "{:?}",
         stats.warnings
     );
     let (_, stats) = run(&[("x.csv", DETAIL.as_bytes().to_vec())], "", "");
     assert!(
-        stats.warnings.iter().any(|w| w.contains("Originating messages count as outbound")),
+        stats.warnings.iter().any(|w| w.contains("Originating (2) messages count as outbound")),
         "{:?}",
         stats.warnings
     );
@@ -220,4 +217,95 @@ fn date_order_set_reads_every_file_that_way_without_a_warning() {
     };
     assert_eq!(times("dmy"), ["11-04", "11-05", "05-05", "11-06"]);
     assert_eq!(times("mdy"), ["11-04", "05-11", "05-05", "06-11"]);
+}
+
+#[test]
+fn network_message_ids_match_with_or_without_dashes_and_braces() {
+    let ids = [
+        "1341ac7b-13fb-42ab-4d44-08cf7f558901",
+        "1341ac7b-13fb-42ab-4d44-08cf7f558902",
+        "1341ac7b-13fb-42ab-4d44-08cf7f558903",
+    ];
+    let (mut summary, mut detail) = (SUMMARY.to_string(), DETAIL.to_string());
+    for (old, id) in ["id-1", "id-2", "id-3"].iter().zip(ids) {
+        summary = summary.replace(old, &id.replace('-', "")).replace(&old.to_uppercase(), &id.replace('-', ""));
+        detail = detail.replace(old, &format!("{{{}}}", id.to_uppercase()));
+    }
+    let (together, stats) =
+        run(&[("a-summary.csv", summary.into_bytes()), ("b-detail.csv", detail.into_bytes())], CONTOSO, "");
+    assert_eq!(messages(&together).len(), 2, "{together:?}");
+    assert!(
+        stats.notes.iter().any(|n| n == "2 messages already read from another file were counted once"),
+        "{:?}",
+        stats.notes
+    );
+}
+
+#[test]
+fn numeric_directionality_is_1_inbound_and_2_outbound() {
+    let numeric = |text: &str| text.replace(",Incoming,", ",1,").replace(",Originating,", ",2,");
+    // Without accepted domains the codes alone decide.
+    let (events, stats) = run(&[("x.csv", numeric(SUMMARY).into_bytes())], "", "");
+    let directions: Vec<_> = events.iter().map(|e| e.direction).collect();
+    assert_eq!(directions, [Direction::Inbound, Direction::Outbound, Direction::Outbound]);
+    assert!(!stats.warnings.iter().any(|w| w.contains("directionality other than")), "{:?}", stats.warnings);
+    assert!(
+        stats.warnings.iter().any(|w| w.contains("2 Originating (2) messages count as outbound")),
+        "{:?}",
+        stats.warnings
+    );
+    // A detail reads them as the words.
+    for domains in ["", CONTOSO] {
+        let (words, words_stats) = run(&[("x.csv", DETAIL.as_bytes().to_vec())], domains, "");
+        let (codes, codes_stats) = run(&[("x.csv", numeric(DETAIL).into_bytes())], domains, "");
+        assert_eq!(without_evidence(&codes), without_evidence(&words));
+        assert_eq!(codes_stats.warnings, words_stats.warnings);
+    }
+}
+
+#[test]
+fn relayed_mail_counts_in_and_out_from_a_summary_as_from_a_detail() {
+    let summary = r#"origin_timestamp_utc,sender_address,recipient_status,total_bytes,message_id,network_message_id,original_client_ip,directionality,connector_id
+2026-11-30T11:00:00Z,noreply@crm.example,"customer@northwind.example##Receive, Send",5000,<r@crm.example>,id-4,203.0.113.9,Incoming,From CRM
+"#;
+    let detail = r#"date_time_utc,client_ip,server_ip,connector_id,source,event_id,message_id,network_message_id,recipient_address,total_bytes,sender_address,directionality,custom_data
+2026-11-30T11:00:00Z,203.0.113.9,,,SMTP,RECEIVE,<r@crm.example>,id-4,customer@northwind.example,5000,noreply@crm.example,Incoming,S:InboundConnectorData=Name=From CRM
+2026-11-30T11:00:02Z,,192.0.2.80,To_DefaultOpportunisticTLS,SMTP,SEND,<r@crm.example>,id-4,customer@northwind.example,5000,noreply@crm.example,Incoming,S:tlsversion=SP_PROT_TLS1_2_CLIENT
+"#;
+    let want: Vec<_> = [Direction::Inbound, Direction::Outbound]
+        .into_iter()
+        .map(|d| (d, "<r@crm.example>".to_string(), Some(1), vec!["northwind.example".to_string()]))
+        .collect();
+    let (from_summary, _) = run(&[("a.csv", summary.as_bytes().to_vec())], CONTOSO, "");
+    let (from_detail, _) = run(&[("b.csv", detail.as_bytes().to_vec())], CONTOSO, "");
+    assert_eq!(messages(&from_summary), want);
+    assert_eq!(messages(&from_detail), want);
+    let (together, stats) =
+        run(&[("a.csv", summary.as_bytes().to_vec()), ("b.csv", detail.as_bytes().to_vec())], CONTOSO, "");
+    assert_eq!(messages(&together), want);
+    assert_eq!(stats.notes, ["2 messages already read from another file were counted once"]);
+}
+
+#[test]
+fn a_file_of_exactly_100000_rows_is_taken_for_a_historical_search_cut_short() {
+    let file = |rows: usize| {
+        let mut text = String::from("origin_timestamp_utc,sender_address,recipient_status,network_message_id\r\n");
+        for i in 0..rows {
+            text.push_str(&format!(
+                "2026-11-30T08:00:00Z,alice@contoso.example,\"bob@fabrikam.example##Receive, Send\",id-{i}\r\n"
+            ));
+        }
+        text.push_str("\r\n"); // Blank lines are no rows.
+        text.into_bytes()
+    };
+    let (events, stats) = run(&[("x.csv", file(100_000))], CONTOSO, "");
+    assert_eq!((events.len(), stats.skipped), (100_000, 0));
+    assert_eq!(
+        stats.warnings,
+        ["x.csv: holds 100000 rows, the most a historical search report holds, so the export is probably cut \
+          short at Microsoft's limit; split the report's period into smaller searches and read them all"]
+    );
+    let (events, stats) = run(&[("x.csv", file(99_999))], CONTOSO, "");
+    assert_eq!(events.len(), 99_999);
+    assert!(stats.warnings.is_empty(), "{:?}", stats.warnings);
 }

@@ -1,9 +1,10 @@
 //! OAuth2 client credentials against the Microsoft identity platform.
 //!
-//! A secret is sent as `client_secret`; a certificate signs a short-lived JWT (RS256, `x5t` =
-//! the certificate's SHA-1 thumbprint) sent as `client_assertion`, so no secret crosses the
-//! wire. The token is kept until five minutes before it expires. Neither secret nor token is
-//! ever formatted: [`Secret`] prints as `***`.
+//! A secret is sent as `client_secret`; a certificate signs a short-lived JWT (RS256, with the
+//! certificate's SHA-256 thumbprint as `x5t#S256` and its SHA-1 thumbprint as `x5t`, which older
+//! endpoints still ask for) sent as `client_assertion`, so no secret crosses the wire. The token
+//! is kept until five minutes before it expires, or half its life if that is shorter. Neither
+//! secret nor token is ever formatted: [`Secret`] prints as `***`.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -23,14 +24,21 @@ use tokio::time::{Duration, Instant};
 #[derive(Clone)]
 pub enum Credential {
     Secret(Secret),
-    Certificate { key: Arc<RsaKeyPair>, thumbprint: String },
+    Certificate { key: Arc<RsaKeyPair>, thumbprints: Thumbprints },
+}
+
+/// A certificate's thumbprints, base64url: SHA-1 (`x5t`) and SHA-256 (`x5t#S256`).
+#[derive(Debug, Clone)]
+pub struct Thumbprints {
+    pub sha1: String,
+    pub sha256: String,
 }
 
 impl std::fmt::Debug for Credential {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Credential::Secret(_) => f.write_str("Secret(***)"),
-            Credential::Certificate { thumbprint, .. } => write!(f, "Certificate(x5t {thumbprint})"),
+            Credential::Certificate { thumbprints, .. } => write!(f, "Certificate(x5t {})", thumbprints.sha1),
         }
     }
 }
@@ -55,26 +63,40 @@ impl Credential {
             }
         }
         .map_err(|e| format!("`private_key_file` {}: not a usable RSA key: {e}", key.display()))?;
-        let thumbprint = URL_SAFE_NO_PAD.encode(ring::digest::digest(&ring::digest::SHA1_FOR_LEGACY_USE_ONLY, &cert));
-        Ok(Credential::Certificate { key: Arc::new(key_pair), thumbprint })
+        let thumbprint = |algorithm| URL_SAFE_NO_PAD.encode(ring::digest::digest(algorithm, &cert));
+        let thumbprints = Thumbprints {
+            sha1: thumbprint(&ring::digest::SHA1_FOR_LEGACY_USE_ONLY),
+            sha256: thumbprint(&ring::digest::SHA256),
+        };
+        Ok(Credential::Certificate { key: Arc::new(key_pair), thumbprints })
     }
 
     /// The form fields that prove the app's identity to `token_url`.
     fn form_fields(&self, client_id: &str, token_url: &str) -> Result<Vec<(&'static str, String)>, String> {
         match self {
             Credential::Secret(secret) => Ok(vec![("client_secret", secret.expose().to_string())]),
-            Credential::Certificate { key, thumbprint } => Ok(vec![
+            Credential::Certificate { key, thumbprints } => Ok(vec![
                 ("client_assertion_type", "urn:ietf:params:oauth:client-assertion-type:jwt-bearer".to_string()),
-                ("client_assertion", client_assertion(key, thumbprint, client_id, token_url)?),
+                ("client_assertion", client_assertion(key, thumbprints, client_id, token_url)?),
             ]),
         }
     }
 }
 
 /// A signed JWT valid for ten minutes, as the identity platform's certificate credentials expect.
-fn client_assertion(key: &RsaKeyPair, thumbprint: &str, client_id: &str, audience: &str) -> Result<String, String> {
+fn client_assertion(
+    key: &RsaKeyPair,
+    thumbprints: &Thumbprints,
+    client_id: &str,
+    audience: &str,
+) -> Result<String, String> {
     let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
-    let header = serde_json::json!({ "alg": "RS256", "typ": "JWT", "x5t": thumbprint });
+    let header = serde_json::json!({
+        "alg": "RS256",
+        "typ": "JWT",
+        "x5t": thumbprints.sha1,
+        "x5t#S256": thumbprints.sha256,
+    });
     let mut nonce = [0u8; 16];
     ring::rand::SecureRandom::fill(&SystemRandom::new(), &mut nonce).map_err(|_| "no random numbers".to_string())?;
     let claims = serde_json::json!({
@@ -100,6 +122,7 @@ pub struct TokenSource {
     client_id: String,
     scope: String,
     credential: Credential,
+    /// The token, and when to stop using it.
     cached: Option<(Secret, Instant)>,
 }
 
@@ -107,9 +130,28 @@ pub struct TokenSource {
 #[derive(Deserialize)]
 struct TokenResponse {
     access_token: Option<Secret>,
+    /// Seconds: a number from the v2.0 endpoint, a string ("3599") from v1-style ones and some proxies.
+    #[serde(default, deserialize_with = "seconds")]
     expires_in: Option<u64>,
+    #[serde(default, deserialize_with = "seconds")]
+    ext_expires_in: Option<u64>,
     error: Option<String>,
     error_description: Option<String>,
+}
+
+/// Seconds as a number or a string of digits; anything else (null, "soon") as absent.
+fn seconds<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<u64>, D::Error> {
+    Ok(match serde_json::Value::deserialize(deserializer)? {
+        serde_json::Value::Number(n) => n.as_u64().or_else(|| n.as_f64().filter(|f| *f >= 0.0).map(|f| f as u64)),
+        serde_json::Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    })
+}
+
+/// How long a token of `lifetime` is used: until five minutes before it expires, but at least
+/// half its life, so a short-lived token is not fetched again for every call.
+fn use_for(lifetime: Duration) -> Duration {
+    lifetime - Duration::from_secs(300).min(lifetime / 2)
 }
 
 /// What went wrong getting a token; the client retries only `Transient`.
@@ -129,9 +171,9 @@ impl TokenSource {
         }
     }
 
-    /// The cached token, if it has more than five minutes left.
+    /// The cached token, while it is still to be used (see [`use_for`]).
     pub fn cached(&self) -> Option<&Secret> {
-        self.cached.as_ref().filter(|(_, expires)| Instant::now() + Duration::from_secs(300) < *expires).map(|(t, _)| t)
+        self.cached.as_ref().filter(|(_, until)| Instant::now() < *until).map(|(t, _)| t)
     }
 
     /// Drops the cached token, after the API refused it.
@@ -164,8 +206,12 @@ impl TokenSource {
         match (parsed.access_token, parsed.error) {
             (Some(token), None) if status.is_success() => {
                 let lifetime = Duration::from_secs(parsed.expires_in.unwrap_or(3600));
-                self.cached = Some((token.clone(), Instant::now() + lifetime));
-                tracing::debug!(expires_in_secs = lifetime.as_secs(), "access token issued");
+                self.cached = Some((token.clone(), Instant::now() + use_for(lifetime)));
+                tracing::debug!(
+                    expires_in_secs = lifetime.as_secs(),
+                    ext_expires_in_secs = parsed.ext_expires_in,
+                    "access token issued"
+                );
                 Ok(token)
             }
             (_, error) => {
@@ -214,5 +260,26 @@ mod tests {
     fn secrets_never_print() {
         let credential = Credential::Secret(Secret::new("hunter2"));
         assert!(!format!("{credential:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn expiry_as_a_number_or_a_string() {
+        let parse = |json: &str| serde_json::from_str::<TokenResponse>(json).map(|r| (r.expires_in, r.ext_expires_in));
+        let number = r#"{"token_type":"Bearer","expires_in":3599,"ext_expires_in":3599,"access_token":"t"}"#;
+        assert_eq!(parse(number).unwrap(), (Some(3599), Some(3599)));
+        let text = r#"{"token_type":"Bearer","expires_in":"3599","ext_expires_in":"3599","expires_on":"1700000000","access_token":"t"}"#;
+        assert_eq!(parse(text).unwrap(), (Some(3599), Some(3599)));
+        assert_eq!(parse(r#"{"access_token":"t","expires_in":null}"#).unwrap(), (None, None));
+        assert_eq!(parse(r#"{"access_token":"t","expires_in":"soon"}"#).unwrap(), (None, None));
+        assert_eq!(parse(r#"{"access_token":"t"}"#).unwrap(), (None, None));
+    }
+
+    #[test]
+    fn a_short_lived_token_is_used_for_half_its_life() {
+        assert_eq!(use_for(Duration::from_secs(3599)), Duration::from_secs(3299));
+        assert_eq!(use_for(Duration::from_secs(600)), Duration::from_secs(300));
+        assert_eq!(use_for(Duration::from_secs(240)), Duration::from_secs(120));
+        assert_eq!(use_for(Duration::from_secs(60)), Duration::from_secs(30));
+        assert_eq!(use_for(Duration::ZERO), Duration::ZERO);
     }
 }

@@ -1,6 +1,6 @@
 //! The Graph client: every request waits for the pacer, carries a cached token, and is retried
-//! after 429 (as long as `Retry-After` says), 5xx and network errors (capped exponential backoff
-//! with jitter). Errors a user meets say what to do.
+//! after 429 (as long as `Retry-After` says, else until the 5-minute window has room), 5xx and
+//! network errors (capped exponential backoff with jitter). Errors a user meets say what to do.
 
 use std::collections::VecDeque;
 use std::fmt;
@@ -12,7 +12,7 @@ use mailflow_component::net::error_chain;
 use mailflow_config::Secret;
 use mailflow_core::format::{fit, printable};
 use reqwest::StatusCode;
-use reqwest::header::{ACCEPT, RETRY_AFTER};
+use reqwest::header::{ACCEPT, HeaderValue, RETRY_AFTER};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use tokio::time::{Duration, Instant};
@@ -46,6 +46,10 @@ const FIVE_MINUTES: Duration = Duration::from_secs(300);
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(600);
 /// Rows of one listing before the collector takes the paging to be broken.
 const MAX_ROWS: usize = 50_000_000;
+/// Microsoft's app behind the message trace API; the tenant needs a service principal for it.
+pub const TRACE_APP_ID: &str = "8bd644d1-64a1-4d4b-ae52-2e0cbf64e373";
+/// Without it, Graph writes statuses added after v1.0 (`recalled`) as `unknownFutureValue`.
+const PREFER_UNKNOWN_ENUM_MEMBERS: &str = "include-unknown-enum-members";
 
 /// Allows `limit` requests in any five minutes: each request's slot frees five minutes after
 /// it was taken. This is the API's own rule ("100 requests within a 5-minute running window"),
@@ -68,18 +72,54 @@ impl Pacer {
         }
         self.taken.push_back(Instant::now());
     }
+
+    /// How long until the oldest request of the last five minutes leaves the window: after a
+    /// 429 without `Retry-After`, the earliest the tenant's count can have gone down.
+    fn window_frees_in(&self) -> Duration {
+        let now = Instant::now();
+        self.taken.iter().map(|t| *t + FIVE_MINUTES).find(|free_at| *free_at > now).map_or(Duration::ZERO, |f| f - now)
+    }
+}
+
+/// Which kind of request, for its headers and its error advice.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Call {
+    List,
+    Detail,
 }
 
 /// Why a request failed for good.
 #[derive(Debug)]
 pub enum ApiError {
-    Unauthorized { url: String, detail: String },
-    Forbidden { url: String, detail: String },
-    Refused { url: String, status: StatusCode, detail: String },
-    GaveUp { url: String, attempts: u32, why: String },
-    Malformed { url: String, why: String },
+    /// `missing_app`: Graph said the tenant lacks the service principal of [`TRACE_APP_ID`].
+    Unauthorized {
+        url: String,
+        detail: String,
+        missing_app: bool,
+    },
+    Forbidden {
+        url: String,
+        detail: String,
+    },
+    Refused {
+        url: String,
+        status: StatusCode,
+        detail: String,
+        call: Call,
+    },
+    GaveUp {
+        url: String,
+        attempts: u32,
+        why: String,
+    },
+    Malformed {
+        url: String,
+        why: String,
+    },
     Token(String),
-    ForeignLink { url: String },
+    ForeignLink {
+        url: String,
+    },
 }
 
 impl ApiError {
@@ -92,12 +132,18 @@ impl ApiError {
 impl fmt::Display for ApiError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            ApiError::Unauthorized { url, detail } => write!(
+            ApiError::Unauthorized { url, detail, missing_app: true } => write!(
                 f,
-                "{url}: 401 Unauthorized ({detail}). If admin consent for ExchangeMessageTrace.Read.All was granted \
-                 recently, Microsoft may not have created the service principal of its message trace app in the \
-                 tenant yet, which can take several hours: run again later. Otherwise check that `tenant_id` is \
-                 the tenant whose mail this is"
+                "{url}: 401 Unauthorized ({detail}). The message trace API needs a service principal for \
+                 Microsoft's app {TRACE_APP_ID} in the tenant: a tenant admin creates it once, in PowerShell, with \
+                 `Connect-MgGraph -Scopes \"Application.ReadWrite.All\"` then `New-MgServicePrincipal -AppId \
+                 {TRACE_APP_ID}`. Once created it can take several hours to take effect: run again later"
+            ),
+            ApiError::Unauthorized { url, detail, missing_app: false } => write!(
+                f,
+                "{url}: 401 Unauthorized ({detail}). Check that `tenant_id` is the tenant whose mail this is, that \
+                 `client_id` is the app registration holding the Microsoft Graph application permission \
+                 ExchangeMessageTrace.Read.All, and that admin consent was granted for it"
             ),
             ApiError::Forbidden { url, detail } => write!(
                 f,
@@ -105,9 +151,10 @@ impl fmt::Display for ApiError {
                  ExchangeMessageTrace.Read.All with admin consent: in Entra ID, App registrations, the app, API \
                  permissions, add it under Application permissions, then Grant admin consent"
             ),
-            ApiError::Refused { url, status, detail } => {
+            ApiError::Refused { url, status, detail, call } => {
                 write!(f, "{url}: {status} ({detail})")?;
-                if *status == StatusCode::BAD_REQUEST {
+                // Only the list takes a time window; a detail call's 400 is about something else.
+                if *status == StatusCode::BAD_REQUEST && *call == Call::List {
                     f.write_str("; a query may span at most 10 days and start at most 90 days back")?;
                 }
                 Ok(())
@@ -135,7 +182,8 @@ struct Page<'a> {
     next_link: Option<String>,
 }
 
-/// Graph's error body: `{"error":{"code":"…","message":"…"}}`.
+/// Graph's error body: `{"error":{"code":"…","message":"…","innerError":{"request-id":"…",
+/// "client-request-id":"…","date":"…"}}}`. Microsoft support asks for the ids and the date.
 #[derive(Deserialize)]
 struct ErrorBody {
     error: ErrorDetail,
@@ -143,10 +191,37 @@ struct ErrorBody {
 
 #[derive(Deserialize)]
 struct ErrorDetail {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "text")]
     code: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "text")]
     message: String,
+    #[serde(default, rename = "innerError", alias = "innererror")]
+    inner_error: Option<InnerError>,
+}
+
+#[derive(Default, Deserialize)]
+struct InnerError {
+    #[serde(default, rename = "request-id", deserialize_with = "text")]
+    request_id: String,
+    #[serde(default, rename = "client-request-id", deserialize_with = "text")]
+    client_request_id: String,
+    #[serde(default, deserialize_with = "text")]
+    date: String,
+}
+
+/// A string, or nothing for null or another type: an error body is read for what it can tell.
+fn text<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
+    Ok(match serde_json::Value::deserialize(deserializer)? {
+        serde_json::Value::String(s) => s,
+        _ => String::new(),
+    })
+}
+
+/// Trace events of one recipient, and those that could not be read: (page URL, index, why).
+#[derive(Debug, Default)]
+pub struct Details {
+    pub events: Vec<DetailEvent>,
+    pub skipped: Vec<(String, usize, String)>,
 }
 
 pub struct GraphClient {
@@ -212,38 +287,34 @@ impl GraphClient {
         let mut url = self.traces.clone();
         url.set_query(Some(&format!("$filter={}&$top={top}", filter.replace(' ', "%20"))));
         let max_pages = (MAX_ROWS / top.max(1) as usize).max(1);
-        self.walk(url, max_pages, |rows: Vec<ListRow>, page, skipped| {
+        self.walk(url, Call::List, max_pages, |rows: Vec<ListRow>, page, skipped| {
             let inside = rows.into_iter().filter(|r| r.received_date_time >= start && r.received_date_time < end);
             on_page(inside.collect(), page, skipped)
         })
         .await
     }
 
-    /// Every trace event of one recipient of one message.
-    pub async fn details(&mut self, id: &str, recipient: &str) -> Result<Vec<DetailEvent>, ApiError> {
+    /// Every trace event of one recipient of one message, and those that could not be read.
+    pub async fn details(&mut self, id: &str, recipient: &str) -> Result<Details, ApiError> {
         let mut url = self.traces.clone();
         url.path_segments_mut()
             .map_err(|_| ApiError::Malformed { url: self.traces.to_string(), why: "not a base URL".into() })?
             .push(id)
             .push(&format!("getDetailsByRecipient(recipientAddress='{}')", recipient.replace('\'', "''")));
-        let mut events = Vec::new();
-        let page_of = url.to_string();
-        let mut bad = Vec::new();
-        self.walk(url, MAX_ROWS / 1000, |rows, _, skipped| {
-            events.extend(rows);
-            bad.extend(skipped);
+        let mut details = Details::default();
+        self.walk(url, Call::Detail, MAX_ROWS / 1000, |rows, page, skipped| {
+            details.events.extend(rows);
+            details.skipped.extend(skipped.into_iter().map(|(index, why)| (page.to_string(), index, why)));
         })
         .await?;
-        if let Some((index, why)) = bad.first() {
-            tracing::debug!(url = %page_of, index, %why, "trace detail event skipped");
-        }
-        Ok(events)
+        Ok(details)
     }
 
     /// GETs `url` and every `@odata.nextLink` after it, exactly as given.
     async fn walk<T: serde::de::DeserializeOwned>(
         &mut self,
         mut url: Url,
+        call: Call,
         max_pages: usize,
         mut on_page: impl FnMut(Vec<T>, &str, Vec<(usize, String)>),
     ) -> Result<(), ApiError> {
@@ -255,7 +326,7 @@ impl GraphClient {
                     why: format!("the API keeps giving next pages (a link repeated, or over {max_pages} pages)"),
                 });
             }
-            let body = self.get(&url).await?;
+            let body = self.get(&url, call).await?;
             let page: Page = serde_json::from_slice(&body).map_err(|e| ApiError::Malformed {
                 url: url.to_string(),
                 why: format!("expected a JSON page with a `value` list ({} bytes read): {e}", body.len()),
@@ -283,19 +354,23 @@ impl GraphClient {
     }
 
     /// One paced, authorized GET with retries; the body of a 2xx answer.
-    async fn get(&mut self, url: &Url) -> Result<Vec<u8>, ApiError> {
+    async fn get(&mut self, url: &Url, call: Call) -> Result<Vec<u8>, ApiError> {
         let mut attempts = 0u32;
         let mut token_renewed = false;
         loop {
             // The token first: its retries may take minutes, and the slot is for the request.
             let token = self.token().await?;
             self.pacer.acquire(&mut self.stats).await;
+            // A short-lived token may have run out while the pacer waited.
+            let token = if self.tokens.cached().is_some() { token } else { self.token().await? };
             self.stats.calls += 1;
             attempts += 1;
-            let result =
-                self.http.get(url.clone()).bearer_auth(token.expose()).header(ACCEPT, "application/json").send().await;
-            let (why, retry_after) = match result {
-                Err(e) => (error_chain(&e), None),
+            let mut request = self.http.get(url.clone()).bearer_auth(token.expose()).header(ACCEPT, "application/json");
+            if call == Call::List {
+                request = request.header("Prefer", HeaderValue::from_static(PREFER_UNKNOWN_ENUM_MEMBERS));
+            }
+            let (why, retry_after, throttled) = match request.send().await {
+                Err(e) => (error_chain(&e), None, false),
                 Ok(response) => {
                     let status = response.status();
                     let retry_after = retry_after(response.headers().get(RETRY_AFTER));
@@ -305,24 +380,30 @@ impl GraphClient {
                             self.progress.advance_calls(1);
                             return Ok(body.to_vec());
                         }
-                        (s, Err(e)) if s.is_success() => (format!("the answer broke off: {}", error_chain(&e)), None),
+                        (s, Err(e)) if s.is_success() => {
+                            (format!("the answer broke off: {}", error_chain(&e)), None, false)
+                        }
                         (s, body) => {
-                            let detail = graph_error(status, body.as_deref().unwrap_or_default());
+                            let body = body.as_deref().unwrap_or_default();
+                            let detail = graph_error(status, body);
                             let url = url.to_string();
+                            let missing_app = s == StatusCode::UNAUTHORIZED && names_missing_trace_app(body);
                             match s {
-                                StatusCode::UNAUTHORIZED if !token_renewed => {
+                                StatusCode::UNAUTHORIZED if !token_renewed && !missing_app => {
                                     // A token revoked or expired early: one more try with a new one.
                                     token_renewed = true;
                                     self.tokens.forget();
                                     continue;
                                 }
-                                StatusCode::UNAUTHORIZED => return Err(ApiError::Unauthorized { url, detail }),
-                                StatusCode::FORBIDDEN => return Err(ApiError::Forbidden { url, detail }),
-                                StatusCode::TOO_MANY_REQUESTS => (format!("{s} ({detail})"), retry_after),
-                                s if s.is_server_error() || s == StatusCode::REQUEST_TIMEOUT => {
-                                    (format!("{s} ({detail})"), retry_after)
+                                StatusCode::UNAUTHORIZED => {
+                                    return Err(ApiError::Unauthorized { url, detail, missing_app });
                                 }
-                                s => return Err(ApiError::Refused { url, status: s, detail }),
+                                StatusCode::FORBIDDEN => return Err(ApiError::Forbidden { url, detail }),
+                                StatusCode::TOO_MANY_REQUESTS => (format!("{s} ({detail})"), retry_after, true),
+                                s if s.is_server_error() || s == StatusCode::REQUEST_TIMEOUT => {
+                                    (format!("{s} ({detail})"), retry_after, false)
+                                }
+                                s => return Err(ApiError::Refused { url, status: s, detail, call }),
                             }
                         }
                     }
@@ -332,7 +413,12 @@ impl GraphClient {
                 self.progress.advance_calls(1);
                 return Err(ApiError::GaveUp { url: url.to_string(), attempts, why });
             }
-            let delay = retry_after.unwrap_or_else(|| backoff(attempts));
+            // A 429 without `Retry-After`: the tenant's count falls only as requests leave its
+            // 5-minute window, so an earlier retry would be refused too and waste an attempt.
+            let delay = retry_after.unwrap_or_else(|| {
+                let backoff = backoff(attempts);
+                if throttled { backoff.max(self.pacer.window_frees_in()) } else { backoff }
+            });
             tracing::debug!(%url, %why, delay_ms = delay.as_millis() as u64, "retrying");
             self.stats.retries += 1;
             self.stats.backed_off += delay;
@@ -387,14 +473,33 @@ fn retry_after(value: Option<&reqwest::header::HeaderValue>) -> Option<Duration>
     Some(wait.min(MAX_RETRY_AFTER))
 }
 
-/// Graph's code and message from an error body, escaped and cut short; else the status reason.
+/// Graph's code and message from an error body, escaped and cut short, then its request ids and
+/// date when given; else the status reason.
 fn graph_error(status: StatusCode, body: &[u8]) -> String {
-    match serde_json::from_slice::<ErrorBody>(body) {
-        Ok(ErrorBody { error }) if !error.code.is_empty() || !error.message.is_empty() => {
-            fit(&printable(&format!("{}: {}", error.code, error.message)), 300)
+    let Ok(ErrorBody { error }) = serde_json::from_slice::<ErrorBody>(body) else {
+        return status.canonical_reason().unwrap_or("no reason given").to_string();
+    };
+    let mut text = if error.code.is_empty() && error.message.is_empty() {
+        status.canonical_reason().unwrap_or("no reason given").to_string()
+    } else {
+        fit(&printable(&format!("{}: {}", error.code, error.message)), 300)
+    };
+    let inner = error.inner_error.unwrap_or_default();
+    for (name, value) in
+        [("request-id", &inner.request_id), ("client-request-id", &inner.client_request_id), ("date", &inner.date)]
+    {
+        if !value.trim().is_empty() {
+            text.push_str(&format!("; {name} {}", fit(&printable(value.trim()), 80)));
         }
-        _ => status.canonical_reason().unwrap_or("no reason given").to_string(),
     }
+    text
+}
+
+/// Whether a 401's body says the tenant lacks the service principal of [`TRACE_APP_ID`]; Graph's
+/// wording varies, so either the app id or "service principal" will do.
+fn names_missing_trace_app(body: &[u8]) -> bool {
+    let body = String::from_utf8_lossy(body).to_ascii_lowercase();
+    body.contains(TRACE_APP_ID) || body.contains("service principal")
 }
 
 #[cfg(test)]
@@ -425,5 +530,43 @@ mod tests {
         let body = br#"{"error":{"code":"Forbidden","message":"Missing role\u001b[31m"}}"#;
         assert_eq!(graph_error(StatusCode::FORBIDDEN, body), "Forbidden: Missing role\\u{1b}[31m");
         assert_eq!(graph_error(StatusCode::FORBIDDEN, b"<html>"), "Forbidden");
+    }
+
+    #[test]
+    fn graph_errors_carry_the_ids_support_asks_for() {
+        let body = br#"{"error":{"code":"BadRequest","message":"Invalid filter","innerError":{"date":"2026-01-05T10:00:00","request-id":"0f1e2d3c-aaaa-bbbb-cccc-000000000001","client-request-id":"0f1e2d3c-aaaa-bbbb-cccc-000000000002","extra":1}}}"#;
+        assert_eq!(
+            graph_error(StatusCode::BAD_REQUEST, body),
+            "BadRequest: Invalid filter; request-id 0f1e2d3c-aaaa-bbbb-cccc-000000000001; client-request-id \
+             0f1e2d3c-aaaa-bbbb-cccc-000000000002; date 2026-01-05T10:00:00"
+        );
+        let lower = br#"{"error":{"code":"X","message":"y","innererror":{"request-id":"r1","date":null}}}"#;
+        assert_eq!(graph_error(StatusCode::BAD_REQUEST, lower), "X: y; request-id r1");
+        let odd = br#"{"error":{"code":7,"message":null,"innerError":"none"}}"#;
+        assert_eq!(graph_error(StatusCode::BAD_REQUEST, odd), "Bad Request");
+    }
+
+    #[test]
+    fn only_a_list_request_hears_about_the_window_rules() {
+        let refused = |call| {
+            ApiError::Refused { url: "u".into(), status: StatusCode::BAD_REQUEST, detail: "d".into(), call }.to_string()
+        };
+        assert!(refused(Call::List).contains("at most 10 days"));
+        assert!(!refused(Call::Detail).contains("10 days"));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_window_frees_when_its_oldest_request_leaves() {
+        let mut pacer = Pacer { limit: 100, taken: VecDeque::new() };
+        let mut stats = Stats::default();
+        assert_eq!(pacer.window_frees_in(), Duration::ZERO);
+        pacer.acquire(&mut stats).await;
+        tokio::time::sleep(Duration::from_secs(100)).await;
+        pacer.acquire(&mut stats).await;
+        assert_eq!(pacer.window_frees_in(), Duration::from_secs(200));
+        tokio::time::sleep(Duration::from_secs(250)).await;
+        assert_eq!(pacer.window_frees_in(), Duration::from_secs(50), "the first one has left");
+        tokio::time::sleep(Duration::from_secs(50)).await;
+        assert_eq!(pacer.window_frees_in(), Duration::ZERO);
     }
 }

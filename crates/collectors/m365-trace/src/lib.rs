@@ -52,10 +52,11 @@ pub struct M365TraceConfig {
     /// The certificate's RSA private key (PEM, PKCS#8 or PKCS#1). Defaults to `certificate_file`,
     /// for a PEM that holds both.
     pub private_key_file: Option<PathBuf>,
-    /// Microsoft Graph's address; other clouds have their own.
+    /// Microsoft Graph's address. Microsoft documents the message trace API for the global
+    /// service only, so national clouds' Graph may not offer it.
     #[serde(default = "default_graph_url")]
     pub graph_url: String,
-    /// The Microsoft identity platform's address; other clouds have their own.
+    /// The Microsoft identity platform's address.
     #[serde(default = "default_login_url")]
     pub login_url: String,
     /// Graph API version in request paths.
@@ -299,7 +300,12 @@ impl M365TraceCollector {
         for index in chosen {
             let part: &mut Part = &mut parts[index];
             match client.details(&part.id, &part.detail_recipient).await {
-                Ok(events) => part.apply_details(&events),
+                Ok(details) => {
+                    for (page, index, why) in &details.skipped {
+                        out.skip(format!("{page} (event {index})"), why);
+                    }
+                    part.apply_details(&details.events);
+                }
                 Err(e) if e.is_fatal() => {
                     detail_error = Some(e);
                     break;

@@ -7,11 +7,12 @@
 //! through the tenant) came in and went out, so it counts in both directions, as the detail
 //! export counts it. A message counts once per direction, whatever its number of recipients.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::net::IpAddr;
 
 use chrono::{DateTime, Utc};
 use mailflow_component::Emitter;
+use mailflow_core::format::{fit, printable};
 use mailflow_core::{Direction, Evidence, Location, MessageEvent, Peer, Status, Tls, TlsVersion};
 use mailflow_exchange::{
     CustomData, domains, is_accepted, is_builtin_connector, mep_entries, overall_status, status, tls_in_description,
@@ -41,11 +42,13 @@ pub struct ListRow {
     pub status: Option<String>,
 }
 
-/// One event of a recipient's trace details.
+/// One event of a recipient's trace details. Every field may be absent or null, and fields
+/// not named here are ignored; a value of another type makes the event unreadable (skipped and
+/// counted), rather than read as something it does not say.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct DetailEvent {
-    pub event: String,
+    pub event: Option<String>,
     pub action: Option<String>,
     pub description: Option<String>,
     pub date_time: Option<DateTime<Utc>>,
@@ -148,7 +151,14 @@ pub struct Tally {
     pub undetailed: u64,
     pub detail_failures: u64,
     pub tls_unknown: u64,
+    /// Rows whose status no status word maps (`unknownFutureValue`, a new value, none).
+    pub unknown_status: u64,
+    /// A few of those statuses, for the note.
+    pub unknown_status_words: BTreeSet<String>,
 }
+
+/// How many unknown status words a note quotes.
+const STATUS_WORDS_QUOTED: usize = 5;
 
 /// Groups rows by message and splits each message by direction.
 pub fn parts(rows: Vec<ListRow>, accepted_domains: &[String], tally: &mut Tally) -> Vec<Part> {
@@ -167,6 +177,14 @@ pub fn parts(rows: Vec<ListRow>, accepted_domains: &[String], tally: &mut Tally)
         let sender_inside = sender.as_deref().is_some_and(|s| is_accepted(s, accepted_domains));
         let (mut inbound, mut outbound) = (Vec::new(), Vec::new());
         for row in &rows {
+            let word = row.status.as_deref().unwrap_or("").trim();
+            if status(word).is_none() {
+                tally.unknown_status += 1;
+                if tally.unknown_status_words.len() < STATUS_WORDS_QUOTED {
+                    let word = if word.is_empty() { "none".to_string() } else { fit(&printable(word), 40) };
+                    tally.unknown_status_words.insert(word);
+                }
+            }
             match (sender_inside, is_accepted(&row.recipient_address, accepted_domains)) {
                 (true, true) => {}
                 (true, false) => outbound.push(row),
@@ -226,7 +244,7 @@ impl Part {
         self.detailed = true;
         let mut events: Vec<&DetailEvent> = events.iter().collect();
         events.sort_by_key(|e| e.date_time);
-        let is = |e: &DetailEvent, name: &str| e.event.trim().eq_ignore_ascii_case(name);
+        let is = |e: &DetailEvent, name: &str| e.event.as_deref().is_some_and(|n| n.trim().eq_ignore_ascii_case(name));
         let read = |e: &DetailEvent| {
             let entries = mep_entries(e.data.as_deref().unwrap_or(""));
             let get = |name: &str| entries.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.clone());
@@ -308,6 +326,15 @@ impl Tally {
         }
         if self.detail_failures > 0 {
             out.note(format!("{} messages' trace details could not be read", self.detail_failures));
+        }
+        if self.unknown_status > 0 {
+            let words: Vec<&str> = self.unknown_status_words.iter().map(String::as_str).collect();
+            out.note(format!(
+                "{} recipients' status is not known to mailflow ({}); their messages take the status of their other \
+                 recipients, or none",
+                self.unknown_status,
+                words.join(", ")
+            ));
         }
         if self.internal > 0 {
             out.note(format!("{} messages between accepted domains are internal and not counted", self.internal));
@@ -394,7 +421,7 @@ mod tests {
             let events: Vec<DetailEvent> = events
                 .into_iter()
                 .map(|(event, action, description, data)| DetailEvent {
-                    event, action: Some(action), description: Some(description), date_time: None, data: Some(data),
+                    event: Some(event), action: Some(action), description: Some(description), date_time: None, data: Some(data),
                 })
                 .collect();
             let accepted = vec!["corp.example".to_string()];

@@ -6,7 +6,7 @@ mod emulator;
 use std::path::Path;
 
 use chrono::{DateTime, TimeDelta, Timelike, Utc};
-use emulator::{CLIENT_ID, Emulator, Fault, Route, SECRET, TENANT, Truth, populate};
+use emulator::{AssertionKey, CLIENT_ID, Emulator, Fault, Route, SECRET, TENANT, Truth, populate};
 use mailflow_collector_m365_trace::M365TraceCollector;
 use mailflow_component::{CollectContext, Emitter, SourceStats};
 use mailflow_config::Config;
@@ -161,10 +161,10 @@ async fn gives_up_after_max_retries_with_the_url() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn a_missing_service_principal_and_missing_consent_say_what_to_do() {
+async fn a_wrong_token_and_missing_consent_say_what_to_do() {
     let now = Utc::now();
     for (status, expected) in
-        [(401, "may not have created the service principal"), (403, "ExchangeMessageTrace.Read.All with admin consent")]
+        [(401, "Check that `tenant_id` is the tenant"), (403, "ExchangeMessageTrace.Read.All with admin consent")]
     {
         let emulator = Emulator::start(now).await;
         populate(&emulator, now, 12, 20);
@@ -177,7 +177,59 @@ async fn a_missing_service_principal_and_missing_consent_say_what_to_do() {
         // A 401 is tried once more with a new token; a 403 is not.
         assert_eq!(requests.len(), if status == 401 { 2 } else { 1 });
         assert_eq!(emulator.with(|i| i.token_requests), if status == 401 { 2 } else { 1 });
+        assert!(!run.stats.errors[0].contains("New-MgServicePrincipal"), "{}", run.stats.errors[0]);
     }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_missing_service_principal_names_the_app_and_the_command() {
+    let now = Utc::now();
+    let emulator = Emulator::start(now).await;
+    populate(&emulator, now, 2, 10);
+    let body = serde_json::json!({"error": {"code": "Unauthorized", "message": "The service principal for App ID \
+        8bd644d1-64a1-4d4b-ae52-2e0cbf64e373 was not found. Please create a service principal for this app in your \
+        tenant. Provisioning may take several hours."}});
+    emulator.with(|i| i.faults.push_back(Fault::new(Route::Any, 401, 10).body(body)));
+    let run =
+        run(&config_text(&emulator, SECRET_CONFIG), now, now - TimeDelta::days(2), now - TimeDelta::days(2)).await;
+    assert_eq!(run.stats.errors.len(), 1, "{:?}", run.stats.errors);
+    let error = &run.stats.errors[0];
+    for expected in [
+        "8bd644d1-64a1-4d4b-ae52-2e0cbf64e373 was not found",
+        "Connect-MgGraph -Scopes \"Application.ReadWrite.All\"",
+        "New-MgServicePrincipal -AppId 8bd644d1-64a1-4d4b-ae52-2e0cbf64e373",
+        "several hours to take effect",
+    ] {
+        assert!(error.contains(expected), "{expected}: {error}");
+    }
+    assert!(!error.contains("Check that `tenant_id`"), "{error}");
+    // A new token would not help: the tenant lacks the app, so one request, not two.
+    assert_eq!(emulator.requests().len(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_400_names_the_window_rules_only_for_lists_and_quotes_the_request_ids() {
+    let now: DateTime<Utc> = "2026-12-04T12:00:00Z".parse().unwrap();
+    let emulator = Emulator::start(now).await;
+    populate(&emulator, now, 2, 16);
+    let body = |id: &str| {
+        serde_json::json!({"error": {"code": "BadRequest", "message": "Invalid request.", "innerError": {
+            "date": "2026-01-05T10:00:00", "request-id": id, "client-request-id": format!("{id}-client")}}})
+    };
+    emulator.with(|i| {
+        i.faults.push_back(Fault::new(Route::Detail, 400, 1).body(body("detail-req")));
+        i.faults.push_back(Fault::new(Route::List, 400, 1).body(body("list-req")));
+    });
+    let start = now - TimeDelta::days(2);
+    let text = config_text(&emulator, SECRET_CONFIG);
+    // The first day's details meet the detail fault; the next day's list the list fault.
+    let run = run_until(&text, now, start, start, now).await;
+    let detail = run.stats.warnings.iter().find(|w| w.contains("detail-req")).expect("the detail's 400 is a warning");
+    assert!(detail.contains("getDetailsByRecipient"), "{detail}");
+    assert!(detail.contains("client-request-id detail-req-client; date 2026-01-05T10:00:00"), "{detail}");
+    assert!(!detail.contains("10 days"), "a detail call takes no window: {detail}");
+    let list = run.stats.errors.iter().find(|e| e.contains("list-req")).expect("the list's 400 is an error");
+    assert!(list.contains("/messageTraces?$filter=") && list.contains("at most 10 days"), "{list}");
 }
 
 #[tokio::test(start_paused = true)]
@@ -330,8 +382,15 @@ async fn a_certificate_signs_the_client_assertion() {
         &base64::engine::general_purpose::URL_SAFE_NO_PAD,
         ring::digest::digest(&ring::digest::SHA1_FOR_LEGACY_USE_ONLY, &cert),
     );
-    emulator.with(|i| i.assertion_key = Some((ring::signature::KeyPair::public_key(&key).as_ref().to_vec(), x5t)));
-    for key_file in ["app.key", "app-pkcs1.key"] {
+    let x5t_s256 = base64::Engine::encode(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+        ring::digest::digest(&ring::digest::SHA256, &cert),
+    );
+    let public_key = ring::signature::KeyPair::public_key(&key).as_ref().to_vec();
+    // The identity platform may know the certificate by either thumbprint: each alone must do.
+    let known_by = [(Some(x5t), None), (None, Some(x5t_s256))];
+    for (key_file, (x5t, x5t_s256)) in ["app.key", "app-pkcs1.key"].into_iter().zip(known_by) {
+        emulator.with(|i| i.assertion_key = Some(AssertionKey { public_key: public_key.clone(), x5t, x5t_s256 }));
         let text = config_text(
             &emulator,
             &format!(
@@ -344,6 +403,8 @@ async fn a_certificate_signs_the_client_assertion() {
         assert_eq!(run.stats.errors, Vec::<String>::new(), "{key_file}");
         assert_eq!(run.truth(), truth, "{key_file}");
     }
+    // Each run signed one assertion, each with its own `jti` (the emulator refuses a repeat).
+    assert_eq!(emulator.with(|i| i.seen_jtis.len()), 2);
 }
 
 use rustls_pki_types::pem::PemObject;
@@ -366,4 +427,126 @@ fn config_errors_name_the_key() {
     check("client_secret = \"x\"\ndetail = { sample = 0 }", "N above 0");
     check("client_secret = \"x\"\ngraph_url = \"http://graph.example\"", "https://");
     check("client_secret = \"x\"\nrequests_per_5min = 0", "above 0");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_token_whose_expiry_is_a_string_and_short_is_used_for_half_its_life() {
+    let now = Utc::now();
+    let emulator = Emulator::start(now).await;
+    let truth = populate(&emulator, now, 3, 60);
+    // Four minutes, less than the five-minute margin, written as v1-style endpoints write it.
+    emulator.with(|i| {
+        i.token_lifetime_secs = 240;
+        i.token_expiry_as_string = true;
+        i.limit = 20;
+    });
+    let text = config_text(&emulator, &format!("{SECRET_CONFIG}\nrequests_per_5min = 20"));
+    let began = tokio::time::Instant::now();
+    let run = run(&text, now, now - TimeDelta::days(3), now - TimeDelta::days(3)).await;
+    assert_eq!(run.stats.errors, Vec::<String>::new());
+    assert_eq!(run.truth(), truth);
+    // About 60 calls at 20 per 5 minutes: a token for each two minutes of the run, not one per call.
+    let calls = emulator.requests().len() as u64;
+    let minutes = began.elapsed().as_secs() / 60;
+    let tokens = u64::from(emulator.with(|i| i.token_requests));
+    assert!(minutes >= 5, "{minutes} min");
+    assert!(tokens <= minutes / 2 + 1, "{tokens} tokens in {minutes} min for {calls} calls");
+    assert!(emulator.requests().iter().all(|r| r.status == 200), "no call was made with an expired token");
+}
+
+#[tokio::test(start_paused = true)]
+async fn unreadable_detail_events_are_skipped_and_counted_with_their_url() {
+    let now: DateTime<Utc> = "2026-12-04T12:00:00Z".parse().unwrap();
+    let emulator = Emulator::start(now).await;
+    let at = "2026-12-04T09:00:00Z";
+    let data = r#"<root><MEP Name="ConnectorId" String="From Partner" /><MEP Name="CustomData" String="S:InboundConnectorData=Name=From Partner;S:tlsversion=SP_PROT_TLS1_2_SERVER" /></root>"#;
+    emulator.with(|i| {
+        i.rows.push(serde_json::json!({"id": "m1", "senderAddress": "a@outside.example",
+            "recipientAddress": "b@corp.example", "receivedDateTime": at, "status": "Delivered"}));
+        i.details.insert(
+            ("m1".into(), "b@corp.example".into()),
+            vec![
+                // A null event name reads as none; a number where a string belongs cannot be read.
+                serde_json::json!({"event": null, "action": null, "description": "Spam diagnostics", "dateTime": at}),
+                serde_json::json!({"event": 42, "description": "?", "dateTime": at}),
+                serde_json::json!({"event": "Receive", "action": "", "description": "Message received by: X",
+                "dateTime": at, "data": data, "newField": {"nested": [1, 2]}}),
+            ],
+        );
+    });
+    let text = config_text(&emulator, SECRET_CONFIG);
+    let start = now - TimeDelta::hours(6);
+    let run = run(&text, now, start, start).await;
+    assert_eq!(run.stats.errors, Vec::<String>::new());
+    assert_eq!(run.events.len(), 1);
+    let event = &run.events[0];
+    assert_eq!(
+        (event.connector.as_deref(), event.tls.version),
+        (Some("From Partner"), Some(mailflow_core::TlsVersion::Tls1_2))
+    );
+    assert_eq!(run.stats.skipped, 1, "{:?}", run.stats.warnings);
+    let warning = &run.stats.warnings[0];
+    assert!(
+        warning.contains("/messageTraces/m1/getDetailsByRecipient(recipientAddress='b@corp.example') (event 1)"),
+        "{warning}"
+    );
+    assert!(warning.contains("skipped: invalid type: integer `42`, expected a string"), "{warning}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn recalled_mail_is_delivered_and_unknown_statuses_are_counted() {
+    let now: DateTime<Utc> = "2026-12-04T12:00:00Z".parse().unwrap();
+    let emulator = Emulator::start(now).await;
+    emulator.with(|i| {
+        for (n, status) in ["recalled", "unknownFutureValue", "Delivered", "brandNewStatus"].iter().enumerate() {
+            i.rows.push(serde_json::json!({"id": format!("m{n}"), "senderAddress": "a@outside.example",
+                "recipientAddress": "b@corp.example", "receivedDateTime": "2026-12-04T09:00:00Z", "status": status}));
+        }
+    });
+    let text = config_text(&emulator, &format!("{SECRET_CONFIG}\ndetail = \"none\""));
+    let start = now - TimeDelta::hours(6);
+    let run = run(&text, now, start, start).await;
+    assert_eq!(run.stats.errors, Vec::<String>::new());
+    let mut statuses: Vec<(String, Option<Status>)> =
+        run.events.iter().map(|e| (e.evidence.0[0].page.clone().unwrap_or_default(), e.status)).collect();
+    statuses.sort();
+    let expected = [
+        ("messageTraces/m0".to_string(), Some(Status::Delivered)),
+        ("messageTraces/m1".to_string(), None),
+        ("messageTraces/m2".to_string(), Some(Status::Delivered)),
+        ("messageTraces/m3".to_string(), None),
+    ];
+    assert_eq!(statuses, expected);
+    let lists: Vec<_> = emulator.requests().into_iter().filter(|r| r.route == Route::List).collect();
+    assert!(!lists.is_empty());
+    assert!(lists.iter().all(|r| r.prefer.as_deref() == Some("include-unknown-enum-members")), "{lists:?}");
+    assert!(
+        run.notes().contains("2 recipients' status is not known to mailflow (brandNewStatus, unknownFutureValue)"),
+        "{}",
+        run.notes()
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_429_without_retry_after_waits_for_the_window_instead_of_giving_up() {
+    let now = Utc::now();
+    let emulator = Emulator::start(now).await;
+    let truth = populate(&emulator, now, 2, 30);
+    // Another tool spends most of the tenant's requests: it throttles at 10, with no Retry-After.
+    emulator.with(|i| {
+        i.limit = 10;
+        i.throttle_retry_after = None;
+    });
+    let text = config_text(&emulator, &format!("{SECRET_CONFIG}\nmax_retries = 3"));
+    let run = run(&text, now, now - TimeDelta::days(2), now - TimeDelta::days(2)).await;
+    assert_eq!(run.stats.errors, Vec::<String>::new());
+    assert_eq!(run.stats.warnings, Vec::<String>::new());
+    assert_eq!(run.truth(), truth);
+    // Each 429 waited until the window had room: one per 10 calls, never two in a row.
+    let requests = emulator.requests();
+    let throttled = requests.iter().filter(|r| r.status == 429).count();
+    let served = requests.iter().filter(|r| r.status == 200).count();
+    assert!(throttled > 0 && throttled <= served / 10 + 1, "{throttled} throttled, {served} served");
+    assert!(requests.windows(2).all(|w| !(w[0].status == 429 && w[1].status == 429)));
+    assert!(emulator.busiest_five_minutes() <= 11);
 }

@@ -2,13 +2,15 @@
 //! uses, on 127.0.0.1:0: token issue (secret or signed client assertion), the message trace
 //! list with its `$filter` rules (both bounds, 10 days, 90 days back) and `@odata.nextLink`
 //! paging, per-recipient details, the tenant's 100-requests-per-5-minutes limit, and scripted
-//! faults (429 with `Retry-After`, 5xx bursts, 401, 403, truncated pages).
+//! faults (429 with `Retry-After`, 5xx bursts, 401, 403, truncated pages). Like Graph, the list
+//! writes the `recalled` status as `unknownFutureValue` unless the request sends
+//! `Prefer: include-unknown-enum-members`.
 //!
 //! Time is tokio's, so tests on a paused clock see pacing and `Retry-After` without waiting.
 
 #![allow(dead_code)]
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
 
 use axum::Router;
@@ -55,6 +57,20 @@ impl Fault {
         self.retry_after = Some(secs);
         self
     }
+
+    pub fn body(mut self, body: Value) -> Fault {
+        self.body = body.to_string();
+        self
+    }
+}
+
+/// What client assertions must verify with: the public key (PKCS#1 DER), and the thumbprints
+/// the emulator knows the certificate by; the header must carry one of them.
+#[derive(Debug, Clone)]
+pub struct AssertionKey {
+    pub public_key: Vec<u8>,
+    pub x5t: Option<String>,
+    pub x5t_s256: Option<String>,
 }
 
 /// One request the emulator saw.
@@ -64,6 +80,8 @@ pub struct Request {
     pub route: Route,
     pub path_and_query: String,
     pub status: u16,
+    /// The request's `Prefer` header.
+    pub prefer: Option<String>,
 }
 
 #[derive(Default)]
@@ -84,14 +102,19 @@ pub struct Inner {
     pub tokens: HashMap<String, Instant>,
     pub token_requests: u32,
     pub token_lifetime_secs: u64,
-    /// The public key (PKCS#1 DER) client assertions must verify with, and its `x5t`.
-    pub assertion_key: Option<(Vec<u8>, String)>,
+    /// Whether `expires_in` and `ext_expires_in` are strings ("3599"), as v1-style endpoints write them.
+    pub token_expiry_as_string: bool,
+    pub assertion_key: Option<AssertionKey>,
+    /// The `jti` of every client assertion accepted: one seen again is a replay.
+    pub seen_jtis: HashSet<String>,
     /// Error the token endpoint gives for every request, as (status, body).
     pub token_refusal: Option<(u16, Value)>,
     /// What the emulator takes as now, for the 90-day rule.
     pub now: DateTime<Utc>,
     pub limit: usize,
     pub throttled: u32,
+    /// The `Retry-After` of a 429 for going over `limit`; `None` sends none.
+    pub throttle_retry_after: Option<u64>,
 }
 
 #[derive(Clone)]
@@ -105,7 +128,13 @@ impl Emulator {
     pub async fn start(now: DateTime<Utc>) -> Emulator {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
-        let inner = Arc::new(Mutex::new(Inner { now, limit: 100, token_lifetime_secs: 3599, ..Inner::default() }));
+        let inner = Arc::new(Mutex::new(Inner {
+            now,
+            limit: 100,
+            token_lifetime_secs: 3599,
+            throttle_retry_after: Some(60),
+            ..Inner::default()
+        }));
         let emulator = Emulator { inner, base };
         let app = Router::new()
             .route("/{tenant}/oauth2/v2.0/token", post(token))
@@ -168,11 +197,11 @@ async fn token(
         return refuse(&format!("AADSTS900144: bad request {form:?}"));
     }
     let audience = format!("{}/{TENANT}/oauth2/v2.0/token", emulator.base);
-    let proved = match (&inner.assertion_key, form.get("client_secret"), form.get("client_assertion")) {
+    let proved = match (inner.assertion_key.clone(), form.get("client_secret"), form.get("client_assertion")) {
         (None, Some(secret), None) => secret == SECRET,
-        (Some((key, x5t)), None, Some(assertion)) => {
+        (Some(key), None, Some(assertion)) => {
             field("client_assertion_type") == "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
-                && verify_assertion(assertion, key, x5t, &audience)
+                && verify_assertion(assertion, &key, &audience, &mut inner.seen_jtis)
         }
         _ => false,
     };
@@ -184,28 +213,41 @@ async fn token(
     let token = format!("token-{}", inner.token_requests);
     let expires = Instant::now() + Duration::from_secs(inner.token_lifetime_secs);
     inner.tokens.insert(token.clone(), expires);
-    axum::Json(json!({"token_type": "Bearer", "expires_in": inner.token_lifetime_secs, "access_token": token}))
-        .into_response()
+    let lifetime = if inner.token_expiry_as_string {
+        json!(inner.token_lifetime_secs.to_string())
+    } else {
+        json!(inner.token_lifetime_secs)
+    };
+    axum::Json(
+        json!({"token_type": "Bearer", "expires_in": lifetime, "ext_expires_in": lifetime, "access_token": token}),
+    )
+    .into_response()
 }
 
-/// Checks an RS256 client assertion as the identity platform does: header, claims, signature.
-fn verify_assertion(assertion: &str, public_key: &[u8], x5t: &str, audience: &str) -> bool {
+/// Checks an RS256 client assertion as the identity platform does: header (either thumbprint),
+/// claims (`nbf` ≤ now ≤ `exp`, audience, issuer and subject, a `jti` not seen before), signature.
+fn verify_assertion(assertion: &str, key: &AssertionKey, audience: &str, seen_jtis: &mut HashSet<String>) -> bool {
     let parts: Vec<&str> = assertion.split('.').collect();
     let [header, claims, signature] = parts[..] else { return false };
     let decode = |s: &str| URL_SAFE_NO_PAD.decode(s).ok().and_then(|b| serde_json::from_slice::<Value>(&b).ok());
     let (Some(header), Some(claims)) = (decode(header), decode(claims)) else { return false };
     let now = Utc::now().timestamp();
     let Ok(signature) = URL_SAFE_NO_PAD.decode(signature) else { return false };
-    header["alg"] == "RS256"
-        && header["x5t"] == x5t
+    let known = |name: &str, thumbprint: &Option<String>| {
+        thumbprint.as_deref().is_some_and(|t| header[name].as_str() == Some(t))
+    };
+    let signed = ring::signature::UnparsedPublicKey::new(&ring::signature::RSA_PKCS1_2048_8192_SHA256, &key.public_key)
+        .verify(format!("{}.{}", parts[0], parts[1]).as_bytes(), &signature)
+        .is_ok();
+    let valid = header["alg"] == "RS256"
+        && (known("x5t", &key.x5t) || known("x5t#S256", &key.x5t_s256))
         && claims["aud"] == audience
         && claims["iss"] == CLIENT_ID
         && claims["sub"] == CLIENT_ID
-        && claims["exp"].as_i64().is_some_and(|exp| exp > now && exp <= now + 3600)
-        && claims["jti"].as_str().is_some_and(|j| !j.is_empty())
-        && ring::signature::UnparsedPublicKey::new(&ring::signature::RSA_PKCS1_2048_8192_SHA256, public_key)
-            .verify(format!("{}.{}", parts[0], parts[1]).as_bytes(), &signature)
-            .is_ok()
+        && claims["nbf"].as_i64().is_some_and(|nbf| nbf <= now)
+        && claims["exp"].as_i64().is_some_and(|exp| now <= exp && exp <= now + 3600)
+        && signed;
+    valid && claims["jti"].as_str().is_some_and(|j| !j.is_empty() && seen_jtis.insert(j.to_string()))
 }
 
 /// Authorization, the tenant's limit and scripted faults, shared by both Graph routes.
@@ -213,14 +255,18 @@ fn verify_assertion(assertion: &str, public_key: &[u8], x5t: &str, audience: &st
 fn gate(inner: &mut Inner, headers: &HeaderMap, route: Route, path_and_query: String) -> Option<Response> {
     let now = Instant::now();
     let recent = inner.requests.iter().filter(|r| r.at + Duration::from_secs(300) > now).count();
+    let prefer = headers.get("prefer").and_then(|v| v.to_str().ok()).map(str::to_string);
     let record = |inner: &mut Inner, status: u16| {
-        inner.requests.push(Request { at: now, route, path_and_query: path_and_query.clone(), status })
+        let path_and_query = path_and_query.clone();
+        inner.requests.push(Request { at: now, route, path_and_query, status, prefer: prefer.clone() })
     };
     if recent >= inner.limit {
         inner.throttled += 1;
         record(inner, 429);
         let mut response = error(StatusCode::TOO_MANY_REQUESTS, "TooManyRequests", "Too many requests");
-        response.headers_mut().insert("retry-after", "60".parse().unwrap());
+        if let Some(secs) = inner.throttle_retry_after {
+            response.headers_mut().insert("retry-after", secs.to_string().parse().unwrap());
+        }
         return Some(response);
     }
     let authorized = headers
@@ -293,7 +339,23 @@ async fn list(State(emulator): State<Emulator>, headers: HeaderMap, RawQuery(que
         })
         .collect();
     matching.sort_by_key(|r| r["receivedDateTime"].as_str().unwrap().to_string());
-    let page: Vec<Value> = matching.iter().skip(skip).take(top).map(|v| (*v).clone()).collect();
+    let unknown_members = headers
+        .get("prefer")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|p| p.trim().eq_ignore_ascii_case("include-unknown-enum-members")));
+    let page: Vec<Value> = matching
+        .iter()
+        .skip(skip)
+        .take(top)
+        .map(|v| {
+            let mut row = (*v).clone();
+            // Members added to the enum after v1.0 are hidden from clients that do not ask for them.
+            if !unknown_members && row["status"].as_str().is_some_and(|s| s.eq_ignore_ascii_case("recalled")) {
+                row["status"] = json!("unknownFutureValue");
+            }
+            row
+        })
+        .collect();
     let mut body = json!({
         "@odata.context": format!("{}/v1.0/$metadata#admin/exchange/tracing/messageTraces", emulator.base),
         "value": page,
