@@ -46,6 +46,10 @@ pub fn open(url: &str, password: Option<&str>) -> Result<Box<dyn Store>, StoreEr
 
 /// `url` with any password replaced by `***`, fit for messages and logs.
 pub fn redact(url: &str) -> String {
+    if let Some((scheme, _, rest)) = ambiguous_userinfo(url) {
+        // Where the password ends cannot be told: hide everything before the host.
+        return format!("{scheme}://***@{rest}");
+    }
     let Ok(mut parsed) = Url::parse(url) else {
         // Not a URL: keep it only if it cannot hold a secret.
         let lower = url.to_ascii_lowercase();
@@ -72,6 +76,16 @@ pub fn redact(url: &str) -> String {
         parsed.query_pairs_mut().clear().extend_pairs(pairs);
     }
     parsed.to_string()
+}
+
+/// `(scheme, userinfo, after)` of a URL whose user or password holds `@`, `/`, `#` or `?` unescaped,
+/// as `postgres://mf:${PASSWORD}@db/mailflow` gives with such a password. URL parsers split
+/// these at the first of those characters, which would show part of the password as a host
+/// or path; the last `@` is taken as the end of the userinfo instead.
+pub(crate) fn ambiguous_userinfo(url: &str) -> Option<(&str, &str, &str)> {
+    let (scheme, after) = url.split_once("://")?;
+    let (userinfo, rest) = after.rsplit_once('@')?;
+    userinfo.contains(['@', '/', '#', '?']).then_some((scheme, userinfo, rest))
 }
 
 /// A history store. Each thread that uses one opens its own with [`open`].
@@ -230,6 +244,13 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_password_with_unescaped_delimiters_is_refused_unseen() {
+        let Err(e) = open("postgres://mf:p@ss/w:rd%#x@127.0.0.1:1/mfdb", None) else { panic!("opened") };
+        let message = e.to_string();
+        assert!(message.contains("percent-encode") && !message.contains("ss/w"), "{message}");
+    }
+
+    #[test]
     fn redact_hides_passwords_in_userinfo_and_query() {
         assert_eq!(redact("postgres://mf:s3cret@db:5432/mailflow"), "postgres://mf:***@db:5432/mailflow");
         assert_eq!(
@@ -240,6 +261,15 @@ mod tests {
         assert_eq!(redact("sqlite:///var/lib/mailflow/mailflow.db"), "sqlite:///var/lib/mailflow/mailflow.db");
         assert_eq!(redact("host=db password=s3cret"), "***");
         assert_eq!(redact("pg://mf:s3cret@[db/x"), "pg://***");
+        for url in [
+            "postgres://mf:p@ss/w:rd%#x@127.0.0.1:55432/mfdb",
+            "postgres://mf:a#b@db/mailflow",
+            "postgres://mf:a/b?c@db",
+        ] {
+            let shown = redact(url);
+            assert!(!shown.contains("ss/w") && !shown.contains("a#b") && !shown.contains("a/b"), "{shown}");
+            assert!(shown.starts_with("postgres://***@"), "{shown}");
+        }
     }
 
     #[test]

@@ -47,6 +47,13 @@ pub(crate) struct PgStore {
 impl PgStore {
     pub(crate) fn open(url: &str, password: Option<&str>) -> Result<Self, StoreError> {
         let bad_url = |why: &str| StoreError::new(ErrorKind::Url, format!("{}: {why}", redact(url)));
+        if crate::ambiguous_userinfo(url).is_some() {
+            return Err(bad_url(
+                "the user or password in the URL holds @, /, # or ? as it is: percent-encode them (%40, %2F, %23, \
+                 %3F), or leave the password out of the URL and give it with `password_file` or \
+                 `password = \"${VAR}\"`",
+            ));
+        }
         let mut config =
             Config::from_str(url).map_err(|e| bad_url(&format!("not a usable PostgreSQL URL ({})", error_text(&e))))?;
         if let Some(password) = password {
