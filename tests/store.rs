@@ -20,7 +20,7 @@ fn config(dir: &Path, url: &str, collector: &str) -> PathBuf {
     std::fs::write(
         &path,
         format!(
-            "{site}{connectors}[store]\nurl = \"{url}\"\ncheckpoint_bytes = 8192\n{collector}\n\
+            "{site}{connectors}[store]\nurl = \"{url}\"\ncheckpoint_bytes = 8192\nretention_days = 36500\n{collector}\n\
              [[sink]]\ntype = \"json\"\npath = \"report.json\"\n"
         ),
     )
@@ -101,6 +101,44 @@ fn a_log_ingested_in_three_appended_parts_counts_as_the_whole() {
         assert!(again.contains("mx1 (postfix): ok, 0 events"), "{again}");
         assert_eq!(stored(&config_parts), expected, "{variant} again");
     }
+}
+
+/// A small host's ingest stores what a run without a store counts: deliveries held while an
+/// smtp instance's TLS logging is undecided count at the end of each ingest, as a run counts
+/// them at the end of the log.
+#[test]
+fn a_small_hosts_ingest_stores_what_a_run_counts() {
+    // No TLS line at all, so every delivery's TLS logging stays undecided; and only messages
+    // whose end is in the log, as a run counts the others at the end of the log but an ingest
+    // when their end comes.
+    let log = String::from_utf8(lab_log("reuse")).unwrap();
+    fn queue_id(line: &str) -> Option<&str> {
+        let id = line.split_once("]: ")?.1.split_once(':')?.0;
+        (id.len() >= 8 && id != "NOQUEUE" && id.bytes().all(|b| b.is_ascii_alphanumeric())).then_some(id)
+    }
+    let ended: std::collections::HashSet<&str> =
+        log.lines().filter(|line| line.ends_with(": removed")).filter_map(queue_id).collect();
+    let log: String = log
+        .lines()
+        .filter(|line| !line.contains("TLS connection established"))
+        .filter(|line| queue_id(line).is_none_or(|id| ended.contains(id)))
+        .map(|line| format!("{line}\n"))
+        .collect();
+    let dir = tempfile::tempdir().unwrap();
+    let config = config(dir.path(), &sqlite(dir.path(), "store.db"), POSTFIX);
+    std::fs::write(dir.path().join("mail.log"), &log).unwrap();
+    let without_store = dir.path().join("run.toml");
+    let text = std::fs::read_to_string(&config).unwrap();
+    let start = text.find("[store]").unwrap();
+    let end = start + text[start..].find("[[collector]]").unwrap();
+    std::fs::write(&without_store, format!("{}{}", &text[..start], &text[end..])).unwrap();
+    let out = mailflow(&without_store, &["run", "-q", "--from", "2026-12-04", "--to", "2026-12-04"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let report: Value = serde_json::from_slice(&std::fs::read(dir.path().join("report.json")).unwrap()).unwrap();
+    let counted = serde_json::json!({ "totals": report["totals"], "connectors": report["connectors"] });
+    assert!(counted["totals"]["outbound"]["messages"].as_u64().unwrap() > 20, "{counted}");
+    ingest(&config);
+    assert_eq!(stored(&config), counted);
 }
 
 /// Every line-by-line MTA collector resumes the same way: its real lab log ingested in parts,
@@ -255,7 +293,7 @@ fn killed_ingests_then_a_full_one_count_exactly_once() {
     let log = String::from_utf8(lab_log("retry-filter")).unwrap();
     let mut week = String::new();
     for day in 1..=7 {
-        week.push_str(&log.replace("Dec  4 ", &format!("Dec  {day} ")));
+        week.push_str(&log.replace("Dec 04 ", &format!("Dec 0{day} ")));
     }
     let clean = tempfile::tempdir().unwrap();
     let config_clean = config(clean.path(), &sqlite(clean.path(), "clean.db"), POSTFIX);
@@ -272,6 +310,8 @@ fn killed_ingests_then_a_full_one_count_exactly_once() {
         serde_json::json!({ "totals": report["totals"], "connectors": report["connectors"] })
     };
     let expected = read(&config_clean);
+    let days = expected["connectors"].as_array().map_or(0, |c| c.len());
+    assert!(expected["totals"]["inbound"]["messages"].as_u64().unwrap() > 7 * 50 && days > 0, "{expected}");
 
     let dir = tempfile::tempdir().unwrap();
     let config_killed = config(dir.path(), &sqlite(dir.path(), "killed.db"), POSTFIX);
@@ -444,6 +484,8 @@ fn asking_for_days_older_than_the_store_keeps_is_an_error() {
     std::fs::write(d.join("report.csv"), "Date,Connector direction,Connector name,No TLS,TLS 1.2,Volume\n").unwrap();
     let csv = "[[collector]]\ntype = \"m365_csv\"\nname = \"m365\"\npaths = [\"report.csv\"]\n";
     let config = config(d, &sqlite(d, "s.db"), csv);
+    let text_of = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(&config, text_of.replace("retention_days = 36500", "retention_days = 400")).unwrap();
     let out = mailflow(&config, &["ingest", "--from", "2020-01-01", "--to", "2020-01-31"]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
     assert!(text(&out.stderr).contains("before the first day kept"), "{}", text(&out.stderr));

@@ -851,6 +851,17 @@ impl<'c> Correlator<'c> {
         }
     }
 
+    /// The end of an incremental read: deliveries held while their instance's TLS logging is
+    /// undecided count now, as TLS unknown, rather than wait in the checkpoint for deliveries a
+    /// small host may take weeks to make. The instance stays undecided; should a TLS line come
+    /// later, the report says how many counted as unknown before it.
+    pub fn release_held(&mut self, out: &mut Emitter<'_>) {
+        for instance in &mut self.state.instances {
+            instance.counted_unknown += instance.held.len() as u64;
+            release(instance, TlsVersion::Unknown, out);
+        }
+    }
+
     /// In-flight entries, for tests of boundedness.
     #[cfg(test)]
     fn in_flight(&self) -> usize {

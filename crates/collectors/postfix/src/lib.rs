@@ -184,6 +184,7 @@ impl PostfixCollector {
             }
         }
         files.forget_old();
+        correlator.release_held(out);
         let state = State { files, year: clocks.carried(), parser: correlator.save() };
         out.checkpoint(&resume::save(&state))?;
         self.report(&correlator, &tally, ctx, out);
