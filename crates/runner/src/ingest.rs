@@ -117,6 +117,11 @@ impl Pipeline {
             Ok(store) => store,
             Err(e) => return failed(e.to_string()),
         };
+        let waiting =
+            &mut || tracing::info!(source = %section.name, "another ingest of this source is running; waiting");
+        if let Err(e) = store.lock_source(&section.name, waiting) {
+            return failed(e.to_string());
+        }
         let result = if collector.resumable() {
             self.ingest_resumable(section, collector, store.as_mut(), now)
         } else {

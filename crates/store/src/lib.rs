@@ -94,6 +94,11 @@ pub trait Store: Send {
     /// `PostgreSQL db.example.com:5432/mailflow`.
     fn describe(&self) -> String;
 
+    /// Holds `source` for this connection until it is dropped: another ingest of the same
+    /// source (a second job, an overlapping cron run) waits for it instead of failing on a moved
+    /// checkpoint. Calls `waiting` before it waits.
+    fn lock_source(&mut self, source: &str, waiting: &mut dyn FnMut()) -> Result<(), StoreError>;
+
     /// The source's checkpoint; generation 0 and an empty state when it has none.
     fn checkpoint(&mut self, source: &str) -> Result<Checkpoint, StoreError>;
 

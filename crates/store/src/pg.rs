@@ -19,6 +19,8 @@ use crate::{
 
 /// Serializes concurrent migrations of one database ("mailflow" in ASCII).
 const MIGRATION_LOCK: i64 = 0x6d61_696c_666c_6f77;
+/// Mixed into the hash of a source's name for its advisory lock, apart from other applications'.
+const SOURCE_LOCKS: u64 = 0x736f_7572_6365_0000;
 
 /// Rows per upsert statement: big enough to need few round trips, small enough to keep each
 /// message to the server modest.
@@ -123,6 +125,22 @@ fn location(config: &Config) -> String {
 fn migrate(client: &mut Client, what: &str) -> Result<(), StoreError> {
     let migrations = POSTGRES.migrations();
     let err = |e: postgres::Error| database_error(what, &e);
+    // Most opens find the schema current. Reading that needs no lock and no right to create
+    // tables, so fleet hosts may connect as a role that can only read and write the tables.
+    let exists: bool =
+        client.query_one("SELECT to_regclass('schema_migrations') IS NOT NULL", &[]).map_err(err)?.get(0);
+    let current: Option<i64> = match exists {
+        true => {
+            Some(client.query_one("SELECT COALESCE(MAX(version), 0) FROM schema_migrations", &[]).map_err(err)?.get(0))
+        }
+        false => None,
+    };
+    if let Some(current) = current {
+        schema::check_version(current)?;
+        if current == LATEST_VERSION {
+            return Ok(());
+        }
+    }
     loop {
         let mut tx = client.transaction().map_err(err)?;
         // Held until commit: concurrent openers queue here, and each sees what the one before
@@ -219,6 +237,17 @@ impl<'a> Columns<'a> {
 impl Store for PgStore {
     fn describe(&self) -> String {
         self.what.clone()
+    }
+
+    fn lock_source(&mut self, source: &str, waiting: &mut dyn FnMut()) -> Result<(), StoreError> {
+        // A session lock: held until this connection closes, by the server for a killed process.
+        let key = (mailflow_core::fnv1a(source.as_bytes()) ^ SOURCE_LOCKS) as i64;
+        let got: bool = self.client.query_one("SELECT pg_try_advisory_lock($1)", &[&key]).map_err(self.error())?.get(0);
+        if !got {
+            waiting();
+            self.client.execute("SELECT pg_advisory_lock($1)", &[&key]).map_err(self.error())?;
+        }
+        Ok(())
     }
 
     fn checkpoint(&mut self, source: &str) -> Result<Checkpoint, StoreError> {

@@ -28,12 +28,16 @@ static UPSERT_SOURCE: LazyLock<String> = LazyLock::new(|| SQLITE.upsert_source()
 pub(crate) struct SqliteStore {
     conn: Connection,
     what: String,
+    /// The database file; `None` in memory.
+    path: Option<PathBuf>,
+    /// Lock files of the sources this connection holds, released when dropped.
+    held: Vec<std::fs::File>,
 }
 
 impl SqliteStore {
     pub(crate) fn open(url: &str) -> Result<Self, StoreError> {
-        let (conn, what) = if url.eq_ignore_ascii_case("sqlite::memory:") {
-            (Connection::open_in_memory(), "SQLite in memory".to_string())
+        let (conn, what, path) = if url.eq_ignore_ascii_case("sqlite::memory:") {
+            (Connection::open_in_memory(), "SQLite in memory".to_string(), None)
         } else {
             let path = path_of(url)?;
             if let Some(dir) = path.parent().filter(|dir| !dir.exists()) {
@@ -44,7 +48,7 @@ impl SqliteStore {
                     )
                 })?;
             }
-            (Connection::open(&path), format!("SQLite {}", path.display()))
+            (Connection::open(&path), format!("SQLite {}", path.display()), Some(path))
         };
         let open_error = |e: rusqlite::Error| StoreError::new(ErrorKind::Open, format!("cannot open {what}: {e}"));
         let mut conn = conn.map_err(open_error)?;
@@ -69,7 +73,7 @@ impl SqliteStore {
         }
         conn.pragma_update(None, "synchronous", "FULL").map_err(open_error)?;
         migrate(&mut conn, &what)?;
-        Ok(SqliteStore { conn, what })
+        Ok(SqliteStore { conn, what, path, held: Vec::new() })
     }
 
     fn error(&self) -> impl Fn(rusqlite::Error) -> StoreError + '_ {
@@ -182,6 +186,31 @@ fn read_row(row: &Row<'_>) -> rusqlite::Result<(String, String, String, String, 
 impl Store for SqliteStore {
     fn describe(&self) -> String {
         self.what.clone()
+    }
+
+    fn lock_source(&mut self, source: &str, waiting: &mut dyn FnMut()) -> Result<(), StoreError> {
+        let Some(path) = &self.path else { return Ok(()) };
+        // A file lock beside the database: SQLite's own locks last one transaction, an ingest
+        // many. The kernel releases it when the process ends, killed or not.
+        let mut name = path.as_os_str().to_owned();
+        name.push(format!(".{:016x}.lock", mailflow_core::fnv1a(source.as_bytes())));
+        let failed = |e: std::io::Error| {
+            StoreError::new(
+                ErrorKind::Open,
+                format!("cannot lock {} for source {source}: {e}", PathBuf::from(&name).display()),
+            )
+        };
+        let file = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(&name).map_err(failed)?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                waiting();
+                file.lock().map_err(failed)?;
+            }
+            Err(std::fs::TryLockError::Error(e)) => return Err(failed(e)),
+        }
+        self.held.push(file);
+        Ok(())
     }
 
     fn checkpoint(&mut self, source: &str) -> Result<Checkpoint, StoreError> {

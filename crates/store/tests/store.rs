@@ -110,7 +110,29 @@ on_both_backends!(
     opening_again_is_fine,
     newer_schemas_are_refused,
     concurrent_commits_count_exactly_once,
+    a_source_is_held_by_one_ingest_at_a_time,
 );
+
+fn a_source_is_held_by_one_ingest_at_a_time(db: &Db) {
+    let mut first = db.open();
+    first.lock_source("mx", &mut || panic!("nothing held it")).unwrap();
+    // Another source is free.
+    db.open().lock_source("mx2", &mut || panic!("mx2 is free")).unwrap();
+    let (waited_tx, waited_rx) = std::sync::mpsc::channel();
+    let second = thread::spawn({
+        let url = db.url.clone();
+        move || {
+            let mut store = mailflow_store::open(&url, None).unwrap();
+            store.lock_source("mx", &mut || waited_tx.send(()).unwrap()).unwrap();
+            std::time::Instant::now()
+        }
+    });
+    waited_rx.recv_timeout(std::time::Duration::from_secs(30)).expect("the second ingest did not wait");
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let released = std::time::Instant::now();
+    drop(first);
+    assert!(second.join().unwrap() >= released);
+}
 
 fn day(text: &str) -> NaiveDate {
     text.parse().unwrap()
@@ -478,4 +500,29 @@ fn sqlite_refuses_files_that_are_not_databases() {
     let err = mailflow_store::open(&format!("sqlite://{}", path.display()), None).err().expect("refused");
     assert_eq!(err.kind(), ErrorKind::Open);
     assert!(err.to_string().contains(&path.display().to_string()), "{err}");
+}
+
+/// A fleet host may connect as a role that can only read and write the tables, once the schema
+/// is in place: opening does not try to create or lock anything then.
+#[test]
+fn postgres_roles_without_schema_rights_use_a_migrated_store() {
+    let Some(db) = Db::postgres() else { return };
+    drop(db.open());
+    let role = format!("mailflow_rw_{:08x}", fastrand::u32(..));
+    db.execute(&format!(
+        "CREATE ROLE {role} LOGIN; REVOKE CREATE ON SCHEMA public FROM PUBLIC; \
+         GRANT USAGE ON SCHEMA public TO {role}; \
+         GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {role}; \
+         GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {role}"
+    ));
+    let mut url = url::Url::parse(&db.url).unwrap();
+    url.set_username(&role).unwrap();
+    let opened = mailflow_store::open(url.as_str(), None);
+    let mut store = opened.unwrap_or_else(|e| panic!("{e}"));
+    let rows = rollup_of(&[(key("2026-12-01", "mx", Direction::Inbound, "internet"), messages(3))]);
+    store.lock_source("mx", &mut || {}).unwrap();
+    commit(&mut *store, "mx", &[], &rows).unwrap();
+    assert_eq!(everything(&mut *db.open()), rows);
+    drop(store);
+    db.execute(&format!("DROP OWNED BY {role}; DROP ROLE {role}"));
 }
