@@ -12,6 +12,8 @@ for tool in /usr/bin/time pflogsumm; do
   command -v "$tool" >/dev/null || { echo "missing $tool (apt-get install time pflogsumm)" >&2; exit 2; }
 done
 cargo build --release -q -p mailflow -p xtask
+# Where cargo put them: CARGO_TARGET_DIR is honoured.
+bin="${CARGO_TARGET_DIR:-target}/release"
 WORK=$(mktemp -d); trap 'rm -rf "$WORK"' EXIT
 cat > "$WORK/mailflow.toml" <<TOML
 [site]
@@ -44,10 +46,10 @@ printf "%-9s %8s | %-22s | %-22s | %s\n" lines MB "mailflow s  MB/s  RSS" "pflog
 for lines in "${@:-1000000 3000000}"; do
   for n in $lines; do
     log="$WORK/mail-$n.log"
-    ./target/release/xtask gen-postfix --lines "$n" --days 7 --out "$log" 2>/dev/null
+    "$bin"/xtask gen-postfix --lines "$n" --days 7 --out "$log" 2>/dev/null
     mb=$(awk -v b="$(stat -c %s "$log")" 'BEGIN{printf "%.1f", b/1e6}')
     cat "$log" > /dev/null
-    read -r ms mk < <(BENCH_LOG="$log" best_of ./target/release/mailflow run -q -c "$WORK/mailflow.toml" --from 2026-11-23 --to 2026-11-29)
+    read -r ms mk < <(BENCH_LOG="$log" best_of "$bin"/mailflow run -q -c "$WORK/mailflow.toml" --from 2026-11-23 --to 2026-11-29)
     read -r ps pk < <(best_of pflogsumm "$log")
     awk -v n="$n" -v mb="$mb" -v ms="$ms" -v mk="$mk" -v ps="$ps" -v pk="$pk" 'BEGIN{
       printf "%-9d %8.1f | %6.2f %6.0f %6.1f MB | %6.2f %5.1f %6.1f MB | %.1fx\n",

@@ -10,6 +10,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v /usr/bin/time >/dev/null || { echo "missing /usr/bin/time (apt-get install time)" >&2; exit 2; }
 cargo build --release -q -p mailflow -p xtask
+# Where cargo put them: CARGO_TARGET_DIR is honoured.
+bin="${CARGO_TARGET_DIR:-target}/release"
 WORK=$(mktemp -d); trap 'rm -rf "$WORK"' EXIT
 lines=${1:-1000000}
 # The timed log has LINES lines; 10 % more are appended for the incremental ingest.
@@ -51,7 +53,7 @@ best_of() {
 }
 
 log="$WORK/mail.log"
-./target/release/xtask gen-postfix --lines "$lines" --days 7 --out "$WORK/all.log" 2>/dev/null
+"$bin"/xtask gen-postfix --lines "$lines" --days 7 --out "$WORK/all.log" 2>/dev/null
 total=$(wc -l < "$WORK/all.log")
 head -n $((total * 10 / 11)) "$WORK/all.log" > "$log"
 tail -n +$((total * 10 / 11 + 1)) "$WORK/all.log" > "$WORK/more.log"
@@ -60,24 +62,24 @@ export BENCH_LOG="$log"
 # The store's tables are made once per installation, not per ingest: each timed ingest starts from
 # a store that holds them and nothing else.
 : > "$WORK/empty.log"
-BENCH_LOG="$WORK/empty.log" ./target/release/mailflow ingest -q -c "$WORK/store.toml"
-./target/release/mailflow store -c "$WORK/store.toml" forget postfix >/dev/null
+BENCH_LOG="$WORK/empty.log" "$bin"/mailflow ingest -q -c "$WORK/store.toml"
+"$bin"/mailflow store -c "$WORK/store.toml" forget postfix >/dev/null
 cp "$WORK/store.db" "$WORK/empty.db"
-read -r run_s run_kb < <(best_of ./target/release/mailflow run -q -c "$WORK/mailflow.toml" --from 2026-11-23 --to 2026-11-29)
-read -r ingest_s ingest_kb < <(best_of sh -c "rm -f '$WORK'/store.db*; cp '$WORK/empty.db' '$WORK/store.db'; exec ./target/release/mailflow ingest -q -c '$WORK/store.toml'")
+read -r run_s run_kb < <(best_of "$bin"/mailflow run -q -c "$WORK/mailflow.toml" --from 2026-11-23 --to 2026-11-29)
+read -r ingest_s ingest_kb < <(best_of sh -c "rm -f '$WORK'/store.db*; cp '$WORK/empty.db' '$WORK/store.db'; exec '$bin/mailflow' ingest -q -c '$WORK/store.toml'")
 cp "$log" "$WORK/base.log"
 append_best=""
 for _ in 1 2 3; do
   cp "$WORK/base.log" "$log"
   rm -f "$WORK"/store.db*
   cp "$WORK/empty.db" "$WORK/store.db"
-  ./target/release/mailflow ingest -q -c "$WORK/store.toml"
+  "$bin"/mailflow ingest -q -c "$WORK/store.toml"
   cat "$WORK/more.log" >> "$log"
-  run=$(timed ./target/release/mailflow ingest -q -c "$WORK/store.toml")
+  run=$(timed "$bin"/mailflow ingest -q -c "$WORK/store.toml")
   if [ -z "$append_best" ] || awk -v a="${run%% *}" -v b="${append_best%% *}" 'BEGIN{exit !(a<b)}'; then append_best=$run; fi
 done
-read -r nothing_s _ < <(best_of ./target/release/mailflow ingest -q -c "$WORK/store.toml")
-read -r report_s _ < <(best_of ./target/release/mailflow report -q -c "$WORK/store.toml" --from 2026-11-23 --to 2026-11-29)
+read -r nothing_s _ < <(best_of "$bin"/mailflow ingest -q -c "$WORK/store.toml")
+read -r report_s _ < <(best_of "$bin"/mailflow report -q -c "$WORK/store.toml" --from 2026-11-23 --to 2026-11-29)
 mb=$(awk -v b="$(stat -c %s "$WORK/base.log")" 'BEGIN{printf "%.1f", b/1e6}')
 awk -v n="$((total * 10 / 11))" -v mb="$mb" -v rs="$run_s" -v rk="$run_kb" -v is="$ingest_s" -v ik="$ingest_kb" \
     -v as="${append_best%% *}" -v ns="$nothing_s" -v ps="$report_s" 'BEGIN{
