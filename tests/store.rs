@@ -477,6 +477,30 @@ fn regex_sources_ingested_in_parts_count_as_the_whole() {
 }
 
 /// Days before `retention_days` cannot be ingested: a clear error, not a crash.
+/// A source asked for days answers for each of them: a day it now has no events for is emptied
+/// in the store, not left as an earlier run stored it.
+#[test]
+fn a_day_window_source_that_now_has_nothing_for_a_day_empties_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let event = |hour: u32| {
+        format!(
+            "{{\"time\":\"2026-12-04T{hour:02}:00:00Z\",\"direction\":\"inbound\",\"peer\":{{\"ip\":\"127.0.2.9\"}}}}\n"
+        )
+    };
+    std::fs::write(d.join("events.jsonl"), format!("{}{}", event(9), event(10))).unwrap();
+    let exec = "[[collector]]\ntype = \"exec\"\nname = \"gw\"\ncommand = [\"cat\", \"events.jsonl\"]\n";
+    let config = config(d, &sqlite(d, "s.db"), exec);
+    let days = ["--from", "2026-12-03", "--to", "2026-12-05"];
+    let ingested = mailflow(&config, &[&["ingest"][..], &days].concat());
+    assert!(ingested.status.success(), "{}", text(&ingested.stderr));
+    assert_eq!(stored(&config)["totals"]["inbound"]["messages"], 2);
+    std::fs::write(d.join("events.jsonl"), "").unwrap();
+    let ingested = mailflow(&config, &[&["ingest"][..], &days].concat());
+    assert!(ingested.status.success(), "{}", text(&ingested.stderr));
+    assert_eq!(stored(&config)["totals"]["inbound"]["messages"], 0);
+}
+
 #[test]
 fn asking_for_days_older_than_the_store_keeps_is_an_error() {
     let dir = tempfile::tempdir().unwrap();

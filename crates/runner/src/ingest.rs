@@ -230,6 +230,12 @@ impl Pipeline {
         let last_run = serde_json::to_string(&source).expect("source reports serialize");
         let (rows, clear_days, state) = if stored {
             let mut days: Vec<NaiveDate> = rollup.iter().map(|(key, _)| key.date).collect();
+            if collector.first_ingest_days().is_some() {
+                // Asked for these days, the source answered for all of them: a day it now has
+                // nothing for had nothing, whatever an earlier run stored.
+                days.extend(window.dates().filter(|day| *day <= today));
+            }
+            days.sort_unstable();
             days.dedup();
             // Asking for older days again does not move where the next run starts back.
             let through = through.into_iter().chain([window.to.min(today)]).max();
