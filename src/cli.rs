@@ -121,6 +121,9 @@ pub enum StoreAction {
     Prune {
         #[arg(long, value_name = "DATE")]
         before: Option<NaiveDate>,
+        /// Only this source (by default every source in the store, other hosts' too).
+        #[arg(long, value_name = "NAME")]
+        source: Option<String>,
     },
     /// Delete a source's days and checkpoint, so the next ingest reads it from the start.
     Forget {

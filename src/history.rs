@@ -131,10 +131,11 @@ pub fn store(pipeline: &Pipeline, action: &StoreAction) -> anyhow::Result<u8> {
             }
             print!("{out}");
         }
-        StoreAction::Prune { before } => {
+        StoreAction::Prune { before, source } => {
             let before = before.unwrap_or_else(|| pipeline.horizon(Utc::now()));
-            let deleted = store.prune(before, None)?;
-            println!("deleted {} rows dated before {before}", thousands(deleted));
+            let deleted = store.prune(before, source.as_deref())?;
+            let of = source.as_deref().map(|s| format!(" of source {}", printable(s))).unwrap_or_default();
+            println!("deleted {} rows{of} dated before {before}", thousands(deleted));
         }
         StoreAction::Forget { source } => {
             let deleted = store.forget(source)?;

@@ -501,6 +501,31 @@ fn a_day_window_source_that_now_has_nothing_for_a_day_empties_it() {
     assert_eq!(stored(&config)["totals"]["inbound"]["messages"], 0);
 }
 
+/// `store prune --source` prunes one source only (a retired host's), others keep their days.
+#[test]
+fn pruning_one_source_leaves_the_others() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let event = "{\"time\":\"2026-12-04T09:00:00Z\",\"direction\":\"inbound\",\"peer\":{\"ip\":\"127.0.2.9\"}}\n";
+    std::fs::write(d.join("events.jsonl"), event).unwrap();
+    let exec = |name: &str| {
+        format!("[[collector]]\ntype = \"exec\"\nname = \"{name}\"\ncommand = [\"cat\", \"events.jsonl\"]\n")
+    };
+    let config = config(d, &sqlite(d, "s.db"), &format!("{}{}", exec("old-mx"), exec("mx")));
+    let ingested = mailflow(&config, &["ingest", "--from", "2026-12-04", "--to", "2026-12-04"]);
+    assert!(ingested.status.success(), "{}", text(&ingested.stderr));
+    assert_eq!(stored(&config)["totals"]["inbound"]["messages"], 2);
+    let pruned = Command::new(env!("CARGO_BIN_EXE_mailflow"))
+        .args(["store", "--config"])
+        .arg(&config)
+        .args(["prune", "--before", "2026-12-05", "--source", "old-mx"])
+        .output()
+        .unwrap();
+    assert!(text(&pruned.stdout).contains("deleted 1 rows of source old-mx"), "{}", text(&pruned.stderr));
+    let after = stored(&config);
+    assert_eq!(after["totals"]["inbound"]["messages"], 1, "{after}");
+}
+
 #[test]
 fn asking_for_days_older_than_the_store_keeps_is_an_error() {
     let dir = tempfile::tempdir().unwrap();
