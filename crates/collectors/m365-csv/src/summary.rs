@@ -73,22 +73,23 @@ impl Summary {
         let said = fields::directionality(row.get(self.directionality));
         let accepted = row.accepted_domains;
         let inside = |(address, _): &&(&str, _)| is_accepted(address, accepted);
-        // Relayed (or forwarded) mail, from outside to recipients all outside, came in and went
-        // out: it counts in both directions, as the detail export and the message trace API do.
-        let (direction, recipients, relayed): (_, Vec<_>, _) = if accepted.is_empty() {
+        // Mail from outside to recipients outside (relayed, forwarded) came in and went out: it
+        // counts in both directions, as the detail export and the message trace API count it.
+        let (direction, recipients, leaving): (_, Vec<_>, Vec<_>) = if accepted.is_empty() {
             match said {
                 Some(Direction::Outbound) => self.unchecked += 1,
                 None => self.guessed += 1,
                 _ => {}
             }
-            (said.unwrap_or(Direction::Inbound), recipients.iter().collect(), false)
+            (said.unwrap_or(Direction::Inbound), recipients.iter().collect(), Vec::new())
         } else if said == Some(Direction::Inbound) || !is_accepted(sender.as_deref().unwrap_or(""), accepted) {
             // Mail from outside counts for the recipients inside; relayed mail for all of them.
             let kept: Vec<_> = recipients.iter().filter(inside).collect();
+            let leaving: Vec<_> = recipients.iter().filter(|r| !inside(r)).collect();
             if kept.is_empty() {
-                (Direction::Inbound, recipients.iter().collect(), !recipients.is_empty())
+                (Direction::Inbound, leaving.clone(), leaving)
             } else {
-                (Direction::Inbound, kept, false)
+                (Direction::Inbound, kept, leaving)
             }
         } else {
             let outside: Vec<_> = recipients.iter().filter(|r| !inside(r)).collect();
@@ -96,19 +97,23 @@ impl Summary {
                 run.internal(self.key(row));
                 return Ok(());
             }
-            (Direction::Outbound, outside, false)
+            (Direction::Outbound, outside, Vec::new())
         };
-        let mut event = MessageEvent::new(time, direction);
-        event.recipients = u32::try_from(recipients.len()).ok().filter(|n| *n > 0);
-        event.recipient_domains = fields::domains(recipients.iter().map(|(address, _)| *address));
-        event.sender = sender;
-        event.size = size;
-        event.status = fields::overall(recipients.iter().filter_map(|(_, status)| *status));
-        event.message_id = row.text(self.message_id);
-        event.evidence = row.evidence();
+        let event_of = |direction, recipients: &[&(&str, Option<_>)]| {
+            let mut event = MessageEvent::new(time, direction);
+            event.recipients = u32::try_from(recipients.len()).ok().filter(|n| *n > 0);
+            event.recipient_domains = fields::domains(recipients.iter().map(|(address, _)| *address));
+            event.sender = sender.clone();
+            event.size = size;
+            event.status = fields::overall(recipients.iter().filter_map(|(_, status)| *status));
+            event.message_id = row.text(self.message_id);
+            event.evidence = row.evidence();
+            event
+        };
+        let mut event = event_of(direction, &recipients);
         // A row names one connector and one client, taken as the way in: the way relayed mail
         // went out is not in the summary.
-        let relayed = relayed.then(|| MessageEvent { direction: Direction::Outbound, ..event.clone() });
+        let relayed = (!leaving.is_empty()).then(|| event_of(Direction::Outbound, &leaving));
         event.connector = fields::connector(row.get(self.connector));
         // The original client is the sending server of inbound mail, but the sender's own
         // client of outbound mail, which is no peer of the edge.
