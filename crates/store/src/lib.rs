@@ -27,8 +27,9 @@ use url::Url;
 /// Opens the store at `url` and brings its schema up to date.
 ///
 /// `url` is `sqlite:///absolute/path.db` (the file and its directory are created if missing),
-/// `sqlite::memory:`, or `postgres://user@host:port/db` (`postgresql://` too). `password`, when
-/// given, is used for PostgreSQL instead of one in the URL; SQLite ignores it.
+/// `sqlite::memory:`, or `postgres://user@host:port/db` (`postgresql://` too), whose `sslmode`
+/// and `sslrootcert` work as libpq's. `password`, when given, is used for PostgreSQL instead of
+/// one in the URL; SQLite ignores it.
 pub fn open(url: &str, password: Option<&str>) -> Result<Box<dyn Store>, StoreError> {
     let scheme = url.split_once(':').map(|(scheme, _)| scheme.to_ascii_lowercase());
     match scheme.as_deref() {
@@ -91,7 +92,7 @@ pub(crate) fn ambiguous_userinfo(url: &str) -> Option<(&str, &str, &str)> {
 /// A history store. Each thread that uses one opens its own with [`open`].
 pub trait Store: Send {
     /// What this store is, for messages: `SQLite /var/lib/mailflow/mailflow.db` or
-    /// `PostgreSQL db.example.com:5432/mailflow`.
+    /// `PostgreSQL db.example.com:5432/mailflow (TLS)`.
     fn describe(&self) -> String;
 
     /// Holds `source` for this connection until it is dropped: another ingest of the same

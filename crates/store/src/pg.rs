@@ -1,16 +1,26 @@
 //! The PostgreSQL backend: one synchronous connection per store.
 
+use std::borrow::Cow;
+use std::path::PathBuf;
 use std::str::FromStr;
-use std::sync::LazyLock;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
 use chrono::NaiveDate;
 use mailflow_core::rollup::RollupKey;
 use mailflow_core::{Counters, Rollup};
-use postgres::config::{Host, SslMode};
+use postgres::config::{Host, SslMode, SslNegotiation};
 use postgres::error::SqlState;
 use postgres::types::ToSql;
 use postgres::{Client, Config, NoTls, Statement};
+use rustls::client::WebPkiServerVerifier;
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::crypto::WebPkiSupportedAlgorithms;
+use rustls::{CertificateError, ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, ServerName, UnixTime};
+use tokio_postgres_rustls::MakeRustlsConnect;
 
 use crate::schema::{self, COUNTER_COLUMNS, COUNTERS, KEY_COLUMNS, LATEST_VERSION, POSTGRES};
 use crate::{
@@ -56,8 +66,10 @@ impl PgStore {
                  `password = \"${VAR}\"`",
             ));
         }
-        let mut config =
-            Config::from_str(url).map_err(|e| bad_url(&format!("not a usable PostgreSQL URL ({})", error_text(&e))))?;
+        let (rest, params) = take_tls_params(url).map_err(|why| bad_url(&why))?;
+        let mut tls = params.resolve().map_err(|why| bad_url(&why))?;
+        let mut config = Config::from_str(&rest)
+            .map_err(|e| bad_url(&format!("not a usable PostgreSQL URL ({})", error_text(&e))))?;
         if let Some(password) = password {
             config.password(password);
         }
@@ -67,32 +79,56 @@ impl PgStore {
                  or postgres://user@%2Frun%2Fpostgresql/db for the local socket",
             ));
         }
-        if matches!(config.get_ssl_mode(), SslMode::Require) {
-            return Err(bad_url(
-                "mailflow connects to PostgreSQL without TLS; \
-                 use sslmode=disable or sslmode=prefer, over a local or trusted network",
-            ));
+        if tls.mode == TlsMode::Prefer && config.get_ssl_negotiation() == SslNegotiation::Direct {
+            return Err(bad_url("sslnegotiation=direct needs sslmode=require, verify-ca or verify-full"));
         }
+        if config.get_hosts().iter().all(|host| matches!(host, Host::Unix(_))) && config.get_hostaddrs().is_empty() {
+            // The server offers no TLS on its local socket; libpq ignores sslmode there too.
+            tls = Tls { mode: TlsMode::Disable, verify: Verify::Nothing };
+        }
+        if config.get_hosts().is_empty() {
+            // The address is the name the certificate is checked against; without a host,
+            // tokio-postgres would refuse TLS altogether.
+            for addr in config.get_hostaddrs().to_vec() {
+                config.host(&addr.to_string());
+            }
+        }
+        config.ssl_mode(tls.ssl_mode());
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(Duration::from_secs(30));
         }
         if config.get_application_name().is_none() {
             config.application_name("mailflow");
         }
-        let what = format!("PostgreSQL {}", location(&config));
-        let mut client = config.connect(NoTls).map_err(|e| {
+        let mut what = format!("PostgreSQL {}", location(&config));
+        // Set by the certificate verifier once a server sent one: with `prefer`, whether it took up TLS.
+        let saw_certificate = Arc::new(AtomicBool::new(false));
+        let connected = match tls.mode {
+            TlsMode::Disable => config.connect(NoTls),
+            _ => config.connect(connector(&tls.verify, &saw_certificate)?),
+        };
+        let mut client = connected.map_err(|e| {
             let hint = match e.code() {
                 Some(code)
                     if *code == SqlState::INVALID_PASSWORD
                         || *code == SqlState::INVALID_AUTHORIZATION_SPECIFICATION =>
                 {
-                    "are the user and password right?"
+                    Cow::Borrowed("are the user and password right?")
                 }
-                Some(code) if *code == SqlState::INVALID_CATALOG_NAME => "does the database exist?",
-                _ => "is the server running and the URL right?",
+                Some(code) if *code == SqlState::INVALID_CATALOG_NAME => Cow::Borrowed("does the database exist?"),
+                _ if is_tls_error(&e) => Cow::Owned(tls.hint(&e, saw_certificate.load(Ordering::Relaxed))),
+                _ => Cow::Borrowed("is the server running and the URL right?"),
             };
             StoreError::new(ErrorKind::Open, format!("cannot connect to {what}: {}; {hint}", error_text(&e)))
         })?;
+        let encrypted = match tls.mode {
+            TlsMode::Disable => false,
+            TlsMode::Prefer => saw_certificate.load(Ordering::Relaxed),
+            TlsMode::Require | TlsMode::VerifyCa | TlsMode::VerifyFull => true,
+        };
+        if encrypted {
+            what.push_str(" (TLS)");
+        }
         migrate(&mut client, &what)?;
         let upsert = client.prepare(&UPSERT).map_err(|e| database_error(&what, &e))?;
         Ok(PgStore { client, what, upsert })
@@ -100,6 +136,322 @@ impl PgStore {
 
     fn error(&self) -> impl Fn(postgres::Error) -> StoreError + '_ {
         |e| database_error(&self.what, &e)
+    }
+}
+
+/// libpq's `sslmode`, except `allow`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TlsMode {
+    Disable,
+    Prefer,
+    Require,
+    VerifyCa,
+    VerifyFull,
+}
+
+impl TlsMode {
+    const NAMES: [(&str, TlsMode); 5] = [
+        ("disable", TlsMode::Disable),
+        ("prefer", TlsMode::Prefer),
+        ("require", TlsMode::Require),
+        ("verify-ca", TlsMode::VerifyCa),
+        ("verify-full", TlsMode::VerifyFull),
+    ];
+
+    fn parse(value: &str) -> Result<Self, String> {
+        if let Some((_, mode)) = Self::NAMES.iter().find(|(name, _)| *name == value) {
+            return Ok(*mode);
+        }
+        Err(match value {
+            "allow" => "sslmode=allow is not supported: use prefer, or require for TLS always".to_string(),
+            _ => format!("sslmode={value} is not known: use disable, prefer, require, verify-ca or verify-full"),
+        })
+    }
+
+    fn name(self) -> &'static str {
+        Self::NAMES.iter().find(|(_, mode)| *mode == self).map_or("", |(name, _)| name)
+    }
+}
+
+/// The CA certificates a server's certificate must chain to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Roots {
+    /// The system's, as `sslrootcert=system` and the verify modes without `sslrootcert` ask.
+    System,
+    /// A PEM file's.
+    File(PathBuf),
+}
+
+/// The TLS parameters of a URL, as given.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct TlsParams {
+    mode: Option<TlsMode>,
+    root_cert: Option<Roots>,
+}
+
+/// What a connection does about TLS.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Tls {
+    mode: TlsMode,
+    verify: Verify,
+}
+
+/// What is checked of the server's certificate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Verify {
+    /// Nothing: the session is encrypted, but the server is not authenticated.
+    Nothing,
+    /// That it chains to the roots, whatever host it names.
+    Chain(Roots),
+    /// That it chains to the roots and names the host connected to.
+    Full(Roots),
+}
+
+/// Takes `sslmode` and `sslrootcert` out of the URL's query, since the `postgres` crate refuses
+/// `verify-ca`, `verify-full` and `sslrootcert`; returns the rest of the URL for it as it was.
+fn take_tls_params(url: &str) -> Result<(String, TlsParams), String> {
+    // A userinfo holding `?` was refused before: the first one starts the query.
+    let Some((base, query)) = url.split_once('?') else { return Ok((url.to_string(), TlsParams::default())) };
+    let mut params = TlsParams::default();
+    let mut rest = Vec::new();
+    for pair in query.split('&') {
+        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        let key = percent_encoding::percent_decode_str(key).decode_utf8_lossy();
+        let decode = |text: &str| match percent_encoding::percent_decode_str(text).decode_utf8() {
+            Ok(text) => Ok(text.into_owned()),
+            Err(_) => Err(format!("the value of {key} is not UTF-8 once percent-decoded")),
+        };
+        match &*key {
+            "sslmode" => params.mode = Some(TlsMode::parse(&decode(value)?)?),
+            "sslrootcert" => {
+                let path = decode(value)?;
+                params.root_cert = Some(match path.as_str() {
+                    "" => return Err("sslrootcert is empty: name a PEM file of CA certificates, or system".into()),
+                    "system" => Roots::System,
+                    _ => Roots::File(PathBuf::from(path)),
+                });
+            }
+            "sslcert" | "sslkey" | "sslpassword" => {
+                return Err(format!(
+                    "{key}: mailflow presents no client certificate to PostgreSQL; authenticate with a password"
+                ));
+            }
+            _ => rest.push(pair),
+        }
+    }
+    let rest = match rest.is_empty() {
+        true => base.to_string(),
+        false => format!("{base}?{}", rest.join("&")),
+    };
+    Ok((rest, params))
+}
+
+impl TlsParams {
+    /// libpq's rules: `sslrootcert` makes `prefer` and `require` check the chain too, and
+    /// `sslrootcert=system` asks for `verify-full`.
+    fn resolve(self) -> Result<Tls, String> {
+        let TlsParams { mode, root_cert } = self;
+        let mode = match (mode, &root_cert) {
+            (None, Some(Roots::System)) => TlsMode::VerifyFull,
+            (Some(mode), Some(Roots::System)) if mode != TlsMode::VerifyFull => {
+                return Err(format!("sslmode={} is too weak for sslrootcert=system: use verify-full", mode.name()));
+            }
+            (mode, _) => mode.unwrap_or(TlsMode::Prefer),
+        };
+        let verify = match (mode, root_cert) {
+            (TlsMode::Disable, _) | (TlsMode::Prefer | TlsMode::Require, None) => Verify::Nothing,
+            (TlsMode::Prefer | TlsMode::Require | TlsMode::VerifyCa, roots) => {
+                Verify::Chain(roots.unwrap_or(Roots::System))
+            }
+            (TlsMode::VerifyFull, roots) => Verify::Full(roots.unwrap_or(Roots::System)),
+        };
+        Ok(Tls { mode, verify })
+    }
+}
+
+impl Tls {
+    fn ssl_mode(&self) -> SslMode {
+        match self.mode {
+            TlsMode::Disable => SslMode::Disable,
+            TlsMode::Prefer => SslMode::Prefer,
+            TlsMode::Require | TlsMode::VerifyCa | TlsMode::VerifyFull => SslMode::Require,
+        }
+    }
+
+    /// What to check after a failed TLS handshake; `saw_certificate` tells whether the server sent one.
+    fn hint(&self, e: &postgres::Error, saw_certificate: bool) -> String {
+        let asked = format!("sslmode={} was asked", self.mode.name());
+        if !saw_certificate {
+            return format!("{asked}: does the server offer TLS (ssl = on in postgresql.conf), 1.2 or newer?");
+        }
+        let wrong_name = matches!(
+            rustls_error(e),
+            Some(rustls::Error::InvalidCertificate(
+                CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. }
+            ))
+        );
+        match &self.verify {
+            Verify::Nothing => format!("{asked}: check the server's certificate and key (ssl_cert_file, ssl_key_file)"),
+            Verify::Full(_) if wrong_name => {
+                format!("{asked}: connect to the server by a host name its certificate holds")
+            }
+            Verify::Chain(Roots::System) | Verify::Full(Roots::System) => format!(
+                "{asked}: is the server's certificate signed by a CA the system trusts? \
+                 If not, name its CA with sslrootcert=/path/ca.pem"
+            ),
+            Verify::Chain(Roots::File(path)) | Verify::Full(Roots::File(path)) => {
+                format!("{asked}: is the server's certificate signed by a CA certificate in {}?", path.display())
+            }
+        }
+    }
+}
+
+/// The rustls error behind a failed handshake, if that is what failed it.
+fn rustls_error(e: &postgres::Error) -> Option<&rustls::Error> {
+    let mut cause = std::error::Error::source(e);
+    while let Some(c) = cause {
+        // tokio-rustls hands it on inside an I/O error.
+        let inner = c.downcast_ref::<std::io::Error>().and_then(|io| io.get_ref()).map_or(c, |inner| inner as _);
+        if let Some(tls) = inner.downcast_ref::<rustls::Error>() {
+            return Some(tls);
+        }
+        cause = c.source();
+    }
+    None
+}
+
+/// A TLS error rather than one of the connection or the server; the client's `Display` shows
+/// only its kind, the cause comes after it.
+fn is_tls_error(e: &postgres::Error) -> bool {
+    e.to_string() == "error performing TLS handshake"
+}
+
+/// The TLS side of a connection: ring as the crypto provider, whatever else the process has
+/// installed, and a verifier for what `verify` asks that records that a server sent a certificate.
+fn connector(verify: &Verify, saw_certificate: &Arc<AtomicBool>) -> Result<MakeRustlsConnect, StoreError> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let webpki = |roots: &Roots| -> Result<Arc<WebPkiServerVerifier>, StoreError> {
+        WebPkiServerVerifier::builder_with_provider(load_roots(roots)?, provider.clone()).build().map_err(|e| {
+            StoreError::new(ErrorKind::Open, format!("cannot verify PostgreSQL servers' certificates: {e}"))
+        })
+    };
+    let verifier = CertVerifier {
+        webpki: match verify {
+            Verify::Nothing => None,
+            Verify::Chain(roots) | Verify::Full(roots) => Some(webpki(roots)?),
+        },
+        check_name: matches!(verify, Verify::Full(_)),
+        algorithms: provider.signature_verification_algorithms,
+        saw_certificate: saw_certificate.clone(),
+    };
+    let mut config = ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .expect("ring supports the default protocol versions")
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(verifier))
+        .with_no_client_auth();
+    // What PostgreSQL 17 expects with sslnegotiation=direct; older servers ignore it.
+    config.alpn_protocols = vec![b"postgresql".to_vec()];
+    Ok(MakeRustlsConnect::new(config))
+}
+
+/// The system's CA certificates, read once.
+static SYSTEM_ROOTS: LazyLock<Result<Arc<RootCertStore>, String>> = LazyLock::new(|| {
+    let found = rustls_native_certs::load_native_certs();
+    let mut roots = RootCertStore::empty();
+    roots.add_parsable_certificates(found.certs);
+    if roots.is_empty() {
+        let errors: Vec<String> = found.errors.iter().map(|e| e.to_string()).collect();
+        return Err(format!(
+            "found no CA certificates of the system{}; install them (the ca-certificates package), \
+             or name the server's CA with sslrootcert=/path/ca.pem",
+            match errors.is_empty() {
+                true => String::new(),
+                false => format!(" ({})", errors.join("; ")),
+            }
+        ));
+    }
+    Ok(Arc::new(roots))
+});
+
+fn load_roots(roots: &Roots) -> Result<Arc<RootCertStore>, StoreError> {
+    let path = match roots {
+        Roots::System => return SYSTEM_ROOTS.clone().map_err(|why| StoreError::new(ErrorKind::Open, why)),
+        Roots::File(path) => path,
+    };
+    let unusable = |why: String| {
+        StoreError::new(
+            ErrorKind::Open,
+            format!(
+                "sslrootcert {}: {why}; name a PEM file of the CA certificates that sign the server's",
+                path.display()
+            ),
+        )
+    };
+    let pem = std::fs::read(path).map_err(|e| unusable(format!("cannot read it ({e})")))?;
+    let mut store = RootCertStore::empty();
+    for cert in CertificateDer::pem_slice_iter(&pem) {
+        let cert = cert.map_err(|e| unusable(format!("not PEM ({e})")))?;
+        store.add(cert).map_err(|e| unusable(format!("holds an unusable certificate ({e})")))?;
+    }
+    if store.is_empty() {
+        return Err(unusable("holds no certificate (-----BEGIN CERTIFICATE-----)".to_string()));
+    }
+    Ok(Arc::new(store))
+}
+
+/// Checks what `sslmode` asks of the server's certificate. The handshake's signatures are
+/// verified in every mode, so the server holds the key of the certificate it sent.
+#[derive(Debug)]
+struct CertVerifier {
+    /// `None` accepts any certificate: `prefer` and `require` without `sslrootcert`.
+    webpki: Option<Arc<WebPkiServerVerifier>>,
+    /// Whether the certificate must name the host (`verify-full`).
+    check_name: bool,
+    algorithms: WebPkiSupportedAlgorithms,
+    saw_certificate: Arc<AtomicBool>,
+}
+
+impl ServerCertVerifier for CertVerifier {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp_response: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        self.saw_certificate.store(true, Ordering::Relaxed);
+        let Some(webpki) = &self.webpki else { return Ok(ServerCertVerified::assertion()) };
+        match webpki.verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now) {
+            // The name is checked last, once the chain is good.
+            Err(rustls::Error::InvalidCertificate(
+                CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
+            )) if !self.check_name => Ok(ServerCertVerified::assertion()),
+            verified => verified,
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.algorithms)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algorithms)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.algorithms.supported_schemes()
     }
 }
 
@@ -377,9 +729,14 @@ mod tests {
     #[test]
     fn unusable_urls_are_refused_before_connecting() {
         for (url, says) in [
-            ("postgres://mf:s3cret@db/m?sslmode=require", "sslmode=disable"),
             ("postgres://mf:s3cret@/m", "needs a host"),
             ("postgres://mf:s3cret@db/m?bogus=1", "not a usable PostgreSQL URL"),
+            ("postgres://mf:s3cret@db/m?sslmode=allow", "sslmode=allow is not supported"),
+            ("postgres://mf:s3cret@db/m?sslmode=verify_full", "use disable, prefer, require, verify-ca or verify-full"),
+            ("postgres://mf:s3cret@db/m?sslrootcert=system&sslmode=require", "use verify-full"),
+            ("postgres://mf:s3cret@db/m?sslrootcert=", "sslrootcert is empty"),
+            ("postgres://mf:s3cret@db/m?sslcert=/etc/mf.pem", "no client certificate"),
+            ("postgres://mf:s3cret@db/m?sslnegotiation=direct", "sslnegotiation=direct needs"),
         ] {
             let err = PgStore::open(url, None).err().unwrap();
             assert_eq!(err.kind(), ErrorKind::Url, "{url}: {err}");
@@ -396,5 +753,96 @@ mod tests {
         assert!(text.starts_with("cannot connect to PostgreSQL 127.0.0.1:1/reports: "), "{text}");
         assert!(text.ends_with("is the server running and the URL right?"), "{text}");
         assert!(!text.contains("s3cret") && !text.contains("hunter2"), "{text}");
+    }
+
+    #[test]
+    fn tls_parameters_are_taken_out_of_the_url() {
+        let (rest, params) = take_tls_params(
+            "postgres://mf:p%40ss@db/m?sslmode=verify-full&application_name=x&sslrootcert=%2Fetc%2Fca.pem",
+        )
+        .unwrap();
+        assert_eq!(rest, "postgres://mf:p%40ss@db/m?application_name=x");
+        let root_cert = Some(Roots::File("/etc/ca.pem".into()));
+        assert_eq!(params, TlsParams { mode: Some(TlsMode::VerifyFull), root_cert });
+        // The last of a parameter counts, as in the rest of the URL.
+        let (rest, params) = take_tls_params("postgres://db/m?sslmode=require&sslmode=disable").unwrap();
+        assert_eq!((rest.as_str(), params.mode), ("postgres://db/m", Some(TlsMode::Disable)));
+        let (rest, params) = take_tls_params("postgres://mf@db/m?password=s3cret").unwrap();
+        assert_eq!((rest.as_str(), params), ("postgres://mf@db/m?password=s3cret", TlsParams::default()));
+        assert_eq!(take_tls_params("postgres://db").unwrap(), ("postgres://db".to_string(), TlsParams::default()));
+    }
+
+    #[test]
+    fn sslmode_and_sslrootcert_resolve_as_in_libpq() {
+        let file = || Some(Roots::File("ca.pem".into()));
+        let resolve = |mode, root_cert| TlsParams { mode, root_cert }.resolve();
+        let tls = |mode, verify| Ok(Tls { mode, verify });
+        let ca = Roots::File("ca.pem".into());
+        use {TlsMode::*, Verify::*};
+        assert_eq!(resolve(None, None), tls(Prefer, Nothing));
+        assert_eq!(resolve(Some(Disable), file()), tls(Disable, Nothing));
+        assert_eq!(resolve(Some(Require), None), tls(Require, Nothing));
+        // A root certificate makes the weak modes check the chain, as libpq does.
+        assert_eq!(resolve(None, file()), tls(Prefer, Chain(ca.clone())));
+        assert_eq!(resolve(Some(Require), file()), tls(Require, Chain(ca.clone())));
+        assert_eq!(resolve(Some(VerifyCa), None), tls(VerifyCa, Chain(Roots::System)));
+        assert_eq!(resolve(Some(VerifyCa), file()), tls(VerifyCa, Chain(ca.clone())));
+        assert_eq!(resolve(Some(VerifyFull), None), tls(VerifyFull, Full(Roots::System)));
+        assert_eq!(resolve(Some(VerifyFull), file()), tls(VerifyFull, Full(ca)));
+        assert_eq!(resolve(None, Some(Roots::System)), tls(VerifyFull, Full(Roots::System)));
+        assert!(resolve(Some(VerifyCa), Some(Roots::System)).unwrap_err().contains("use verify-full"));
+        for (name, mode) in TlsMode::NAMES {
+            assert_eq!(TlsMode::parse(name), Ok(mode));
+            assert_eq!(mode.name(), name);
+        }
+    }
+
+    #[test]
+    fn unreadable_root_certificates_are_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("missing.pem");
+        let empty = dir.path().join("empty.pem");
+        std::fs::write(&empty, "no certificate here\n").unwrap();
+        for (path, says) in [(&missing, "cannot read it"), (&empty, "holds no certificate")] {
+            let url = format!("postgres://mf:s3cret@127.0.0.1:1/m?sslmode=verify-full&sslrootcert={}", path.display());
+            let err = PgStore::open(&url, None).err().unwrap();
+            assert_eq!(err.kind(), ErrorKind::Open, "{err}");
+            let text = err.to_string();
+            assert!(text.starts_with(&format!("sslrootcert {}: {says}", path.display())), "{text}");
+            assert!(!text.contains("s3cret"), "{text}");
+        }
+    }
+
+    #[test]
+    fn the_local_socket_ignores_sslmode() {
+        // libpq ignores sslmode on the local socket: verify-full there connects, or fails, as plain.
+        let err = PgStore::open("postgres://mf@%2Fnonexistent/m?sslmode=verify-full&sslrootcert=/nonexistent", None)
+            .err()
+            .unwrap();
+        assert!(err.to_string().contains("is the server running"), "{err}");
+    }
+
+    #[test]
+    fn a_server_without_tls_is_named_as_such() {
+        // Answers the request for TLS with "no", as a server with ssl = off does.
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let server = std::thread::spawn(move || {
+            use std::io::{Read, Write};
+            let (mut stream, _) = listener.accept().unwrap();
+            let mut request = [0; 8];
+            stream.read_exact(&mut request).unwrap();
+            stream.write_all(b"N").unwrap();
+        });
+        let err = PgStore::open(&format!("postgres://mf@127.0.0.1:{port}/m?sslmode=require"), None).err().unwrap();
+        server.join().unwrap();
+        let text = err.to_string();
+        assert_eq!(err.kind(), ErrorKind::Open, "{text}");
+        assert!(
+            text.ends_with(
+                "sslmode=require was asked: does the server offer TLS (ssl = on in postgresql.conf), 1.2 or newer?"
+            ),
+            "{text}"
+        );
     }
 }

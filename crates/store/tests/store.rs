@@ -1,5 +1,6 @@
 //! The same assertions against both backends. PostgreSQL runs when `MAILFLOW_TEST_POSTGRES_URL`
-//! names a server (start one with `.ci/postgres`); each test gets a fresh database on it.
+//! names a server (start one with `.ci/postgres`); each test gets a fresh database on it. The TLS
+//! tests also need the server's CA certificate, which `.ci/postgres` leaves in its data directory.
 
 use std::str::FromStr;
 use std::thread;
@@ -525,4 +526,140 @@ fn postgres_roles_without_schema_rights_use_a_migrated_store() {
     assert_eq!(everything(&mut *db.open()), rows);
     drop(store);
     db.execute(&format!("DROP OWNED BY {role}; DROP ROLE {role}"));
+}
+
+/// A database on the test server for the TLS tests, and the server's CA certificate in a file of
+/// its own: `.ci/postgres` leaves it in the data directory as `ca.pem`, which the superuser of the
+/// test URL reads with `pg_read_file`, wherever the server runs. `None` as for [`Db::postgres`].
+struct TlsDb {
+    db: Db,
+    dir: tempfile::TempDir,
+    ca: std::path::PathBuf,
+}
+
+impl TlsDb {
+    fn new() -> Option<TlsDb> {
+        let db = Db::postgres()?;
+        let Backend::Postgres { admin_url, .. } = &db.backend else { unreachable!("a PostgreSQL database") };
+        let ca = match admin(admin_url).query_one("SELECT pg_read_file('ca.pem')", &[]) {
+            Ok(row) => row.get::<_, String>(0),
+            Err(e) => {
+                let why =
+                    format!("the test server has no ca.pem in its data directory ({e}); start it with .ci/postgres");
+                if std::env::var("CI").as_deref() == Ok("true") {
+                    panic!("{why}");
+                }
+                eprintln!("skipping: {why}");
+                return None;
+            }
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ca.pem");
+        std::fs::write(&path, ca).unwrap();
+        Some(TlsDb { db, dir, ca: path })
+    }
+
+    /// The database's URL with another host and a query.
+    fn url(&self, host: &str, query: &str) -> String {
+        let mut url = url::Url::parse(&self.db.url).unwrap();
+        url.set_host(Some(host)).unwrap();
+        url.set_query(Some(query));
+        url.to_string()
+    }
+
+    /// Whether each session named `application` is encrypted, as the server sees it.
+    fn sessions_encrypted(&self, application: &str) -> Vec<bool> {
+        let Backend::Postgres { admin_url, .. } = &self.db.backend else { unreachable!("a PostgreSQL database") };
+        admin(admin_url)
+            .query(
+                "SELECT s.ssl FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid) WHERE a.application_name = $1",
+                &[&application],
+            )
+            .unwrap()
+            .iter()
+            .map(|row| row.get(0))
+            .collect()
+    }
+
+    /// Opens a store at `url`, checks that it says whether it is encrypted and that the server
+    /// agrees, and that rows go in and come back out.
+    fn check(&self, url: &str, encrypted: bool) {
+        // A name of its own: sessions of stores dropped before may linger a moment.
+        let application = format!("mailflow_{:08x}", fastrand::u32(..));
+        let named = format!("{url}&application_name={application}");
+        let mut store = mailflow_store::open(&named, None).unwrap_or_else(|e| panic!("{url}: {e}"));
+        assert_eq!(store.describe().ends_with(" (TLS)"), encrypted, "{url}: {}", store.describe());
+        assert_eq!(self.sessions_encrypted(&application), [encrypted], "{url}");
+        let source = format!("mx{:08x}", fastrand::u32(..));
+        let rows = rollup_of(&[(key("2026-12-01", &source, Direction::Inbound, "internet"), messages(2))]);
+        commit(&mut *store, &source, &[], &rows).unwrap();
+        let read = everything(&mut *store).iter().filter(|(key, _)| key.source == source).count();
+        assert_eq!(read, 1, "{url}");
+    }
+
+    /// A CA that signed nothing the server has.
+    fn other_ca(&self) -> String {
+        let path = self.dir.path().join("other-ca.pem");
+        std::fs::write(&path, rcgen::generate_simple_self_signed(vec![]).unwrap().cert.pem()).unwrap();
+        path.display().to_string()
+    }
+}
+
+fn refused(url: &str) -> String {
+    let err = mailflow_store::open(url, None).err().unwrap_or_else(|| panic!("{url} connected"));
+    assert_eq!(err.kind(), ErrorKind::Open, "{err}");
+    err.to_string()
+}
+
+#[test]
+fn postgres_verify_full_checks_the_ca_and_the_host_name() {
+    let Some(tls) = TlsDb::new() else { return };
+    let ca = tls.ca.display().to_string();
+    let url = tls.url("localhost", &format!("sslmode=verify-full&sslrootcert={ca}"));
+    tls.check(&url, true);
+    assert!(mailflow_store::open(&url, None).unwrap().describe().starts_with("PostgreSQL localhost:"));
+    // The certificate names 127.0.0.1 too.
+    tls.check(&tls.url("127.0.0.1", &format!("sslmode=verify-full&sslrootcert={ca}")), true);
+
+    let other = tls.other_ca();
+    let text = refused(&tls.url("localhost", &format!("sslmode=verify-full&sslrootcert={other}")));
+    assert!(text.contains("error performing TLS handshake"), "{text}");
+    assert!(
+        text.contains(&format!(
+            "sslmode=verify-full was asked: is the server's certificate signed by a CA certificate in {other}"
+        )),
+        "{text}"
+    );
+    // sslrootcert makes require check the chain too.
+    let text = refused(&tls.url("localhost", &format!("sslmode=require&sslrootcert={other}")));
+    assert!(text.contains("sslmode=require was asked: is the server's certificate signed by"), "{text}");
+
+    // Another name for the same address: verify-ca does not mind it, verify-full does.
+    let renamed =
+        |mode: &str| tls.url("mailflow.invalid", &format!("hostaddr=127.0.0.1&sslmode={mode}&sslrootcert={ca}"));
+    let text = refused(&renamed("verify-full"));
+    assert!(text.contains("connect to the server by a host name its certificate holds"), "{text}");
+    tls.check(&renamed("verify-ca"), true);
+    // Against the system's CAs, the test CA is unknown.
+    let text = refused(&tls.url("localhost", "sslmode=verify-full"));
+    assert!(
+        text.contains("sslmode=verify-full was asked: is the server's certificate signed by a CA the system"),
+        "{text}"
+    );
+}
+
+#[test]
+fn postgres_require_and_prefer_encrypt_without_a_ca() {
+    let Some(tls) = TlsDb::new() else { return };
+    tls.check(&tls.url("127.0.0.1", "sslmode=require"), true);
+    // prefer, the default, takes the TLS the server offers.
+    tls.check(&tls.url("127.0.0.1", "sslmode=prefer"), true);
+    tls.check(&tls.url("127.0.0.1", "connect_timeout=30"), true);
+}
+
+#[test]
+fn postgres_sslmode_disable_connects_in_plain() {
+    let Some(tls) = TlsDb::new() else { return };
+    tls.check(&tls.url("127.0.0.1", "sslmode=disable"), false);
+    tls.check(&tls.url("localhost", &format!("sslmode=disable&sslrootcert={}", tls.ca.display())), false);
 }
