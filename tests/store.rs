@@ -527,6 +527,29 @@ fn pruning_one_source_leaves_the_others() {
     assert_eq!(after["totals"]["inbound"]["messages"], 1, "{after}");
 }
 
+/// Two hosts whose collectors share a name would mix their checkpoints and rows: the second is
+/// refused, names the first, and writes nothing.
+#[test]
+fn a_second_host_with_the_same_source_name_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let event = "{\"time\":\"2026-12-04T09:00:00Z\",\"direction\":\"inbound\",\"peer\":{\"ip\":\"127.0.2.9\"}}\n";
+    std::fs::write(d.join("events.jsonl"), event).unwrap();
+    let exec = "[[collector]]\ntype = \"exec\"\nname = \"gw\"\ncommand = [\"cat\", \"events.jsonl\"]\n";
+    let config = config(d, &sqlite(d, "s.db"), exec);
+    let text_of = std::fs::read_to_string(&config).unwrap();
+    let on_host = |host: &str| text_of.replace("[store]\n", &format!("[store]\nhost = \"{host}\"\n"));
+    std::fs::write(&config, on_host("mx1")).unwrap();
+    let days = ["ingest", "--from", "2026-12-04", "--to", "2026-12-04"];
+    assert!(mailflow(&config, &days).status.success());
+    std::fs::write(&config, on_host("mx2")).unwrap();
+    let refused = mailflow(&config, &days);
+    assert!(!refused.status.success());
+    let said = format!("{}{}", text(&refused.stdout), text(&refused.stderr));
+    assert!(said.contains("source gw is ingested by host mx1, and this host is mx2"), "{said}");
+    assert_eq!(stored(&config)["totals"]["inbound"]["messages"], 1);
+}
+
 #[test]
 fn asking_for_days_older_than_the_store_keeps_is_an_error() {
     let dir = tempfile::tempdir().unwrap();

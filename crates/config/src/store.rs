@@ -26,6 +26,9 @@ pub struct StoreConfig {
     /// Log bytes read between checkpoints within one file; a killed ingest redoes at most this.
     #[serde(default = "default_checkpoint_bytes")]
     pub checkpoint_bytes: u64,
+    /// The name this host's ingests own their sources under. Default: the machine's host name.
+    #[serde(default)]
+    pub host: Option<String>,
 }
 
 fn default_retention_days() -> u32 {
@@ -37,6 +40,13 @@ fn default_checkpoint_bytes() -> u64 {
 }
 
 impl StoreConfig {
+    /// `host`, else the machine's host name.
+    pub fn host(&self) -> String {
+        self.host.clone().unwrap_or_else(|| {
+            hostname::get().map_or_else(|_| "localhost".to_string(), |name| name.to_string_lossy().into_owned())
+        })
+    }
+
     /// `/var/lib/mailflow/mailflow.db` for root (or a service with `STATE_DIRECTORY`), else
     /// `$XDG_DATA_HOME/mailflow/mailflow.db` or `~/.local/share/mailflow/mailflow.db`.
     pub fn default_url() -> String {

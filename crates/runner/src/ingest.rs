@@ -13,7 +13,7 @@ use mailflow_component::{Collector, Resume};
 use mailflow_config::{ComponentSection, StoreConfig};
 use mailflow_core::report::{self, ReportInput, SourceReport, SourceStatus};
 use mailflow_core::{Report, ReportRange, Rollup};
-use mailflow_store::{Commit, ErrorKind, Store, StoreError};
+use mailflow_store::{Checkpoint, Commit, ErrorKind, Store, StoreError};
 use serde::{Deserialize, Serialize};
 
 use crate::{Pipeline, source_report};
@@ -94,6 +94,17 @@ impl Pipeline {
         Ok(Ingested { sources, pruned })
     }
 
+    /// The source's checkpoint and this host's name, unless another host owns the source: then
+    /// the ingest fails before it reads anything.
+    fn own_checkpoint(&self, store: &mut dyn Store, name: &str) -> Result<(Checkpoint, String), StoreError> {
+        let host = self.store_config()?.host();
+        let checkpoint = store.checkpoint(name)?;
+        match &checkpoint.host {
+            Some(owner) if *owner != host => Err(StoreError::owned(name, owner, &host)),
+            _ => Ok((checkpoint, host)),
+        }
+    }
+
     /// The first day kept: `retention_days` days end today.
     pub fn horizon(&self, now: DateTime<Utc>) -> NaiveDate {
         let today = ReportRange::today(now, self.config.site.timezone);
@@ -139,7 +150,7 @@ impl Pipeline {
         now: DateTime<Utc>,
     ) -> Result<SourceReport, StoreError> {
         let name = section.name.as_str();
-        let checkpoint = store.checkpoint(name)?;
+        let (checkpoint, host) = self.own_checkpoint(store, name)?;
         let tz = self.config.site.timezone;
         let today = ReportRange::today(now, tz);
         // Every day kept, and tomorrow for clocks a little ahead.
@@ -152,6 +163,7 @@ impl Pipeline {
             let done = store.borrow_mut().commit(&Commit {
                 source: name,
                 kind: &section.type_name,
+                host: &host,
                 expected_generation: generation,
                 clear_days: &[],
                 rows,
@@ -175,6 +187,7 @@ impl Pipeline {
         store.into_inner().commit(&Commit {
             source: name,
             kind: &section.type_name,
+            host: &host,
             expected_generation: generation,
             clear_days: &[],
             rows: &Rollup::new(),
@@ -196,7 +209,7 @@ impl Pipeline {
         now: DateTime<Utc>,
     ) -> Result<SourceReport, StoreError> {
         let name = section.name.as_str();
-        let checkpoint = store.checkpoint(name)?;
+        let (checkpoint, host) = self.own_checkpoint(store, name)?;
         let tz = self.config.site.timezone;
         let today = ReportRange::today(now, tz);
         let horizon = self.horizon(now);
@@ -247,6 +260,7 @@ impl Pipeline {
         store.commit(&Commit {
             source: name,
             kind: &section.type_name,
+            host: &host,
             expected_generation: checkpoint.generation,
             clear_days: &clear_days,
             rows: &rows,

@@ -134,6 +134,8 @@ pub struct Checkpoint {
     /// Bumped by every commit; a commit names the generation it started from.
     pub generation: i64,
     pub state: Vec<u8>,
+    /// The host whose ingests own the source (see [`Commit::host`]).
+    pub host: Option<String>,
 }
 
 /// One ingest of one source, for [`Store::commit`].
@@ -142,6 +144,9 @@ pub struct Commit<'a> {
     pub source: &'a str,
     /// The collector type, e.g. `postfix`.
     pub kind: &'a str,
+    /// The host committing: the first commit of a source makes it the source's owner, and
+    /// commits from any other host fail with [`ErrorKind::Owned`], writing nothing.
+    pub host: &'a str,
     /// The generation of the checkpoint the ingest started from.
     pub expected_generation: i64,
     /// Days whose rows the ingest recounted in full: their stored rows are replaced, not added to.
@@ -190,6 +195,8 @@ pub enum ErrorKind {
     Conflict,
     /// The caller asked for something the store does not allow.
     Invalid,
+    /// Another host ingests this source: two hosts' collectors share a name.
+    Owned,
     /// Any other database error.
     Database,
 }
@@ -201,6 +208,18 @@ impl StoreError {
 
     pub fn kind(&self) -> ErrorKind {
         self.kind
+    }
+
+    /// `source` belongs to `owner`, not to `host`.
+    pub fn owned(source: &str, owner: &str, host: &str) -> Self {
+        StoreError::new(
+            ErrorKind::Owned,
+            format!(
+                "source {source} is ingested by host {owner}, and this host is {host}: give each host's collectors \
+                 their own `name` (it is the source of their rows and checkpoint); if this host took over from \
+                 {owner}, set `host = \"{owner}\"` in [store]"
+            ),
+        )
     }
 
     fn conflict(source: &str) -> Self {

@@ -605,9 +605,11 @@ impl Store for PgStore {
     fn checkpoint(&mut self, source: &str) -> Result<Checkpoint, StoreError> {
         let row = self
             .client
-            .query_opt("SELECT generation, state FROM checkpoints WHERE source = $1", &[&source])
+            .query_opt("SELECT generation, state, host FROM checkpoints WHERE source = $1", &[&source])
             .map_err(self.error())?;
-        Ok(row.map(|row| Checkpoint { generation: row.get(0), state: row.get(1) }).unwrap_or_default())
+        Ok(row
+            .map(|row| Checkpoint { generation: row.get(0), state: row.get(1), host: row.get(2) })
+            .unwrap_or_default())
     }
 
     fn commit(&mut self, commit: &Commit<'_>) -> Result<i64, StoreError> {
@@ -623,10 +625,13 @@ impl Store for PgStore {
         )
         .map_err(err)?;
         // The row lock serializes commits of one source; READ COMMITTED suffices with it.
-        let generation: i64 = tx
-            .query_one("SELECT generation FROM checkpoints WHERE source = $1 FOR UPDATE", &[&source])
-            .map_err(err)?
-            .get(0);
+        let row = tx
+            .query_one("SELECT generation, host FROM checkpoints WHERE source = $1 FOR UPDATE", &[&source])
+            .map_err(err)?;
+        let (generation, owner): (i64, Option<String>) = (row.get(0), row.get(1));
+        if let Some(owner) = owner.filter(|owner| owner != commit.host) {
+            return Err(StoreError::owned(source, &owner, commit.host));
+        }
         if generation != commit.expected_generation {
             return Err(StoreError::conflict(source));
         }
@@ -641,8 +646,8 @@ impl Store for PgStore {
             tx.execute(&*upsert, &columns.params(&source)).map_err(err)?;
         }
         tx.execute(
-            "UPDATE checkpoints SET generation = $2, state = $3, updated_at = $4 WHERE source = $1",
-            &[&source, &(generation + 1), &commit.state, &commit.ingested_at],
+            "UPDATE checkpoints SET generation = $2, state = $3, updated_at = $4, host = $5 WHERE source = $1",
+            &[&source, &(generation + 1), &commit.state, &commit.ingested_at, &commit.host],
         )
         .map_err(err)?;
         tx.execute(
@@ -704,7 +709,7 @@ impl Store for PgStore {
         let deleted = tx.execute("DELETE FROM rollups WHERE source = $1", &[&source]).map_err(err)?;
         // The generation goes on: an ingest of the source still running cannot commit after this.
         tx.execute(
-            "UPDATE checkpoints SET state = ''::BYTEA, generation = generation + 1 WHERE source = $1",
+            "UPDATE checkpoints SET state = ''::BYTEA, generation = generation + 1, host = NULL WHERE source = $1",
             &[&source],
         )
         .map_err(err)?;

@@ -87,7 +87,13 @@ impl Dialect {
 
     /// Migration `n` is at index `n - 1`; applied ones never change.
     pub(crate) fn migrations(&self) -> [String; LATEST_VERSION as usize] {
-        [self.v1()]
+        [self.v1(), self.v2()]
+    }
+
+    /// The host whose ingests own a source's checkpoint: file positions and half-read sessions
+    /// mean nothing on another host's files.
+    fn v2(&self) -> String {
+        "ALTER TABLE checkpoints ADD COLUMN host TEXT".to_string()
     }
 
     fn v1(&self) -> String {
@@ -174,7 +180,7 @@ ON CONFLICT (name) DO UPDATE SET
 }
 
 /// The schema version this build writes; [`Dialect::migrations`] has one migration per version.
-pub(crate) const LATEST_VERSION: i64 = 1;
+pub(crate) const LATEST_VERSION: i64 = 2;
 
 /// Refuses stores from newer builds, whose schema this one would misread or damage.
 pub(crate) fn check_version(version: i64) -> Result<(), StoreError> {

@@ -216,8 +216,8 @@ impl Store for SqliteStore {
     fn checkpoint(&mut self, source: &str) -> Result<Checkpoint, StoreError> {
         let found = self
             .conn
-            .query_row("SELECT generation, state FROM checkpoints WHERE source = ?1", [source], |row| {
-                Ok(Checkpoint { generation: row.get(0)?, state: row.get(1)? })
+            .query_row("SELECT generation, state, host FROM checkpoints WHERE source = ?1", [source], |row| {
+                Ok(Checkpoint { generation: row.get(0)?, state: row.get(1)?, host: row.get(2)? })
             })
             .optional()
             .map_err(self.error())?;
@@ -237,9 +237,14 @@ impl Store for SqliteStore {
             params![source, now],
         )
         .map_err(err)?;
-        let generation: i64 = tx
-            .query_row("SELECT generation FROM checkpoints WHERE source = ?1", [source], |row| row.get(0))
+        let (generation, owner): (i64, Option<String>) = tx
+            .query_row("SELECT generation, host FROM checkpoints WHERE source = ?1", [source], |row| {
+                Ok((row.get(0)?, row.get(1)?))
+            })
             .map_err(err)?;
+        if let Some(owner) = owner.filter(|owner| owner != commit.host) {
+            return Err(StoreError::owned(source, &owner, commit.host));
+        }
         if generation != commit.expected_generation {
             return Err(StoreError::conflict(source));
         }
@@ -261,8 +266,8 @@ impl Store for SqliteStore {
             }
         }
         tx.execute(
-            "UPDATE checkpoints SET generation = ?2, state = ?3, updated_at = ?4 WHERE source = ?1",
-            params![source, generation + 1, commit.state, now],
+            "UPDATE checkpoints SET generation = ?2, state = ?3, updated_at = ?4, host = ?5 WHERE source = ?1",
+            params![source, generation + 1, commit.state, now, commit.host],
         )
         .map_err(err)?;
         tx.execute(
@@ -341,8 +346,11 @@ impl Store for SqliteStore {
         let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(err)?;
         let deleted = tx.execute("DELETE FROM rollups WHERE source = ?1", [source]).map_err(err)?;
         // The generation goes on: an ingest of the source still running cannot commit after this.
-        tx.execute("UPDATE checkpoints SET state = X'', generation = generation + 1 WHERE source = ?1", [source])
-            .map_err(err)?;
+        tx.execute(
+            "UPDATE checkpoints SET state = X'', generation = generation + 1, host = NULL WHERE source = ?1",
+            [source],
+        )
+        .map_err(err)?;
         tx.execute("DELETE FROM sources WHERE name = ?1", [source]).map_err(err)?;
         tx.commit().map_err(err)?;
         Ok(deleted as u64)

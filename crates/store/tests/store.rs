@@ -112,7 +112,28 @@ on_both_backends!(
     newer_schemas_are_refused,
     concurrent_commits_count_exactly_once,
     a_source_is_held_by_one_ingest_at_a_time,
+    a_source_belongs_to_the_host_that_ingests_it,
 );
+
+fn a_source_belongs_to_the_host_that_ingests_it(db: &Db) {
+    let mut store = db.open();
+    let rows = rollup_of(&[(key("2026-12-01", "mx", Direction::Inbound, "internet"), messages(1))]);
+    commit(&mut *store, "mx", &[], &rows).unwrap();
+    // Another host whose collector has the same name: refused, nothing written.
+    let generation = store.checkpoint("mx").unwrap().generation;
+    let other = Commit { host: "mx2-host", expected_generation: generation, rows: &rows, ..commit_template() };
+    let err = store.commit(&other).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Owned);
+    assert!(err.to_string().contains("mx-host") && err.to_string().contains("mx2-host"), "{err}");
+    assert_eq!(everything(&mut *store), rows);
+    assert_eq!(store.checkpoint("mx").unwrap().host.as_deref(), Some("mx-host"));
+    // Once forgotten, the source is anyone's.
+    store.forget("mx").unwrap();
+    let generation = store.checkpoint("mx").unwrap().generation;
+    let taken = Commit { host: "mx2-host", expected_generation: generation, rows: &rows, ..commit_template() };
+    store.commit(&taken).unwrap();
+    assert_eq!(store.checkpoint("mx").unwrap().host.as_deref(), Some("mx2-host"));
+}
 
 fn a_source_is_held_by_one_ingest_at_a_time(db: &Db) {
     let mut first = db.open();
@@ -193,6 +214,7 @@ fn commit(store: &mut dyn Store, source: &str, clear_days: &[NaiveDate], rows: &
     store.commit(&Commit {
         source,
         kind: "postfix",
+        host: "mx-host",
         expected_generation: generation,
         clear_days,
         rows,
@@ -216,7 +238,10 @@ fn rows_read_back_exactly(db: &Db) {
     ]);
     assert_eq!(store.checkpoint("mx").unwrap(), Checkpoint::default());
     assert_eq!(commit(&mut *store, "mx", &[], &rows).unwrap(), 1);
-    assert_eq!(store.checkpoint("mx").unwrap(), Checkpoint { generation: 1, state: b"mx@1".to_vec() });
+    assert_eq!(
+        store.checkpoint("mx").unwrap(),
+        Checkpoint { generation: 1, state: b"mx@1".to_vec(), host: Some("mx-host".into()) }
+    );
     assert_eq!(everything(&mut *store), rows);
     let first_day = store.rollup(day("2026-12-01"), day("2026-12-01")).unwrap();
     assert_eq!(first_day.iter().count(), 2);
@@ -281,6 +306,7 @@ fn stale_generation_writes_nothing(db: &Db) {
         .commit(&Commit {
             source: "mx",
             kind: "exim",
+            host: "mx-host",
             expected_generation: 0,
             clear_days: &[day("2026-12-01")],
             rows: &rows,
@@ -307,6 +333,7 @@ fn commit_template() -> Commit<'static> {
     Commit {
         source: "mx",
         kind: "postfix",
+        host: "mx-host",
         expected_generation: 0,
         clear_days: &[],
         rows: &EMPTY,
@@ -428,7 +455,7 @@ fn newer_schemas_are_refused(db: &Db) {
     assert_eq!(err.kind(), ErrorKind::Schema);
     assert_eq!(
         err.to_string(),
-        "the store was written by a newer mailflow (schema version 99, this one knows 1); upgrade mailflow"
+        "the store was written by a newer mailflow (schema version 99, this one knows 2); upgrade mailflow"
     );
 }
 
