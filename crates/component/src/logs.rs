@@ -56,6 +56,26 @@ pub struct Loc {
     pub line: u64,
 }
 
+/// Default `max_line_bytes` of the line-by-line log collectors: far above any real log line.
+pub fn default_max_line_bytes() -> usize {
+    64 * 1024
+}
+
+/// Default `max_messages`: queued messages held in memory at once.
+pub fn default_max_messages() -> usize {
+    1_000_000
+}
+
+/// Default `max_sessions`: open SMTP sessions or processes held at once.
+pub fn default_max_sessions() -> usize {
+    100_000
+}
+
+/// A time in microseconds since the epoch, as log clocks give them; the epoch for one out of range.
+pub fn utc_micros(micros: i64) -> chrono::DateTime<chrono::Utc> {
+    chrono::DateTime::from_timestamp_micros(micros).unwrap_or_default()
+}
+
 /// The lines an event was built from, in log order and without repeats; `files` names the
 /// inputs `Loc::file` indexes.
 pub fn evidence(files: &[Arc<str>], lines: impl IntoIterator<Item = Loc>) -> Evidence {

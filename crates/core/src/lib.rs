@@ -37,3 +37,11 @@ pub use rules::{ConnectorConfig, ConnectorRules, NO_CONNECTOR, Resolution, SiteC
 pub fn fnv1a(bytes: &[u8]) -> u64 {
     bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3))
 }
+
+/// [`fnv1a`] of the bytes in ASCII lower case: the same for `Bob@Example.com` and
+/// `bob@example.com`, as mail addresses are compared.
+pub fn fnv1a_ignore_case(bytes: &[u8]) -> u64 {
+    bytes
+        .iter()
+        .fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ u64::from(b.to_ascii_lowercase())).wrapping_mul(0x0100_0000_01b3))
+}

@@ -52,14 +52,14 @@ pub struct ExchangeConfig {
     #[serde(default)]
     pub protocol_paths: Vec<PathBuf>,
     /// Longest line read; longer lines are skipped and counted.
-    #[serde(default = "default_max_line_bytes")]
+    #[serde(default = "mailflow_component::logs::default_max_line_bytes")]
     pub max_line_bytes: usize,
     /// SMTP sessions that carried mail held at once, waiting for their tracking rows.
     #[serde(default = "default_max_sessions")]
     pub max_sessions: usize,
     /// Messages held at once: deferred ones waiting for their outcome, and recent ones
     /// remembered so their other rows count no second time.
-    #[serde(default = "default_max_messages")]
+    #[serde(default = "mailflow_component::logs::default_max_messages")]
     pub max_messages: usize,
     /// A session is forgotten this long after its last protocol log line (measured on the
     /// tracking logs' clock).
@@ -71,13 +71,7 @@ pub struct ExchangeConfig {
     pub message_ttl_hours: u32,
 }
 
-fn default_max_line_bytes() -> usize {
-    64 * 1024
-}
 fn default_max_sessions() -> usize {
-    1_000_000
-}
-fn default_max_messages() -> usize {
     1_000_000
 }
 fn default_session_ttl_minutes() -> u32 {
@@ -174,7 +168,7 @@ impl Collector for ExchangeCollector {
 pub fn collect_text(text: &[u8], out: &mut Emitter<'_>) {
     let limits = Limits {
         max_sessions: default_max_sessions(),
-        max_messages: default_max_messages(),
+        max_messages: mailflow_component::logs::default_max_messages(),
         session_ttl: i64::from(default_session_ttl_minutes()) * 60_000_000,
         message_ttl: i64::from(default_message_ttl_hours()) * 3_600_000_000,
     };
@@ -187,7 +181,7 @@ pub fn collect_text(text: &[u8], out: &mut Emitter<'_>) {
     };
     let mut parser = Parser::new(settings);
     let mut clock = Clock::new(Tz::UTC, YearRule::starting(2026));
-    let max_line_bytes = default_max_line_bytes();
+    let max_line_bytes = mailflow_component::logs::default_max_line_bytes();
     parser.start("text", 1);
     let mut number = 0;
     let source = Box::new(std::io::Cursor::new(text.to_vec()));

@@ -19,7 +19,7 @@ use foldhash::HashMap;
 use ipnet::IpNet;
 use mailflow_component::Emitter;
 use mailflow_component::clock::Clock;
-use mailflow_component::logs::{LineAt, Loc, LogParser, excerpt, tenth_oldest};
+use mailflow_component::logs::{LineAt, Loc, LogParser, excerpt, tenth_oldest, utc_micros};
 use mailflow_core::{Direction, Evidence, Location, MessageEvent, Peer, Status, Tls, TlsVersion};
 use mailflow_exchange::{domains, is_accepted, is_builtin_connector, is_internal_send_connector};
 use serde::{Deserialize, Serialize};
@@ -729,7 +729,7 @@ impl Parser {
             let cut = tenth_oldest(self.state.inbound.values().copied());
             self.state.inbound.retain(|_, t| *t > cut);
         }
-        let mut event = MessageEvent::new(to_time(time), Direction::Inbound);
+        let mut event = MessageEvent::new(utc_micros(time), Direction::Inbound);
         let hostname = row.text(cols.client_hostname);
         let host = (Some(peer) == client && !hostname.is_empty()).then(|| hostname.into_owned());
         event.peer = Peer { host, ip: Some(peer), port: None };
@@ -796,7 +796,7 @@ impl Parser {
             Kind::Fail => Status::Failed,
             _ => Status::Deferred,
         };
-        let mut event = MessageEvent::new(to_time(time), Direction::Outbound);
+        let mut event = MessageEvent::new(utc_micros(time), Direction::Outbound);
         event.peer = Peer { host: (!host.is_empty()).then(|| host.clone()), ip: server, port: None };
         event.transport = (!connector.is_empty()).then(|| connector.to_string());
         event.connector = named(&connector);
@@ -912,7 +912,7 @@ impl Parser {
             let Some(held) = hop.held.take().filter(|_| !hop.counted) else { continue };
             hop.counted = true;
             let mut event = held.event;
-            event.time = to_time(time);
+            event.time = utc_micros(time);
             event.status = Some(Status::Failed);
             event.recipients = Some(n);
             event.recipient_domains = domains.into_iter().filter(|d| !d.is_empty()).collect();
@@ -1271,10 +1271,6 @@ fn push_domain(domains: &mut Vec<String>, domain: &str) {
     if !domains.iter().any(|d| d == domain) {
         domains.push(domain.to_string());
     }
-}
-
-fn to_time(micros: Micros) -> chrono::DateTime<chrono::Utc> {
-    chrono::DateTime::from_timestamp_micros(micros).unwrap_or_default()
 }
 
 /// FNV-1a over the parts: stable across runs, as saved keys must be.

@@ -57,10 +57,10 @@ pub struct EximConfig {
     #[serde(default)]
     pub syslog_names: Vec<String>,
     /// Longest line read; longer lines are skipped and counted.
-    #[serde(default = "default_max_line_bytes")]
+    #[serde(default = "mailflow_component::logs::default_max_line_bytes")]
     pub max_line_bytes: usize,
     /// Queued messages held in memory at once; the oldest tenth is finished early beyond it.
-    #[serde(default = "default_max_messages")]
+    #[serde(default = "mailflow_component::logs::default_max_messages")]
     pub max_messages: usize,
     /// A message with no line for this long is finished with what is known (its deferred relays
     /// count as deferred). Exim's default retry rule gives up after 4 days.
@@ -68,12 +68,6 @@ pub struct EximConfig {
     pub message_ttl_hours: u32,
 }
 
-fn default_max_line_bytes() -> usize {
-    64 * 1024
-}
-fn default_max_messages() -> usize {
-    1_000_000
-}
 fn default_message_ttl_hours() -> u32 {
     6 * 24
 }
@@ -122,8 +116,8 @@ pub fn collect_text(text: &[u8], out: &mut Emitter<'_>) {
         timezone: Some(Tz::UTC),
         year: Some(2026),
         syslog_names: Vec::new(),
-        max_line_bytes: default_max_line_bytes(),
-        max_messages: default_max_messages(),
+        max_line_bytes: mailflow_component::logs::default_max_line_bytes(),
+        max_messages: mailflow_component::logs::default_max_messages(),
         message_ttl_hours: default_message_ttl_hours(),
     };
     let internal: [IpNet; 1] = ["10.0.0.0/8".parse().expect("a valid network")];

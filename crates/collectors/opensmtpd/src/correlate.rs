@@ -16,11 +16,10 @@
 //!
 //! Everything in flight is in [`State`], which is what a checkpoint saves.
 
-use mailflow_component::logs::{Loc, evidence};
+use mailflow_component::logs::{Loc, evidence, utc_micros};
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use chrono::DateTime;
 use foldhash::HashMap;
 use ipnet::IpNet;
 use mailflow_component::Emitter;
@@ -534,7 +533,7 @@ impl Correlator {
                     Status::Failed
                 };
             let time = envelopes.iter().map(|e| e.time).max().unwrap_or(msg.last);
-            let mut event = MessageEvent::new(to_time(time), Direction::Outbound);
+            let mut event = MessageEvent::new(utc_micros(time), Direction::Outbound);
             event.tls = relay.tls.clone();
             event.peer = Peer { host: relay.host.clone(), ip: Some(relay.ip), port: relay.port };
             event.transport = relay.transport.clone();
@@ -717,7 +716,7 @@ fn emit_inbound(files: &[Arc<str>], counts: &mut Counts, s: &SmtpSession, inboun
             return;
         }
     };
-    let mut event = MessageEvent::new(to_time(inbound.time), Direction::Inbound);
+    let mut event = MessageEvent::new(utc_micros(inbound.time), Direction::Inbound);
     event.tls = match &s.tls {
         Some(tls) => tls_of(tls),
         None => Tls { version: Some(TlsVersion::None), cipher: None, trust: None },
@@ -797,8 +796,4 @@ fn push_line(lines: &mut Vec<Loc>, loc: Loc) {
 fn queue_id(msgid: u32) -> String {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
     (0..8).rev().map(|i| char::from(DIGITS[(msgid >> (i * 4)) as usize & 0xf])).collect()
-}
-
-fn to_time(micros: Micros) -> chrono::DateTime<chrono::Utc> {
-    DateTime::from_timestamp_micros(micros).unwrap_or_default()
 }

@@ -54,13 +54,13 @@ pub struct OpensmtpdConfig {
     #[serde(default = "default_syslog_names")]
     pub syslog_names: Vec<String>,
     /// Longest line read; longer lines are skipped and counted.
-    #[serde(default = "default_max_line_bytes")]
+    #[serde(default = "mailflow_component::logs::default_max_line_bytes")]
     pub max_line_bytes: usize,
     /// Queued messages held in memory at once; the oldest are finished early beyond it.
-    #[serde(default = "default_max_messages")]
+    #[serde(default = "mailflow_component::logs::default_max_messages")]
     pub max_messages: usize,
     /// Open SMTP sessions (receiving and delivering) held at once.
-    #[serde(default = "default_max_sessions")]
+    #[serde(default = "mailflow_component::logs::default_max_sessions")]
     pub max_sessions: usize,
     /// A message with no line for this long is finished with what is known (OpenSMTPD's
     /// `queue ttl` is 4 days by default).
@@ -70,15 +70,6 @@ pub struct OpensmtpdConfig {
 
 fn default_syslog_names() -> Vec<String> {
     vec!["smtpd".to_string()]
-}
-fn default_max_line_bytes() -> usize {
-    64 * 1024
-}
-fn default_max_messages() -> usize {
-    1_000_000
-}
-fn default_max_sessions() -> usize {
-    100_000
 }
 fn default_message_ttl_hours() -> u32 {
     5 * 24
@@ -226,9 +217,9 @@ pub fn collect_text(text: &[u8], out: &mut Emitter<'_>) {
         timezone: Some(Tz::UTC),
         year: Some(2026),
         syslog_names: default_syslog_names(),
-        max_line_bytes: default_max_line_bytes(),
-        max_messages: default_max_messages(),
-        max_sessions: default_max_sessions(),
+        max_line_bytes: mailflow_component::logs::default_max_line_bytes(),
+        max_messages: mailflow_component::logs::default_max_messages(),
+        max_sessions: mailflow_component::logs::default_max_sessions(),
         message_ttl_hours: default_message_ttl_hours(),
     };
     let max_line_bytes = config.max_line_bytes;

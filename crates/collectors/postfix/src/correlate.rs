@@ -20,15 +20,14 @@
 //! a line, messages after `message_ttl_hours` (Postfix keeps mail at most 5 days by default),
 //! and hard caps evict the oldest entries; each eviction is counted.
 
-use mailflow_component::logs::{Loc, evidence, tenth_oldest};
+use mailflow_component::logs::{Loc, evidence, tenth_oldest, utc_micros};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
 
-use chrono::DateTime;
 use foldhash::HashMap;
 use ipnet::IpNet;
 use mailflow_component::Emitter;
-use mailflow_core::{Direction, MessageEvent, Peer, Status, Tls, TlsVersion};
+use mailflow_core::{Direction, MessageEvent, Peer, Status, Tls, TlsVersion, fnv1a_ignore_case};
 use serde::{Deserialize, Serialize};
 
 use crate::parse::{self, DeliveryStatus, Endpoint, Program, Record, Relay, TlsLine};
@@ -226,7 +225,7 @@ impl Message {
 
     /// An event of this message with what every event of it shares.
     fn event(&self, key: QueueKey, time: Micros, direction: Direction) -> MessageEvent {
-        let mut event = MessageEvent::new(to_time(time), direction);
+        let mut event = MessageEvent::new(utc_micros(time), direction);
         event.sender = self.sender.as_deref().map(Into::into);
         event.size = self.size;
         event.message_id = self.message_id.as_deref().map(Into::into);
@@ -630,7 +629,7 @@ impl<'c> Correlator<'c> {
         let attempt = &mut msg.attempts[index];
         attempt.time = t;
         attempt.lines.push(loc);
-        let rcpt_key = fnv1a(delivery.to);
+        let rcpt_key = fnv1a_ignore_case(delivery.to);
         let domain = delivery.to.rsplit(|&b| b == b'@').next().filter(|_| delivery.to.contains(&b'@'));
         match msg.rcpts.iter_mut().find(|r| r.key == rcpt_key) {
             Some(rcpt) => {
@@ -887,17 +886,6 @@ fn release(instance: &mut Instance, version: TlsVersion, out: &mut Emitter<'_>) 
         event.tls.version = Some(version);
         out.event(event);
     }
-}
-
-fn to_time(micros: Micros) -> chrono::DateTime<chrono::Utc> {
-    DateTime::from_timestamp_micros(micros).unwrap_or_default()
-}
-
-/// Recipient identity across retries, without keeping the address.
-fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes
-        .iter()
-        .fold(0xcbf2_9ce4_8422_2325, |h, &b| (h ^ u64::from(b.to_ascii_lowercase())).wrapping_mul(0x0100_0000_01b3))
 }
 
 #[cfg(test)]

@@ -98,7 +98,7 @@ pub struct RegexConfig {
     #[serde(default)]
     pub year: Option<i32>,
     /// Longest line read; longer lines are skipped and counted.
-    #[serde(default = "default_max_line_bytes")]
+    #[serde(default = "mailflow_component::logs::default_max_line_bytes")]
     pub max_line_bytes: usize,
     /// Keys held in memory at once, sessions and messages each; beyond it the least recently
     /// seen is dropped, its held event emitted, and a warning counts them.
@@ -225,9 +225,6 @@ fn one_or_many<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Vec<
         }
     }
     deserializer.deserialize_any(OneOrMany)
-}
-fn default_max_line_bytes() -> usize {
-    64 * 1024
 }
 fn default_max_open_keys() -> usize {
     100_000

@@ -22,17 +22,16 @@
 //! kept up to `message_ttl` (then counted as deferred). Processes are forgotten after an hour
 //! without a line, and hard caps finish the oldest entries early; each is counted.
 
-use mailflow_component::logs::{Loc, evidence, tenth_oldest};
+use mailflow_component::logs::{Loc, evidence, tenth_oldest, utc_micros};
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
 
-use chrono::DateTime;
 use foldhash::HashMap;
 use ipnet::IpNet;
 use mailflow_component::Emitter;
-use mailflow_core::{Direction, MessageEvent, Peer, Status as EventStatus, Tls, TlsVersion, Trust};
+use mailflow_core::{Direction, MessageEvent, Peer, Status as EventStatus, Tls, TlsVersion, Trust, fnv1a_ignore_case};
 use serde::{Deserialize, Serialize};
 
 use crate::parse::{self, Derived, Record, Relay, Side, Status};
@@ -558,7 +557,7 @@ impl<'c> Correlator<'c> {
         msg.last = now;
         msg.attempted = true;
         // Each recipient's latest attempt is this one: it leaves the hops it was at before.
-        for rcpt in parse::recipients(to.to).map(fnv1a) {
+        for rcpt in parse::recipients(to.to).map(fnv1a_ignore_case) {
             msg.waiting.retain(|&w| w != rcpt);
             for hop in msg.hops.iter_mut().filter(|h| !h.emitted && Some(h.ip) != traffic) {
                 hop.rcpts.retain(|r| r.key != rcpt);
@@ -567,7 +566,7 @@ impl<'c> Correlator<'c> {
         msg.hops.retain(|h| h.emitted || !h.rcpts.is_empty() || Some(h.ip) == traffic);
         let Some(ip) = traffic else {
             if to.status == Status::Deferred {
-                msg.waiting.extend(parse::recipients(to.to).map(fnv1a));
+                msg.waiting.extend(parse::recipients(to.to).map(fnv1a_ignore_case));
             }
             self.schedule(key, now);
             return;
@@ -608,7 +607,7 @@ impl<'c> Correlator<'c> {
         }
         hop.time = now;
         for address in parse::recipients(to.to) {
-            let rcpt = fnv1a(address);
+            let rcpt = fnv1a_ignore_case(address);
             match hop.rcpts.iter_mut().find(|r| r.key == rcpt) {
                 Some(r) => r.status = to.status,
                 None => hop.rcpts.push(Rcpt { key: rcpt, status: to.status }),
@@ -802,7 +801,7 @@ fn trust(verify: &[u8]) -> Trust {
 
 /// An event of this message with what every event of it shares.
 fn message_event(key: QueueKey, msg: &Message, time: Micros, direction: Direction) -> MessageEvent {
-    let mut event = MessageEvent::new(to_time(time), direction);
+    let mut event = MessageEvent::new(utc_micros(time), direction);
     event.sender = msg.sender.as_deref().map(Into::into);
     event.size = msg.size;
     event.message_id = msg.message_id.as_deref().map(Into::into);
@@ -819,15 +818,4 @@ fn is_this_host(ip: IpAddr) -> bool {
 /// TLS of which only the version is known (or that it was none or unknown).
 fn version_only(version: TlsVersion) -> Tls {
     Tls { version: Some(version), ..Tls::default() }
-}
-
-fn to_time(micros: Micros) -> chrono::DateTime<chrono::Utc> {
-    DateTime::from_timestamp_micros(micros).unwrap_or_default()
-}
-
-/// Recipient identity across retries, without keeping the address.
-fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes
-        .iter()
-        .fold(0xcbf2_9ce4_8422_2325, |h, &b| (h ^ u64::from(b.to_ascii_lowercase())).wrapping_mul(0x100_0000_01b3))
 }

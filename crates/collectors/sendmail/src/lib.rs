@@ -58,13 +58,13 @@ pub struct SendmailConfig {
     #[serde(default)]
     pub log_level: Option<u8>,
     /// Longest line read; longer lines are skipped and counted.
-    #[serde(default = "default_max_line_bytes")]
+    #[serde(default = "mailflow_component::logs::default_max_line_bytes")]
     pub max_line_bytes: usize,
     /// Queued messages held in memory at once; the oldest are finished early beyond it.
-    #[serde(default = "default_max_messages")]
+    #[serde(default = "mailflow_component::logs::default_max_messages")]
     pub max_messages: usize,
     /// Sendmail processes (SMTP sessions, delivery agents) whose TLS is held at once.
-    #[serde(default = "default_max_sessions")]
+    #[serde(default = "mailflow_component::logs::default_max_sessions")]
     pub max_sessions: usize,
     /// A message with deferred recipients and no line for this long is counted as it is known
     /// (Sendmail's `Timeout.queuereturn` is 5 days by default).
@@ -72,15 +72,6 @@ pub struct SendmailConfig {
     pub message_ttl_hours: u32,
 }
 
-fn default_max_line_bytes() -> usize {
-    64 * 1024
-}
-fn default_max_messages() -> usize {
-    1_000_000
-}
-fn default_max_sessions() -> usize {
-    100_000
-}
 fn default_message_ttl_hours() -> u32 {
     6 * 24
 }
@@ -185,9 +176,9 @@ fn text_defaults() -> SendmailConfig {
         year: Some(2026),
         syslog_names: Vec::new(),
         log_level: None,
-        max_line_bytes: default_max_line_bytes(),
-        max_messages: default_max_messages(),
-        max_sessions: default_max_sessions(),
+        max_line_bytes: mailflow_component::logs::default_max_line_bytes(),
+        max_messages: mailflow_component::logs::default_max_messages(),
+        max_sessions: mailflow_component::logs::default_max_sessions(),
         message_ttl_hours: default_message_ttl_hours(),
     }
 }
